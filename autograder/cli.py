@@ -74,7 +74,9 @@ def _cmd_demo(args) -> int:
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=DEFAULT_PNG, help=f"PNG to write (default: {DEFAULT_PNG.relative_to(COURSE_ROOT)})")
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_PNG, help=f"PNG to write (default: {DEFAULT_PNG.relative_to(COURSE_ROOT)})"
+    )
     p.add_argument("--patches", type=int, default=10000, help="number of 8x8 patches (default: 10000)")
     p.add_argument("--max-iter", type=int, default=400, help="L-BFGS iterations (default: 400)")
     p.add_argument("--seed", type=int, default=0, help="seed of the patch sampling and the initialization (default: 0)")
@@ -102,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="rebuild the whitened natural images (IMAGES.npy) from scikit-image's photographs")
     from .data import IMAGES_PATH
 
-    p.add_argument("--out", type=Path, default=IMAGES_PATH, help=f"where to write (default: {IMAGES_PATH.relative_to(COURSE_ROOT)})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=IMAGES_PATH,
+        help=f"where to write (default: {IMAGES_PATH.relative_to(COURSE_ROOT)})",
+    )
     p.set_defaults(func=_cmd_data)
     return parser
 

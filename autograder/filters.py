@@ -26,34 +26,35 @@ def _as_patches(W1) -> np.ndarray:
     return F - F.mean(axis=(1, 2), keepdims=True)
 
 
-def orientation_selectivity(W1, pad: int = 32) -> np.ndarray:
+def _power_and_angles(W1) -> tuple[np.ndarray, np.ndarray]:
+    """Power spectra (h, sz, sz) of the filters (DC set to 0) and the direction of each frequency."""
+    F = _as_patches(W1)
+    P = np.abs(np.fft.fft2(F)) ** 2  # no zero-padding: padding smears a straight edge's power
+    k = np.fft.fftfreq(F.shape[1])
+    P[:, 0, 0] = 0.0
+    return P, np.arctan2(k[:, None], k[None, :])
+
+
+def orientation_selectivity(W1) -> np.ndarray:
     """How much of each filter's spectral power lies along one orientation: (h,) in [0, 1].
 
-    With P(k) the power spectrum (zero-padded FFT, DC excluded) and theta(k)
+    With P(k) the power spectrum (the filter's own DFT, DC excluded) and theta(k)
     the direction of the frequency k, the score is the length of the mean
     doubled-angle vector |sum P e^{2i theta}| / sum P: 1 for a grating or a
     straight edge, near 0 for an isotropic blob or white noise.
     """
-    F = _as_patches(W1)
-    P = np.abs(np.fft.fft2(F, s=(pad, pad))) ** 2
-    k = np.fft.fftfreq(pad)
-    theta = np.arctan2(k[:, None], k[None, :])
-    P[:, 0, 0] = 0.0
+    P, theta = _power_and_angles(W1)
     total = P.sum(axis=(1, 2))
     vec = np.abs((P * np.exp(2j * theta)).sum(axis=(1, 2)))
     return np.divide(vec, total, out=np.zeros_like(vec), where=total > 0)
 
 
-def preferred_orientation(W1, pad: int = 32) -> np.ndarray:
+def preferred_orientation(W1) -> np.ndarray:
     """Each filter's dominant edge direction in degrees, in [0, 180): (h,).
 
     The direction of the edge is perpendicular to the dominant frequency.
     """
-    F = _as_patches(W1)
-    P = np.abs(np.fft.fft2(F, s=(pad, pad))) ** 2
-    k = np.fft.fftfreq(pad)
-    theta = np.arctan2(k[:, None], k[None, :])
-    P[:, 0, 0] = 0.0
+    P, theta = _power_and_angles(W1)
     freq_angle = np.angle((P * np.exp(2j * theta)).sum(axis=(1, 2))) / 2.0
     return (np.degrees(freq_angle) + 90.0) % 180.0
 

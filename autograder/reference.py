@@ -21,7 +21,7 @@ Andrew Ng's CS294A notes "Sparse autoencoder"):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import scipy.optimize

@@ -69,7 +69,9 @@ def test_forward_pass_and_backprop_shapes_and_inputs_unchanged(layer_sizes, m, a
     R.gradient_descent_step(W, b, X, Y, 0.1, 0.5, activation)
     R.cost(W, b, X, Y, 0.1, activation)
     for before, after in zip(saved, (W, b, X, Y)):
-        for x0, x1 in zip(before if isinstance(before, list) else [before], after if isinstance(after, list) else [after]):
+        for x0, x1 in zip(
+            before if isinstance(before, list) else [before], after if isinstance(after, list) else [after]
+        ):
             np.testing.assert_array_equal(x0, x1)
 
 
