@@ -1,0 +1,174 @@
+"""Checks that the assignments' hidden tests call, written once for all notebooks.
+
+A hidden test cell is one line, for example::
+
+    from autograder.checks import activations
+    activations.check_sigmoid_values(sigmoid)
+
+Each ``check_*`` calls the student's function on seeded instances (private
+copies of the inputs), compares the result with the reference solution or
+with central finite differences of the reference cost, and raises
+``CheckFailure`` (an ``AssertionError``) with a message a student can act on:
+which part, the largest differing entry, the ratio to the expected value and,
+when the error matches a known bug, its name.
+
+Rules every check follows (nbgrader facts in ``../shared/NBGRADER_FACTS.md``):
+
+* student code runs inside ``quiet()``: a RuntimeWarning from correct but
+  naive code (``1/(1+np.exp(-z))`` at z = -1000) must not reach stderr, since
+  nbgrader gives 0 to a test cell that writes to stderr;
+* results are converted with ``as_floats``: lists, tuples, NumPy or Python
+  scalars are all fine; objects that fake comparisons are reduced to their
+  numbers first, and NaN never passes (``error <= tol`` is False for NaN);
+* inputs are handed over as copies and checked unchanged afterwards.
+
+One module per assignment: ``activations`` (01), ``forward`` (02),
+``backprop`` (03), ``gradcheck`` (04), ``sparse`` (05), ``visualization`` (06).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from .. import reference
+
+__all__ = ["CheckFailure", "quiet", "call", "as_floats", "compare", "finite_differences", "reference"]
+
+
+class CheckFailure(AssertionError):
+    """A hidden test failed; the message says what is wrong in the student's terms."""
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence warnings and floating-point error reports while student code runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            yield
+
+
+def _same(a, b) -> bool:
+    """Deep equality of nested lists/tuples of arrays and scalars (NaN equal to NaN)."""
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+    return a == b or (a != a and b != b)
+
+
+def call(function: Callable, name: str, *args, **kwargs):
+    """Call a student's function on private copies of the arguments, quietly.
+
+    Raises CheckFailure if the function is missing, raises, or modifies an argument.
+    """
+    if not callable(function):
+        raise CheckFailure(f"{name} is not a function: define it in its answer cell and run that cell")
+    mine = copy.deepcopy((args, kwargs))
+    theirs = copy.deepcopy((args, kwargs))
+    try:
+        with quiet():
+            result = function(*theirs[0], **theirs[1])
+    except NotImplementedError:
+        raise CheckFailure(f"{name} is not implemented yet (it still raises NotImplementedError)") from None
+    except Exception as error:  # the student's bug: report it in one line
+        raise CheckFailure(f"{name} raised {type(error).__name__}: {error}") from None
+    if not _same(mine, theirs):
+        raise CheckFailure(f"{name} modified one of its arguments in place: compute into new arrays instead")
+    return result
+
+
+def as_floats(value, name: str, shape: tuple | None = None) -> np.ndarray:
+    """The student's result as a plain float64 ndarray, with its shape checked.
+
+    Accepts NumPy arrays (subclasses are reduced to their data), lists, tuples
+    and Python or NumPy scalars.
+    """
+    try:
+        with quiet():
+            out = np.array(value, dtype=np.float64, subok=False)
+    except (TypeError, ValueError) as error:
+        raise CheckFailure(f"{name} should be numbers, got {type(value).__name__} ({error})") from None
+    if shape is not None and out.shape != tuple(shape):
+        hint = ""
+        if out.ndim == 2 and out.shape == tuple(shape)[::-1]:
+            hint = " (transposed? rows and columns are swapped)"
+        elif out.size == int(np.prod(shape)):
+            hint = " (same number of entries: check the reshape order or a missing axis)"
+        raise CheckFailure(f"{name} has shape {out.shape}, expected {tuple(shape)}{hint}")
+    return out
+
+
+def _error(got: np.ndarray, expected: np.ndarray) -> float:
+    """Relative error: largest |got - expected| over the largest |expected| (absolute if that is 0)."""
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+def compare(
+    name: str,
+    got,
+    expected,
+    tol: float = 1e-7,
+    bugs: dict[str, object] | None = None,
+    what: str = "",
+) -> None:
+    """Pass if got equals expected to relative error tol; else raise a CheckFailure that explains.
+
+    name: the part, in the notes' words ("dJ/dW1", "sigmoid(z)").
+    bugs: {description of a known bug: the value that bug produces}; the first
+      that the student's value matches (to tol) is named in the message.
+    what: the instance, to print ("3 layers, tanh, m = 1").
+    """
+    expected = np.asarray(expected, dtype=np.float64)
+    got = as_floats(got, name, expected.shape)
+    where = f" on {what}" if what else ""
+    if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):
+        bad = np.argwhere(~np.isfinite(got))[0]
+        raise CheckFailure(f"{name}{where} contains {got[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
+                           "look for an overflow (exp of a large number) or a division by zero")
+    err = _error(got, expected)
+    if err <= tol:  # False for NaN
+        return
+    lines = [f"{name} is wrong{where}: relative error {err:.2e} (tolerance {tol:.0e})."]
+    if expected.size:
+        idx = np.unravel_index(int(np.argmax(np.abs(got - expected))), expected.shape)
+        g, e = float(got[idx]), float(expected[idx])
+        at = f"[{', '.join(str(int(i)) for i in idx)}]" if expected.ndim else ""
+        ratio = f" (ratio {g / e:.4g})" if e != 0 else ""
+        lines.append(f"  largest difference at {name}{at}: got {g:.6g}, expected {e:.6g}{ratio}")
+        nonzero = np.abs(expected) > 1e-12 * max(np.max(np.abs(expected)), 1e-300)
+        if np.count_nonzero(nonzero) > 1:
+            ratios = got[nonzero] / expected[nonzero]
+            if np.ptp(ratios) <= 1e-6 * max(abs(ratios.mean()), 1.0):
+                lines.append(f"  every entry is {ratios.mean():.4g} times the expected one: a missing or extra factor")
+    for bug, value in (bugs or {}).items():
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape == got.shape and _error(got, value) <= max(tol, 1e-9) and _error(value, expected) > tol:
+            lines.append(f"  this is what happens when {bug}")
+            break
+    raise CheckFailure("\n".join(lines))
+
+
+def finite_differences(J: Callable[[np.ndarray], float], theta, epsilon: float = 1e-5) -> np.ndarray:
+    """Central differences of the *reference* cost J at theta (notes §2.3), the hidden tests' yardstick."""
+    return reference.numerical_gradient(J, theta, epsilon)
+
+
+def check_scalar(name: str, got, expected: float, tol: float = 1e-9, bugs: dict | None = None, what: str = "") -> None:
+    """compare() for a single number; accepts Python floats, NumPy scalars and 0-d or 1-element arrays."""
+    value = as_floats(got, name)
+    if value.size != 1:
+        raise CheckFailure(f"{name} should be a single number, got an array of shape {value.shape}")
+    compare(name, value.reshape(()), expected, tol, bugs, what)
+
+
+def seeds(n: int, base: int) -> Iterable[np.random.Generator]:
+    """n independent, reproducible generators for one check."""
+    return (np.random.default_rng([base, k]) for k in range(n))

@@ -1,0 +1,25 @@
+"""Sample submissions, one module per assignment, graded end to end by tests/test_assignments.py.
+
+Each module ``aNN_name.py`` defines ``ASSIGNMENT`` (the folder name in source/),
+
+* ``NOTEBOOK``: the notebook's file name in ``source/NN_name/``;
+* ``SUBMISSIONS``: {student id: Submission}, realistic buggy (or oddly styled
+  but correct) work. A submission starts from the *solution* answers and
+  replaces the answer cells named in ``answers`` (grade_id -> new source);
+  ``scores`` gives the expected score of every test cell that does not get
+  full marks (cells not named must get full marks).
+
+Two submissions are added for every assignment by the harness: ``solution``
+(all answers from source/, full marks everywhere) and ``untouched`` (the
+release notebook as students receive it, 0 everywhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Submission:
+    answers: dict[str, str]
+    scores: dict[str, float] = field(default_factory=dict)

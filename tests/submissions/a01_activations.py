@@ -1,0 +1,28 @@
+"""Sample submissions of assignment 01 (activations)."""
+
+from submissions import Submission
+
+ASSIGNMENT = "01_activations"
+NOTEBOOK = "activations.ipynb"
+
+SUBMISSIONS = {
+    # Correct but naive: warns (overflow in exp) yet is exact, since 1/(1+inf) = 0. Full marks for
+    # sigmoid; tanh's naive formula gives inf/inf = nan at |z| = 1000, so only tanh_extremes fails.
+    "naive_formulas": Submission(
+        answers={
+            "sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))",
+            "tanh": "def tanh(z):\n    z = np.asarray(z, dtype=float)\n"
+            "    return (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))",
+        },
+        scores={"tanh_extremes": 0},
+    ),
+    # Derivatives written in terms of z instead of f(z); Python loops (slow but fine).
+    "derivative_of_z": Submission(
+        answers={
+            "sigmoid_prime": "def sigmoid_prime(z):\n    z = np.asarray(z, dtype=float)\n    return z * (1 - z)",
+            "tanh_prime": "def tanh_prime(z):\n    z = np.asarray(z, dtype=float)\n"
+            "    return np.array([1 - v * v for v in z.ravel()]).reshape(z.shape)",
+        },
+        scores={"sigmoid_prime_values": 0, "tanh_prime_values": 0},
+    ),
+}

@@ -1,0 +1,182 @@
+"""The six assignments, proven end to end with the real nbgrader.
+
+For every assignment in source/:
+* release/ is exactly what ``nbgrader generate_assignment`` makes from source/ now;
+* release notebooks hold no solution, no hidden test and no ``autograder`` import;
+* sample submissions (tests/submissions/) are graded by ``nbgrader autograde`` in a
+  scratch copy of the course, and every test cell's score is asserted:
+  - ``solution`` (the source answers): full marks, and no cell of the notebook errors;
+  - ``untouched`` (the release as students get it): 0 on every test cell, i.e. every
+    release test fails on the stubs;
+  - the realistic buggy submissions: exactly the points their bugs cost.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import submissions
+from submissions import Submission
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+SOURCE, RELEASE = COURSE_ROOT / "source", COURSE_ROOT / "release"
+
+
+def _assignments() -> list[str]:
+    return sorted(d.name for d in SOURCE.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+
+
+def _samples() -> dict[str, object]:
+    """{assignment name: its tests/submissions module}."""
+    out = {}
+    for info in pkgutil.iter_modules(submissions.__path__):
+        module = importlib.import_module(f"submissions.{info.name}")
+        out[module.ASSIGNMENT] = module
+    return out
+
+
+ASSIGNMENTS = _assignments()
+SAMPLES = _samples()
+
+
+def _nbgrader(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _scratch_course(tmp: Path, assignment: str) -> Path:
+    """A copy of the course holding just this assignment's source, with its release generated."""
+    root = tmp / "course"
+    root.mkdir()
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
+    shutil.copytree(SOURCE / assignment, root / "source" / assignment)
+    _nbgrader(["generate_assignment", assignment, "--force", "--create"], root)
+    return root
+
+
+def _cells(nb) -> list[dict]:
+    """What matters of each cell for equality: type, source and nbgrader metadata (checksum included)."""
+    return [{"type": c.cell_type, "source": c.source, "nbgrader": c.metadata.get("nbgrader")} for c in nb.cells]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_is_what_nbgrader_generates_now(assignment, tmp_path):
+    root = _scratch_course(tmp_path, assignment)
+    fresh = root / "release" / assignment
+    committed = RELEASE / assignment
+    assert committed.is_dir(), f"release/{assignment} is missing: run python -m autograder release {assignment}"
+    fresh_files = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
+    committed_files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    assert fresh_files == committed_files
+    for rel in fresh_files:
+        if rel.suffix == ".ipynb":
+            a, b = nbformat.read(fresh / rel, as_version=4), nbformat.read(committed / rel, as_version=4)
+            assert _cells(a) == _cells(b), f"release/{assignment}/{rel} is stale: run python -m autograder release"
+        else:
+            assert (fresh / rel).read_bytes() == (committed / rel).read_bytes(), rel
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_holds_no_solution_no_hidden_test_and_no_autograder(assignment):
+    notebooks = list((RELEASE / assignment).glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            text = cell.source
+            assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text, f"{path.name}: solution markers"
+            assert "HIDDEN TESTS" not in text, f"{path.name}: hidden tests leaked"
+            assert "autograder" not in text, f"{path.name}: release notebooks must not use the autograder package"
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and cell.cell_type == "code":
+                assert "raise NotImplementedError()" in text, f"{path.name}:{meta['grade_id']} stub must raise"
+            assert not cell.get("outputs") and not cell.get("execution_count"), f"{path.name}: committed outputs"
+    for path in (RELEASE / assignment).rglob("*.py"):
+        assert "reference" not in path.read_text(), f"{path} must not carry the reference solution"
+
+
+def _graded_cells(nb) -> dict[str, float]:
+    return {
+        c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+        for c in nb.cells
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")
+    }
+
+
+def _submission_notebook(source_nb, release_nb, answers: dict[str, str] | None):
+    """The release notebook with its answer cells filled in (None: left untouched)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(release_nb)))
+    if answers is None:
+        return nb
+    solutions = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source_nb.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    unknown = set(answers) - set(solutions)
+    assert not unknown, f"sample answers name no answer cell: {unknown}"
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            cell.source = answers.get(meta["grade_id"], solutions[meta["grade_id"]])
+    return nb
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_sample_submissions_get_exactly_their_scores(assignment, tmp_path):
+    assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
+    sample = SAMPLES[assignment]
+    root = _scratch_course(tmp_path, assignment)
+    source_nb = nbformat.read(SOURCE / assignment / sample.NOTEBOOK, as_version=4)
+    release_nb = nbformat.read(root / "release" / assignment / sample.NOTEBOOK, as_version=4)
+    points = _graded_cells(source_nb)
+    students: dict[str, tuple[dict | None, dict[str, float]]] = {
+        "solution": ({}, points),
+        "untouched": (None, dict.fromkeys(points, 0.0)),
+    }
+    for student, sub in sample.SUBMISSIONS.items():
+        assert isinstance(sub, Submission)
+        assert set(sub.scores) <= set(points), f"{student}: unknown test cells {set(sub.scores) - set(points)}"
+        students[student] = (sub.answers, {**points, **sub.scores})
+    for student, (answers, _) in students.items():
+        folder = root / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        for extra in (SOURCE / assignment).iterdir():  # data files ship with the assignment
+            if extra.is_file() and extra.suffix != ".ipynb":
+                shutil.copy(extra, folder)
+        nbformat.write(_submission_notebook(source_nb, release_nb, answers), folder / sample.NOTEBOOK)
+
+    _nbgrader(["autograde", assignment, "--force"], root)
+
+    from nbgrader.api import Gradebook
+
+    notebook_id = Path(sample.NOTEBOOK).stem
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        for student, (_, expected) in students.items():
+            nb = gb.find_submission_notebook(notebook_id, assignment, student)
+            got = {g.name: g.score for g in nb.grades if g.name in points}
+            assert got == pytest.approx(expected), f"{assignment} / {student}: per-cell scores differ"
+
+    graded = nbformat.read(root / "autograded" / "solution" / assignment / sample.NOTEBOOK, as_version=4)
+    errors = [c.source[:60] for c in graded.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
+    assert not errors, f"{assignment}: cells of the solution notebook raise: {errors}"
+
+
+def test_points_add_up_to_100_over_the_course():
+    total = 0.0
+    for assignment in ASSIGNMENTS:
+        for path in (SOURCE / assignment).glob("*.ipynb"):
+            total += sum(_graded_cells(nbformat.read(path, as_version=4)).values())
+    if len(ASSIGNMENTS) == 6:
+        assert total == 100
+    else:
+        assert total <= 100
