@@ -1,0 +1,99 @@
+"""The shared check core and assignment 01's checks: right code passes quietly, bugs are named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder import reference as R
+from autograder.checks import CheckFailure, activations, as_floats, call, compare
+
+
+def naive_sigmoid(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+
+
+def naive_tanh(z):
+    z = np.asarray(z, dtype=float)
+    return (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))
+
+
+@pytest.mark.parametrize(
+    ("check", "fn"),
+    [
+        (activations.check_sigmoid_values, R.sigmoid),
+        (activations.check_sigmoid_extremes, R.sigmoid),
+        (activations.check_sigmoid_prime, R.sigmoid_prime),
+        (activations.check_tanh_values, R.tanh),
+        (activations.check_tanh_extremes, R.tanh),
+        (activations.check_tanh_prime, R.tanh_prime),
+        (activations.check_sigmoid_values, naive_sigmoid),
+        (activations.check_sigmoid_extremes, naive_sigmoid),  # warns, but is exact
+        (activations.check_tanh_values, naive_tanh),
+        (activations.check_sigmoid_values, lambda z: (1 / (1 + np.exp(-np.asarray(z)))).tolist()),  # a list
+    ],
+)
+def test_correct_code_passes_and_writes_nothing_to_stderr(check, fn, capfd):
+    check(fn)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("check", "fn", "message"),
+    [
+        (activations.check_sigmoid_values, lambda z: R.sigmoid(-np.asarray(z)), "sign in exp is flipped"),
+        (activations.check_tanh_extremes, naive_tanh, "contains nan"),
+        (activations.check_sigmoid_prime, lambda z: np.asarray(z) * (1 - np.asarray(z)), "z (1 - z)"),
+        (activations.check_tanh_prime, lambda z: 1 - R.tanh(z), "1 - f(z) instead of 1 - f(z)^2"),
+        (activations.check_tanh_values, R.sigmoid, "sigmoid was used instead of tanh"),
+        (activations.check_sigmoid_values, None, "is not a function"),
+    ],
+)
+def test_known_bugs_are_named(check, fn, message, capfd):
+    with pytest.raises(CheckFailure, match=message.replace("(", r"\(").replace(")", r"\)").replace("^", r"\^")):
+        check(fn)
+    assert capfd.readouterr().err == ""
+
+
+def test_not_implemented_and_crashes_are_reported_in_one_line():
+    def stub(z):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailure, match="not implemented yet"):
+        activations.check_sigmoid_values(stub)
+    with pytest.raises(CheckFailure, match="raised ZeroDivisionError"):
+        activations.check_sigmoid_values(lambda z: 1 / 0)
+
+
+def test_mutating_an_argument_fails():
+    def in_place(z):
+        z = np.asarray(z)
+        z *= 0
+        return z
+
+    with pytest.raises(CheckFailure, match="modified one of its arguments"):
+        call(in_place, "sigmoid", np.ones(3))
+
+
+def test_compare_reports_location_ratio_and_constant_factor():
+    expected = np.array([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(CheckFailure) as info:
+        compare("dJ/dW1", 2 * expected, expected, bugs={"the 1/2 of eq. (8) is missing": 2 * expected})
+    text = str(info.value)
+    assert "dJ/dW1[1, 1]: got 8, expected 4 (ratio 2)" in text
+    assert "every entry is 2 times" in text and "the 1/2 of eq. (8) is missing" in text
+    with pytest.raises(CheckFailure, match="transposed"):
+        compare("dJ/dW1", np.zeros((3, 2)), np.zeros((2, 3)))
+    with pytest.raises(CheckFailure, match="contains nan"):
+        compare("J", np.nan, 1.0)  # NaN never passes
+
+
+def test_objects_that_fake_equality_are_judged_by_their_numbers():
+    class AlwaysEqual(np.ndarray):
+        def __eq__(self, other):
+            return True
+
+    liar = np.zeros(3).view(AlwaysEqual)
+    with pytest.raises(CheckFailure):
+        compare("sigmoid(z)", liar, np.ones(3))
+    assert type(as_floats(liar, "x")) is np.ndarray
