@@ -1,0 +1,73 @@
+"""Sample submissions of assignment 03 (backpropagation)."""
+
+from submissions import Submission
+
+ASSIGNMENT = "03_backprop"
+NOTEBOOK = "backprop.ipynb"
+
+_VECTORIZED = """def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
+    a = forward_pass(W, b, X, activation)
+    fp = (lambda v: v * (1 - v)) if activation == "sigmoid" else (lambda v: 1 - v**2)
+    m = X.shape[1]
+    J = 0.5 * np.sum((a[-1] - Y) ** 2) / m + 0.5 * lambda_ * sum(np.sum(w**2) for w in W)
+    dW, db = [None] * len(W), [None] * len(W)
+    delta = -(Y - a[-1]) * fp(a[-1])
+    for l in reversed(range(len(W))):
+        dW[l] = {dW} + lambda_ * W[l]
+        db[l] = {db}
+        if l > 0:
+            delta = (W[l].T @ delta) * fp(a[l])
+    return J, dW, db
+"""
+
+SUBMISSIONS = {
+    # Weight decay forgotten in the cost, and applied to the biases in backprop.
+    "decay_on_biases": Submission(
+        answers={
+            "cost": "def cost(W, b, X, Y, lambda_, activation='sigmoid'):\n"
+            "    h = forward_pass(W, b, X, activation)[-1]\n"
+            "    return 0.5 * np.sum((h - Y) ** 2) / X.shape[1]",
+            "backprop": _VECTORIZED.format(dW="delta @ a[l].T / m", db="delta.sum(axis=1) / m + lambda_ * b[l]"),
+        },
+        scores={"cost_value": 0, "backprop_db1": 0, "backprop_db2": 0, "gradient_descent_b": 0},
+    ),
+    # delta^(nl) without f'(z) in the single-example version; Delta W summed, not averaged, in backprop.
+    "no_fprime_and_sum": Submission(
+        answers={
+            "backprop_single_example": "def backprop_single_example(W, b, x, y, activation='sigmoid'):\n"
+            "    a = [v[:, 0] for v in forward_pass(W, b, x[:, None], activation)]\n"
+            "    fp = (lambda v: v * (1 - v)) if activation == 'sigmoid' else (lambda v: 1 - v**2)\n"
+            "    delta = a[-1] - y\n"
+            "    dW, db = [], []\n"
+            "    for l in range(len(W) - 1, -1, -1):\n"
+            "        dW.insert(0, np.outer(delta, a[l]))\n"
+            "        db.insert(0, delta)\n"
+            "        delta = (W[l].T @ delta) * fp(a[l])\n"
+            "    return dW, db",
+            "backprop": _VECTORIZED.format(dW="delta @ a[l].T", db="delta.sum(axis=1) / m"),
+        },
+        scores={
+            "backprop_single_dW": 0,
+            "backprop_single_db": 0,
+            "backprop_dW1": 0,
+            "backprop_dW2": 0,
+            "gradient_descent_W": 0,
+        },
+    ),
+    # Correct, other style: backprop loops over the examples, reusing backprop_single_example; tuples.
+    "loop_over_examples": Submission(
+        answers={
+            "backprop": "def backprop(W, b, X, Y, lambda_, activation='sigmoid'):\n"
+            "    m = X.shape[1]\n"
+            "    dW = [np.zeros(np.shape(w)) for w in W]\n"
+            "    db = [np.zeros(np.shape(v)) for v in b]\n"
+            "    for i in range(m):\n"
+            "        gW, gb = backprop_single_example(W, b, X[:, i], Y[:, i], activation)\n"
+            "        for l in range(len(W)):\n"
+            "            dW[l] = dW[l] + gW[l]\n"
+            "            db[l] = db[l] + gb[l]\n"
+            "    J = cost(W, b, X, Y, lambda_, activation)\n"
+            "    return J, tuple(g / m + lambda_ * w for g, w in zip(dW, W)), tuple(g / m for g in db)",
+        },
+    ),
+}
