@@ -1,0 +1,144 @@
+"""Hidden-test checks of assignment 06 (visualization, notes §4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import CheckFailure, as_floats, call, compare, reference, seeds
+
+
+def _weights():
+    """(description, W1) instances: non-square, rows of very different norms, a single unit."""
+    for k, rng in enumerate(seeds(3, 601)):
+        h, v = [(5, 9), (25, 64), (1, 4)][k]
+        W1 = rng.normal(0, 1, (h, v)) * rng.uniform(0.01, 10, (h, 1))
+        yield f"W1 of shape {(h, v)}", W1
+
+
+def check_max_activation_inputs(max_activation_inputs):
+    """Row i is W1[i] / ||W1[i]||: the unit-norm input that maximally activates hidden unit i."""
+    for what, W1 in _weights():
+        out = call(max_activation_inputs, "max_activation_inputs", W1)
+        row = np.linalg.norm(W1, axis=1, keepdims=True)
+        col = np.linalg.norm(W1, axis=0, keepdims=True)
+        compare(
+            "max_activation_inputs(W1)",
+            out,
+            reference.max_activation_inputs(W1),
+            tol=1e-10,
+            what=what,
+            bugs={
+                "each column of W1 is normalized instead of each row (use axis=1)": W1 / col,
+                "the rows are divided by their squared norm ||W1[i]||^2 instead of the norm": W1 / row**2,
+                "W1 is divided by the norm of the whole matrix instead of each row's norm": W1 / np.linalg.norm(W1),
+                "W1 is returned without normalizing": W1,
+            },
+        )
+
+
+def _patch_sets():
+    """(description, A, cols) instances: a full square grid, unused cells, cols given, tiny and 8x8 patches."""
+    rng = np.random.default_rng(606)
+    yield "9 patches of 3x3 (a full 3x3 grid)", rng.normal(0.3, 1, (9, 9)), None
+    yield "10 patches of 2x2 (3 rows of 4, 2 cells unused)", rng.normal(-0.2, 1, (4, 10)), None
+    yield "7 patches of 3x3 with cols=2", rng.uniform(0, 1, (9, 7)), 2
+    yield "25 patches of 8x8", rng.normal(0, 1, (64, 25)), None
+    yield "1 patch of 4x4", rng.normal(1, 1, (16, 1)), None
+
+
+def _layout(n, M, cols):
+    """(rows, cols, sz, border mask) of display_network's image: True where the pixel must be -1."""
+    sz = math.isqrt(n)
+    cols = math.ceil(math.sqrt(M)) if cols is None else cols
+    rows = math.ceil(M / cols)
+    mask = np.ones((1 + rows * (sz + 1), 1 + cols * (sz + 1)), dtype=bool)
+    for k in range(M):
+        r, c = divmod(k, cols)
+        mask[1 + r * (sz + 1) : 1 + r * (sz + 1) + sz, 1 + c * (sz + 1) : 1 + c * (sz + 1) + sz] = False
+    return rows, cols, sz, mask
+
+
+def _call_display(display_network, A, cols):
+    if cols is None:
+        return call(display_network, "display_network", A)
+    return call(display_network, "display_network", A, cols=cols)
+
+
+def check_display_network_layout(display_network):
+    """The image has shape (1 + rows (sz+1), 1 + cols (sz+1)); borders and unused cells are -1."""
+    for what, A, cols in _patch_sets():
+        rows, ncols, sz, mask = _layout(A.shape[0], A.shape[1], cols)
+        shape = mask.shape
+        out = _call_display(display_network, A, cols)
+        got = as_floats(out, "display_network(A)")
+        if got.shape != shape:
+            raise CheckFailure(
+                f"display_network(A) on {what} has shape {got.shape}, expected {shape}: "
+                f"{rows} rows and {ncols} columns of {sz}x{sz} patches with a 1-pixel border around and between them"
+            )
+        bad = np.argwhere(mask & (got != -1.0))
+        if bad.size:
+            i, j = (int(x) for x in bad[0])
+            raise CheckFailure(
+                f"display_network(A) on {what}: pixel [{i}, {j}] should be -1 (border or unused grid cell), "
+                f"got {got[i, j]:.6g}; {len(bad)} such pixels are not -1"
+            )
+
+
+def _variants(A, cols):
+    """Images that known bugs produce, from the reference with the bug put in its input."""
+    n, M = A.shape
+    sz = math.isqrt(n)
+    flipped = A.reshape(sz, sz, M).transpose(1, 0, 2).reshape(n, M)  # each patch transposed
+    bugs = {
+        "the patches are reshaped column-major (order='F') or transposed: use a row-major reshape": flipped,
+    }
+    out = {k: reference.display_network(v, cols) for k, v in bugs.items()}
+    centred = A - A.mean()
+    out["each patch is scaled by the largest absolute value of all patches instead of its own"] = _global_scale(
+        centred, cols
+    )
+    out["the mean of all of A is not subtracted first"] = _no_mean(A, cols)
+    rows, ncols = math.ceil(M / (cols or math.ceil(math.sqrt(M)))), cols or math.ceil(math.sqrt(M))
+    if rows * ncols == M:  # a full grid: filling column by column is a permutation of the patches
+        order = [c * rows + r for r in range(rows) for c in range(ncols)]
+        out["the grid is filled column by column instead of row by row"] = reference.display_network(A[:, order], cols)
+    return out
+
+
+def _global_scale(centred, cols):
+    image = reference.display_network(centred, cols)
+    n, M = centred.shape
+    rows, ncols, sz, mask = _layout(n, M, cols)
+    peak = np.abs(centred).max(axis=0)
+    top = peak.max()
+    for k in range(M):
+        r, c = divmod(k, ncols)
+        sl = np.s_[1 + r * (sz + 1) : 1 + r * (sz + 1) + sz, 1 + c * (sz + 1) : 1 + c * (sz + 1) + sz]
+        image[sl] = image[sl] * peak[k] / top
+    return image
+
+
+def _no_mean(A, cols):
+    """display_network without the mean removal: shift A so that the reference's subtraction is undone."""
+    image = reference.display_network(A, cols)
+    n, M = A.shape
+    rows, ncols, sz, mask = _layout(n, M, cols)
+    for k in range(M):
+        r, c = divmod(k, ncols)
+        patch = A[:, k].reshape(sz, sz)
+        peak = np.abs(patch).max()
+        sl = np.s_[1 + r * (sz + 1) : 1 + r * (sz + 1) + sz, 1 + c * (sz + 1) : 1 + c * (sz + 1) + sz]
+        image[sl] = patch / peak if peak > 0 else 0.0
+    return image
+
+
+def check_display_network_values(display_network):
+    """Each patch is row-major, minus the mean of all of A, divided by its own largest |value|, placed row by row."""
+    for what, A, cols in _patch_sets():
+        out = _call_display(display_network, A, cols)
+        compare(
+            "display_network(A)", out, reference.display_network(A, cols), tol=1e-10, what=what, bugs=_variants(A, cols)
+        )
