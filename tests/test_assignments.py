@@ -53,14 +53,26 @@ def _nbgrader(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return proc
 
 
-def _scratch_course(tmp: Path, assignment: str) -> Path:
-    """A copy of the course holding just this assignment's source, with its release generated."""
-    root = tmp / "course"
-    root.mkdir()
-    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
-    shutil.copytree(SOURCE / assignment, root / "source" / assignment)
-    _nbgrader(["generate_assignment", assignment, "--force", "--create"], root)
-    return root
+_SCRATCH: dict[str, Path] = {}
+
+
+@pytest.fixture
+def scratch_course(tmp_path_factory):
+    """A function: assignment -> a copy of the course holding its source, with its release generated.
+
+    Made once per assignment and test session (nbgrader takes seconds to start).
+    """
+
+    def make(assignment: str) -> Path:
+        if assignment not in _SCRATCH:
+            root = tmp_path_factory.mktemp(f"course_{assignment}")
+            shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
+            shutil.copytree(SOURCE / assignment, root / "source" / assignment)
+            _nbgrader(["generate_assignment", assignment, "--force", "--create"], root)
+            _SCRATCH[assignment] = root
+        return _SCRATCH[assignment]
+
+    return make
 
 
 def _cells(nb) -> list[dict]:
@@ -69,8 +81,8 @@ def _cells(nb) -> list[dict]:
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_release_is_what_nbgrader_generates_now(assignment, tmp_path):
-    root = _scratch_course(tmp_path, assignment)
+def test_release_is_what_nbgrader_generates_now(assignment, scratch_course):
+    root = scratch_course(assignment)
     fresh = root / "release" / assignment
     committed = RELEASE / assignment
     assert committed.is_dir(), f"release/{assignment} is missing: run python -m autograder release {assignment}"
@@ -132,10 +144,10 @@ def _submission_notebook(source_nb, release_nb, answers: dict[str, str] | None):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_sample_submissions_get_exactly_their_scores(assignment, tmp_path):
+def test_sample_submissions_get_exactly_their_scores(assignment, scratch_course):
     assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
     sample = SAMPLES[assignment]
-    root = _scratch_course(tmp_path, assignment)
+    root = scratch_course(assignment)
     source_nb = nbformat.read(SOURCE / assignment / sample.NOTEBOOK, as_version=4)
     release_nb = nbformat.read(root / "release" / assignment / sample.NOTEBOOK, as_version=4)
     points = _graded_cells(source_nb)
