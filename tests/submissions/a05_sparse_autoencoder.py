@@ -1,0 +1,105 @@
+"""Sample submissions of assignment 05 (sparse autoencoder)."""
+
+from submissions import Submission
+
+ASSIGNMENT = "05_sparse_autoencoder"
+NOTEBOOK = "sparse_autoencoder.ipynb"
+
+_COST_HEAD = """def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda_, rho, beta, data):
+    h, v = hidden_size, visible_size
+    W1 = theta[: h * v].reshape(h, v)
+    W2 = theta[h * v : 2 * h * v].reshape(v, h)
+    b1 = theta[2 * h * v : 2 * h * v + h]
+    b2 = theta[2 * h * v + h :]
+    m = data.shape[1]
+    a2 = sigmoid(W1 @ data + b1[:, None])
+    a3 = sigmoid(W2 @ a2 + b2[:, None])
+    rho_hat = a2.mean(axis=1)
+"""
+
+# The sparsity term added after multiplying by f'(z2), and weight decay on the biases too.
+_OUTSIDE_AND_BIAS_DECAY = (
+    _COST_HEAD
+    + """    cost = (0.5 * np.sum((a3 - data) ** 2) / m
+            + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2) + np.sum(b1**2) + np.sum(b2**2))
+            + beta * np.sum(kl_divergence(rho, rho_hat)))
+    delta3 = -(data - a3) * a3 * (1 - a3)
+    delta2 = (W2.T @ delta3) * a2 * (1 - a2) + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]
+    grad = np.concatenate([(delta2 @ data.T / m + lambda_ * W1).ravel(), (delta3 @ a2.T / m + lambda_ * W2).ravel(),
+                           delta2.sum(axis=1) / m + lambda_ * b1, delta3.sum(axis=1) / m + lambda_ * b2])
+    return cost, grad
+"""
+)
+
+# Forgot 1/m in the weight gradients only (the cost and the bias gradients are right).
+_NO_M_IN_W = (
+    _COST_HEAD
+    + """    cost = (0.5 * np.sum((a3 - data) ** 2) / m + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
+            + beta * np.sum(kl_divergence(rho, rho_hat)))
+    delta3 = -(data - a3) * a3 * (1 - a3)
+    delta2 = (W2.T @ delta3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]) * a2 * (1 - a2)
+    grad = np.concatenate([(delta2 @ data.T + lambda_ * W1).ravel(), (delta3 @ a2.T + lambda_ * W2).ravel(),
+                           delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
+    return cost, grad
+"""
+)
+
+# Correct, per-example loops and lists (slow but right): full marks.
+_LOOPS = """def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda_, rho, beta, data):
+    h, v = hidden_size, visible_size
+    W1 = theta[: h * v].reshape(h, v)
+    W2 = theta[h * v : 2 * h * v].reshape(v, h)
+    b1, b2 = theta[2 * h * v : 2 * h * v + h], theta[2 * h * v + h :]
+    m = data.shape[1]
+    f = lambda z: 1 / (1 + np.exp(-z))
+    rho_hat = sum(f(W1 @ data[:, i] + b1) for i in range(m)) / m
+    cost = 0.0
+    gW1, gW2, gb1, gb2 = np.zeros((h, v)), np.zeros((v, h)), np.zeros(h), np.zeros(v)
+    for i in range(m):
+        x = data[:, i]
+        a2 = f(W1 @ x + b1)
+        a3 = f(W2 @ a2 + b2)
+        cost += 0.5 * np.sum((a3 - x) ** 2) / m
+        d3 = (a3 - x) * a3 * (1 - a3)
+        d2 = (W2.T @ d3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))) * a2 * (1 - a2)
+        gW1 += np.outer(d2, x) / m
+        gW2 += np.outer(d3, a2) / m
+        gb1 += d2 / m
+        gb2 += d3 / m
+    cost += lambda_ / 2 * (np.sum(W1**2) + np.sum(W2**2))
+    cost += beta * np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+    gW1, gW2 = gW1 + lambda_ * W1, gW2 + lambda_ * W2
+    return cost, list(gW1.ravel()) + list(gW2.ravel()) + list(gb1) + list(gb2)
+"""
+
+SUBMISSIONS = {
+    "sparsity_outside_and_bias_decay": Submission(
+        answers={"sparse_autoencoder_cost": _OUTSIDE_AND_BIAS_DECAY},
+        scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_b1": 0, "sae_grad_b2": 0},
+    ),
+    # Column-major windows (MATLAB habit) and a row mean in normalize_patches; 1/m missing in dW.
+    "matlab_habits": Submission(
+        answers={
+            "normalize_patches": "def normalize_patches(patches):\n"
+            "    p = patches - patches.mean(axis=1, keepdims=True)\n"
+            "    s = 3 * p.std()\n"
+            "    return (np.clip(p, -s, s) / s + 1) * 0.4 + 0.1",
+            "sample_patches": "def sample_patches(images, patch_size=8, num_patches=10000, rng=None):\n"
+            "    rng = np.random.default_rng(rng)\n"
+            "    k, H, W = images.shape\n"
+            "    cols = []\n"
+            "    for _ in range(num_patches):\n"
+            "        i, r, c = rng.integers(k), rng.integers(H - patch_size + 1), rng.integers(W - patch_size + 1)\n"
+            "        cols.append(images[i, r:r + patch_size, c:c + patch_size].flatten(order='F'))\n"
+            "    return normalize_patches(np.array(cols).T)",
+            "sparse_autoencoder_cost": _NO_M_IN_W,
+        },
+        scores={
+            "normalize_patches_values": 0,
+            "sample_patches_windows": 0,
+            "sae_grad_W1": 0,
+            "sae_grad_W2": 0,
+        },
+    ),
+    "loops": Submission(answers={"sparse_autoencoder_cost": _LOOPS}),
+}

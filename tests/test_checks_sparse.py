@@ -1,0 +1,186 @@
+"""Unit tests of the hidden-test checks of assignment 05 (sparse autoencoder)."""
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from autograder import reference as R
+from autograder.checks import CheckFailure, sparse
+
+GRAD_CHECKS = [sparse.check_sae_grad_W1, sparse.check_sae_grad_W2, sparse.check_sae_grad_b1, sparse.check_sae_grad_b2]
+
+
+def test_reference_passes():
+    sparse.check_normalize_patches(R.normalize_patches)
+    sparse.check_sample_patches_shape(R.sample_patches)
+    sparse.check_sample_patches_windows(R.sample_patches)
+    sparse.check_initialize(R.initialize_sparse_autoencoder)
+    sparse.check_kl_divergence(R.kl_divergence)
+    sparse.check_sae_cost(R.sparse_autoencoder_cost)
+    for check in GRAD_CHECKS:
+        check(R.sparse_autoencoder_cost)
+    sparse.check_train(R.train_sparse_autoencoder)
+
+
+def _buggy(bug):
+    def cost(theta, v, h, lam, rho, beta, data):
+        J, g = sparse._variant(theta, v, h, lam, rho, beta, data, bug)
+        return J, np.concatenate([g["W1"].ravel(), g["W2"].ravel(), g["b1"], g["b2"]])
+
+    return cost
+
+
+# bug -> the checks it must fail (cost, W1, W2, b1, b2)
+EFFECTS = {
+    "no_sparsity": "cost W1 b1",
+    "outside": "W1 b1",
+    "kl_sign": "W1 b1",
+    "no_decay": "cost W1 W2",
+    "decay_biases": "cost b1 b2",
+    "no_m": "cost W1 W2 b1 b2",
+    "axis": "cost W1 b1",
+}
+
+
+@pytest.mark.parametrize("bug", list(EFFECTS))
+def test_cost_bugs_fail_exactly_their_parts_and_are_named(bug):
+    checks = {"cost": sparse.check_sae_cost, **{c.__name__[-2:]: c for c in GRAD_CHECKS}}
+    for part, check in checks.items():
+        if part in EFFECTS[bug].split():
+            with pytest.raises(CheckFailure, match="this is what happens when " + re.escape(sparse.BUGS[bug][:30])):
+                check(_buggy(bug))
+        else:
+            check(_buggy(bug))
+
+
+def _loop_cost(theta, visible_size, hidden_size, lambda_, rho, beta, data):
+    """A per-example loop implementation with a naive sigmoid (warns on overflow); correct."""
+    h, v = hidden_size, visible_size
+    W1 = theta[: h * v].reshape(h, v)
+    W2 = theta[h * v : 2 * h * v].reshape(v, h)
+    b1, b2 = theta[2 * h * v : 2 * h * v + h], theta[2 * h * v + h :]
+    m = data.shape[1]
+
+    def f(z):
+        return 1 / (1 + np.exp(-z))
+
+    np.exp(1000.0)  # overflow warning: must not reach stderr
+    rho_hat = np.zeros(h)
+    for i in range(m):
+        rho_hat += f(W1 @ data[:, i] + b1) / m
+    J = 0.0
+    gW1, gW2, gb1, gb2 = np.zeros_like(W1), np.zeros_like(W2), np.zeros(h), np.zeros(v)
+    for i in range(m):
+        x = data[:, i]
+        a2 = f(W1 @ x + b1)
+        a3 = f(W2 @ a2 + b2)
+        J += 0.5 * np.sum((a3 - x) ** 2) / m
+        d3 = -(x - a3) * a3 * (1 - a3)
+        d2 = (W2.T @ d3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))) * a2 * (1 - a2)
+        gW1 += np.outer(d2, x) / m
+        gW2 += np.outer(d3, a2) / m
+        gb1 += d2 / m
+        gb2 += d3 / m
+    J += lambda_ / 2 * (np.sum(W1**2) + np.sum(W2**2))
+    J += beta * np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+    grad = [*(gW1 + lambda_ * W1).ravel(), *(gW2 + lambda_ * W2).ravel(), *gb1, *gb2]
+    return J, grad
+
+
+def test_loop_implementation_passes_quietly_and_fast(capfd):
+    start = time.perf_counter()
+    sparse.check_sae_cost(_loop_cost)
+    for check in GRAD_CHECKS:
+        check(_loop_cost)
+    assert time.perf_counter() - start < 1.0
+    assert capfd.readouterr().err == ""
+
+
+def test_cost_modifying_theta_fails():
+    def inplace(theta, *args):
+        J, g = R.sparse_autoencoder_cost(theta, *args)
+        theta *= 0
+        return J, g
+
+    with pytest.raises(CheckFailure, match="modified"):
+        sparse.check_sae_cost(inplace)
+
+
+def _normalize(patches, centre_axis=0, per_patch_sigma=False, clip=True, low=0.1, high=0.9):
+    p = np.asarray(patches, dtype=float)
+    p = p - p.mean(axis=centre_axis, keepdims=True)
+    s = 3 * (p.std(axis=0, keepdims=True) if per_patch_sigma else p.std())
+    if clip:
+        p = np.clip(p, -s, s)
+    return (p / s + 1) / 2 * (high - low) + low
+
+
+def test_normalize_variants():
+    sparse.check_normalize_patches(_normalize)
+    for kwargs, words in [
+        ({"centre_axis": 1}, "row's mean"),
+        ({"centre_axis": None}, "mean of all values"),
+        ({"per_patch_sigma": True}, "per patch"),
+        ({"clip": False}, "not clipped"),
+        ({"low": 0.0, "high": 1.0}, r"\[0, 1\]"),
+    ]:
+        with pytest.raises(CheckFailure, match=words):
+            sparse.check_normalize_patches(lambda p, kw=kwargs: _normalize(p, **kw))
+
+
+def _sampler(order="C", global_rng=False, one_sigma=True):
+    def sample_patches(images, patch_size=8, num_patches=10000, rng=None):
+        g = np.random.default_rng() if global_rng else np.random.default_rng(rng)
+        k, hgt, wid = images.shape
+        cols = []
+        for _ in range(num_patches):
+            i, r, c = g.integers(k), g.integers(hgt - patch_size + 1), g.integers(wid - patch_size + 1)
+            cols.append(images[i, r : r + patch_size, c : c + patch_size].ravel(order=order))
+        P = np.array(cols).T
+        if one_sigma:
+            return R.normalize_patches(P)
+        return np.column_stack([R.normalize_patches(P[:, [j]]) for j in range(P.shape[1])])
+
+    return sample_patches
+
+
+def test_sample_patches_variants():
+    sparse.check_sample_patches_shape(_sampler())
+    sparse.check_sample_patches_windows(_sampler())
+    with pytest.raises(CheckFailure, match="column-major"):
+        sparse.check_sample_patches_windows(_sampler(order="F"))
+    with pytest.raises(CheckFailure, match="same seed"):
+        sparse.check_sample_patches_shape(_sampler(global_rng=True))
+    with pytest.raises(CheckFailure, match="sample_patches"):  # per-patch sigma: clipped, or not one sigma
+        sparse.check_sample_patches_windows(_sampler(one_sigma=False))
+
+
+def test_initialize_variants():
+    def normal(h, v, rng=None):
+        g = np.random.default_rng(rng)
+        return np.concatenate([g.normal(0, 0.01, 2 * h * v), np.zeros(h + v)])
+
+    def random_bias(h, v, rng=None):
+        return np.random.default_rng(rng).uniform(-0.1, 0.1, 2 * h * v + h + v)
+
+    def wide(h, v, rng=None):
+        g = np.random.default_rng(rng)
+        return np.concatenate([g.uniform(-1, 1, 2 * h * v), np.zeros(h + v)])
+
+    for bad, words in [(normal, "uniform"), (random_bias, "biases"), (wide, "lie in")]:
+        with pytest.raises(CheckFailure, match=words):
+            sparse.check_initialize(bad)
+
+
+def test_kl_variants():
+    with pytest.raises(CheckFailure, match="swapped"):
+        sparse.check_kl_divergence(lambda rho, rho_hat: R.kl_divergence(rho_hat, rho))
+    with pytest.raises(CheckFailure, match="second term"):
+        sparse.check_kl_divergence(lambda rho, rho_hat: rho * np.log(rho / np.asarray(rho_hat)))
+
+
+def test_train_that_does_not_train_fails():
+    with pytest.raises(CheckFailure, match="trained theta"):
+        sparse.check_train(lambda data, h, *a, **k: R.initialize_sparse_autoencoder(h, data.shape[0], rng=0))
