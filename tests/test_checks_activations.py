@@ -75,6 +75,12 @@ def test_mutating_an_argument_fails():
         call(in_place, "sigmoid", np.ones(3))
 
 
+def test_a_generator_argument_may_advance():
+    rng = np.random.default_rng(0)
+    out = call(lambda g, n: g.normal(size=n), "draw", rng, 3)
+    assert out.shape == (3,)
+
+
 def test_compare_reports_location_ratio_and_constant_factor():
     expected = np.array([[1.0, 2.0], [3.0, 4.0]])
     with pytest.raises(CheckFailure) as info:

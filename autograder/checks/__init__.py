@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import reference
 
-__all__ = ["CheckFailure", "quiet", "call", "as_floats", "compare", "finite_differences", "reference"]
+__all__ = ["CheckFailure", "quiet", "run", "call", "as_floats", "compare", "finite_differences", "reference"]
 
 
 class CheckFailure(AssertionError):
@@ -54,7 +54,12 @@ def quiet():
 
 
 def _same(a, b) -> bool:
-    """Deep equality of nested lists/tuples of arrays and scalars (NaN equal to NaN)."""
+    """Deep equality of nested lists/tuples of arrays and scalars (NaN equal to NaN).
+
+    A random Generator is meant to advance when used: any two count as equal.
+    """
+    if isinstance(a, np.random.Generator):
+        return isinstance(b, np.random.Generator)
     if isinstance(a, (list, tuple)):
         return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
@@ -62,22 +67,27 @@ def _same(a, b) -> bool:
     return a == b or (a != a and b != b)
 
 
-def call(function: Callable, name: str, *args, **kwargs):
-    """Call a student's function on private copies of the arguments, quietly.
+def run(function: Callable, name: str, *args, **kwargs):
+    """Call a student's function quietly; a missing function, a stub or a crash becomes a CheckFailure.
 
-    Raises CheckFailure if the function is missing, raises, or modifies an argument.
+    The arguments are passed as they are: use ``call`` unless mutating them is judged elsewhere.
     """
     if not callable(function):
         raise CheckFailure(f"{name} is not a function: define it in its answer cell and run that cell")
-    mine = copy.deepcopy((args, kwargs))
-    theirs = copy.deepcopy((args, kwargs))
     try:
         with quiet():
-            result = function(*theirs[0], **theirs[1])
+            return function(*args, **kwargs)
     except NotImplementedError:
         raise CheckFailure(f"{name} is not implemented yet (it still raises NotImplementedError)") from None
     except Exception as error:  # the student's bug: report it in one line
         raise CheckFailure(f"{name} raised {type(error).__name__}: {error}") from None
+
+
+def call(function: Callable, name: str, *args, **kwargs):
+    """``run`` on private copies of the arguments, then fail if the function modified any of them."""
+    mine = copy.deepcopy((args, kwargs))
+    theirs = copy.deepcopy((args, kwargs))
+    result = run(function, name, *theirs[0], **theirs[1])
     if not _same(mine, theirs):
         raise CheckFailure(f"{name} modified one of its arguments in place: compute into new arrays instead")
     return result
@@ -131,8 +141,10 @@ def compare(
     where = f" on {what}" if what else ""
     if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):
         bad = np.argwhere(~np.isfinite(got))[0]
-        raise CheckFailure(f"{name}{where} contains {got[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
-                           "look for an overflow (exp of a large number) or a division by zero")
+        raise CheckFailure(
+            f"{name}{where} contains {got[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
+            "look for an overflow (exp of a large number) or a division by zero"
+        )
     err = _error(got, expected)
     if err <= tol:  # False for NaN
         return

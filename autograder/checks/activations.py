@@ -35,10 +35,15 @@ def _check_extremes(function, name, ref, z=EXTREME_Z):
 
 def check_sigmoid_values(sigmoid):
     """sigmoid(z) = 1 / (1 + exp(-z)) elementwise, any shape."""
-    _check_values(sigmoid, "sigmoid", reference.sigmoid, lambda z: {
-        "the sign in exp is flipped: 1 / (1 + exp(z))": reference.sigmoid(-z),
-        "tanh was used instead of the sigmoid": np.tanh(z),
-    })
+    _check_values(
+        sigmoid,
+        "sigmoid",
+        reference.sigmoid,
+        lambda z: {
+            "the sign in exp is flipped: 1 / (1 + exp(z))": reference.sigmoid(-z),
+            "tanh was used instead of the sigmoid": np.tanh(z),
+        },
+    )
 
 
 def check_sigmoid_extremes(sigmoid):
@@ -48,19 +53,29 @@ def check_sigmoid_extremes(sigmoid):
 
 def check_sigmoid_prime(sigmoid_prime):
     """sigmoid_prime(z) = f(z) (1 - f(z)), also at large z."""
-    _check_values(sigmoid_prime, "sigmoid_prime", reference.sigmoid_prime, lambda z: {
-        "f'(z) is computed as z (1 - z) instead of f(z) (1 - f(z))": z * (1 - z),
-        "f'(z) is computed as f(z) instead of f(z) (1 - f(z))": reference.sigmoid(z),
-    })
+    _check_values(
+        sigmoid_prime,
+        "sigmoid_prime",
+        reference.sigmoid_prime,
+        lambda z: {
+            "f'(z) is computed as z (1 - z) instead of f(z) (1 - f(z))": z * (1 - z),
+            "f'(z) is computed as f(z) instead of f(z) (1 - f(z))": reference.sigmoid(z),
+        },
+    )
     _check_extremes(sigmoid_prime, "sigmoid_prime", reference.sigmoid_prime, LARGE_Z)
 
 
 def check_tanh_values(tanh):
     """tanh(z) = (e^z - e^-z) / (e^z + e^-z) elementwise, any shape."""
-    _check_values(tanh, "tanh", reference.tanh, lambda z: {
-        "the sigmoid was used instead of tanh": reference.sigmoid(z),
-        "the numerator's sign is flipped: (e^-z - e^z) / (e^z + e^-z)": -np.tanh(z),
-    })
+    _check_values(
+        tanh,
+        "tanh",
+        reference.tanh,
+        lambda z: {
+            "the sigmoid was used instead of tanh": reference.sigmoid(z),
+            "the numerator's sign is flipped: (e^-z - e^z) / (e^z + e^-z)": -np.tanh(z),
+        },
+    )
 
 
 def check_tanh_extremes(tanh):
@@ -70,8 +85,13 @@ def check_tanh_extremes(tanh):
 
 def check_tanh_prime(tanh_prime):
     """tanh_prime(z) = 1 - tanh(z)^2, also at large z."""
-    _check_values(tanh_prime, "tanh_prime", reference.tanh_prime, lambda z: {
-        "f'(z) is computed as 1 - z^2 instead of 1 - f(z)^2": 1 - z * z,
-        "f'(z) is computed as 1 - f(z) instead of 1 - f(z)^2": 1 - np.tanh(z),
-    })
+    _check_values(
+        tanh_prime,
+        "tanh_prime",
+        reference.tanh_prime,
+        lambda z: {
+            "f'(z) is computed as 1 - z^2 instead of 1 - f(z)^2": 1 - z * z,
+            "f'(z) is computed as 1 - f(z) instead of 1 - f(z)^2": 1 - np.tanh(z),
+        },
+    )
     _check_extremes(tanh_prime, "tanh_prime", reference.tanh_prime, LARGE_Z)

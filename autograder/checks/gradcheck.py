@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import CheckFailure, as_floats, call, compare, quiet, reference
+from . import CheckFailure, as_floats, call, compare, reference, run
 
 #: Relative tolerance for numerical_gradient against an exact gradient (see the module docstring).
 GRADIENT_TOL = 1e-7
@@ -25,23 +25,6 @@ GRADIENT_TOL = 1e-7
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def _run(function, name, *args, **kwargs):
-    """Call a student's function quietly WITHOUT the in-place check (that has a test cell of its own).
-
-    Used for numerical_gradient, so that a theta restored only up to rounding (theta[i] += eps then
-    -= eps) costs the one point of numerical_gradient_theta_unchanged, not the accuracy points.
-    """
-    if not callable(function):
-        raise CheckFailure(f"{name} is not a function: define it in its answer cell and run that cell")
-    try:
-        with quiet():
-            return function(*args, **kwargs)
-    except NotImplementedError:
-        raise CheckFailure(f"{name} is not implemented yet (it still raises NotImplementedError)") from None
-    except Exception as error:  # the student's bug: report it in one line
-        raise CheckFailure(f"{name} raised {type(error).__name__}: {error}") from None
 
 
 def _cost_of_theta(J):
@@ -139,7 +122,7 @@ def _random_network(layer_sizes, rng, as_tuple=False):
 def check_numerical_gradient_accuracy(numerical_gradient):
     """Central differences (epsilon = 1e-4) match exact gradients of smooth functions to GRADIENT_TOL."""
     for what, J, exact, theta in _smooth_functions():
-        got = _run(numerical_gradient, "numerical_gradient", J, theta.copy())
+        got = run(numerical_gradient, "numerical_gradient", J, theta.copy())
         compare(
             "numerical_gradient(J, theta)",
             got,
@@ -154,7 +137,7 @@ def check_numerical_gradient_network(numerical_gradient):
     """numerical_gradient of a tiny network's cost matches backpropagation's exact gradient."""
     for k, (what, sizes, activation, lambda_, m) in enumerate(_networks()):
         J, theta, exact = _network_problem(sizes, activation, lambda_, m, seed=[402, k])
-        got = _run(numerical_gradient, "numerical_gradient", _cost_of_theta(J), theta.copy())
+        got = run(numerical_gradient, "numerical_gradient", _cost_of_theta(J), theta.copy())
         compare(
             "numerical_gradient(J, theta)",
             got,
@@ -176,7 +159,7 @@ def check_numerical_gradient_epsilon(numerical_gradient):
         how = f"epsilon={epsilon}" if by_keyword else f"epsilon = {epsilon} passed positionally"
         args = (J, theta.copy()) if by_keyword else (J, theta.copy(), epsilon)
         kwargs = {"epsilon": epsilon} if by_keyword else {}
-        got = _run(numerical_gradient, "numerical_gradient", *args, **kwargs)
+        got = run(numerical_gradient, "numerical_gradient", *args, **kwargs)
         expected = 3 * theta**2 + 1 + epsilon**2  # exact for a cubic: the O(eps^2) error term is eps^2
         bugs = {"the epsilon argument is ignored (a fixed step of 1e-4 is used)": 3 * theta**2 + 1 + 1e-8}
         bugs.update(_difference_bugs(J, theta, epsilon))
@@ -199,7 +182,7 @@ def check_numerical_gradient_theta_unchanged(numerical_gradient):
         return float(np.sum(np.cos(t)))
 
     mine = theta.copy()
-    _run(numerical_gradient, "numerical_gradient", J, mine)
+    run(numerical_gradient, "numerical_gradient", J, mine)
     if not np.array_equal(mine, saved):
         i = int(np.argmax(mine != saved))
         raise CheckFailure(
