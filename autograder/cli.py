@@ -11,35 +11,24 @@ Commands
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
+from .course import COURSE_ROOT
+
 DEFAULT_PNG = COURSE_ROOT / "build" / "learned_features.png"
 
 
-def source_assignments(root: Path = COURSE_ROOT) -> list[str]:
-    """Names of the assignments in source/ (folders holding at least one notebook), sorted."""
-    source = root / "source"
-    if not source.is_dir():
-        return []
-    return sorted(d.name for d in source.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+def release(names: list[str] | None = None) -> list[str]:
+    """Regenerate release/ for the named assignments (default: all); exit with nbgrader's log on failure."""
+    from . import course
 
-
-def release(names: list[str] | None = None, root: Path = COURSE_ROOT) -> list[str]:
-    """Run ``nbgrader generate_assignment --force`` for each assignment; return the names done.
-
-    Raises SystemExit with nbgrader's own output if it fails.
-    """
-    names = source_assignments(root) if not names else names
-    for name in names:
-        cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force", "--create"]
-        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"nbgrader generate_assignment {name} failed:\n{proc.stdout}{proc.stderr}")
+    try:
+        done = course.release(names)
+    except course.NbgraderError as error:
+        raise SystemExit(str(error)) from None
+    for name in done:
         print(f"released {name} -> release/{name}/")
-    return names
+    return done
 
 
 def _cmd_release(args) -> int:

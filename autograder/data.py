@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .course import COURSE_ROOT
+
 #: Photographs of natural or everyday scenes in ``skimage.data`` that ship in the wheel
 #: (``eagle``, ``lily`` and a few others need a download and are not used).
 IMAGE_NAMES = (
@@ -39,7 +41,6 @@ IMAGE_NAMES = (
 )
 
 IMAGE_SIZE = 256
-COURSE_ROOT = Path(__file__).resolve().parent.parent
 IMAGES_PATH = COURSE_ROOT / "source" / "05_sparse_autoencoder" / "IMAGES.npy"
 
 

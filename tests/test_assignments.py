@@ -17,8 +17,6 @@ import importlib
 import json
 import pkgutil
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -26,12 +24,10 @@ import pytest
 import submissions
 from submissions import Submission
 
+from autograder import course
+
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 SOURCE, RELEASE = COURSE_ROOT / "source", COURSE_ROOT / "release"
-
-
-def _assignments() -> list[str]:
-    return sorted(d.name for d in SOURCE.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
 
 
 def _samples() -> dict[str, object]:
@@ -43,33 +39,27 @@ def _samples() -> dict[str, object]:
     return out
 
 
-ASSIGNMENTS = _assignments()
+ASSIGNMENTS = course.source_assignments()
 SAMPLES = _samples()
 
 
-def _nbgrader(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True)
-    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-_SCRATCH: dict[str, Path] = {}
+_SCRATCH: dict[str, tuple[Path, object]] = {}
 
 
 @pytest.fixture
 def scratch_course(tmp_path_factory):
-    """A function: assignment -> a copy of the course holding its source, with its release generated.
-
-    Made once per assignment and test session (nbgrader takes seconds to start).
+    """A function: assignment -> (root, api), a copy of the course holding its source, with its
+    release generated, and nbgrader's API on it. Made once per assignment and test session.
     """
 
-    def make(assignment: str) -> Path:
+    def make(assignment: str) -> tuple[Path, object]:
         if assignment not in _SCRATCH:
             root = tmp_path_factory.mktemp(f"course_{assignment}")
             shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
             shutil.copytree(SOURCE / assignment, root / "source" / assignment)
-            _nbgrader(["generate_assignment", assignment, "--force", "--create"], root)
-            _SCRATCH[assignment] = root
+            api = course.nbgrader_api(root)
+            course.release([assignment], root, api)
+            _SCRATCH[assignment] = (root, api)
         return _SCRATCH[assignment]
 
     return make
@@ -82,7 +72,7 @@ def _cells(nb) -> list[dict]:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_is_what_nbgrader_generates_now(assignment, scratch_course):
-    root = scratch_course(assignment)
+    root, _ = scratch_course(assignment)
     fresh = root / "release" / assignment
     committed = RELEASE / assignment
     assert committed.is_dir(), f"release/{assignment} is missing: run python -m autograder release {assignment}"
@@ -147,7 +137,7 @@ def _submission_notebook(source_nb, release_nb, answers: dict[str, str] | None):
 def test_sample_submissions_get_exactly_their_scores(assignment, scratch_course):
     assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
     sample = SAMPLES[assignment]
-    root = scratch_course(assignment)
+    root, api = scratch_course(assignment)
     source_nb = nbformat.read(SOURCE / assignment / sample.NOTEBOOK, as_version=4)
     release_nb = nbformat.read(root / "release" / assignment / sample.NOTEBOOK, as_version=4)
     points = _graded_cells(source_nb)
@@ -167,7 +157,8 @@ def test_sample_submissions_get_exactly_their_scores(assignment, scratch_course)
                 shutil.copy(extra, folder)
         nbformat.write(_submission_notebook(source_nb, release_nb, answers), folder / sample.NOTEBOOK)
 
-    _nbgrader(["autograde", assignment, "--force"], root)
+    for student in students:
+        course.checked(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
 
     from nbgrader.api import Gradebook
 
