@@ -50,3 +50,29 @@ def release(names: list[str] | None = None, root: str | Path = COURSE_ROOT, api=
     for name in names:
         checked(api.generate_assignment(name, force=True, create=True), f"nbgrader generate_assignment {name}")
     return names
+
+
+def fill_answers(source_nb, release_nb, answers: dict[str, str] | None):
+    """A student's notebook: the release with its answer cells filled in.
+
+    answers: {grade_id of an answer cell: the student's source}; answer cells not
+    named get the solution from source_nb; None leaves the release untouched.
+    """
+    import copy
+
+    nb = copy.deepcopy(release_nb)
+    if answers is None:
+        return nb
+    solutions = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source_nb.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    unknown = set(answers) - set(solutions)
+    if unknown:
+        raise ValueError(f"no answer cell has the grade_id {sorted(unknown)}")
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            cell.source = answers.get(meta["grade_id"], solutions[meta["grade_id"]])
+    return nb

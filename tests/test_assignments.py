@@ -14,7 +14,6 @@ For every assignment in source/:
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 import shutil
 from pathlib import Path
@@ -114,25 +113,6 @@ def _graded_cells(nb) -> dict[str, float]:
     }
 
 
-def _submission_notebook(source_nb, release_nb, answers: dict[str, str] | None):
-    """The release notebook with its answer cells filled in (None: left untouched)."""
-    nb = nbformat.from_dict(json.loads(json.dumps(release_nb)))
-    if answers is None:
-        return nb
-    solutions = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in source_nb.cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
-    unknown = set(answers) - set(solutions)
-    assert not unknown, f"sample answers name no answer cell: {unknown}"
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            cell.source = answers.get(meta["grade_id"], solutions[meta["grade_id"]])
-    return nb
-
-
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_sample_submissions_get_exactly_their_scores(assignment, scratch_course):
     assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
@@ -155,7 +135,7 @@ def test_sample_submissions_get_exactly_their_scores(assignment, scratch_course)
         for extra in (SOURCE / assignment).iterdir():  # data files ship with the assignment
             if extra.is_file() and extra.suffix != ".ipynb":
                 shutil.copy(extra, folder)
-        nbformat.write(_submission_notebook(source_nb, release_nb, answers), folder / sample.NOTEBOOK)
+        nbformat.write(course.fill_answers(source_nb, release_nb, answers), folder / sample.NOTEBOOK)
 
     for student in students:
         course.checked(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
