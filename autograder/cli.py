@@ -1,8 +1,11 @@
 """The instructors' command line: ``python -m autograder COMMAND``.
 
 Commands
-  demo       the main job on the embedded demo class: build the release, train
-             the reference autoencoder and write the learned-features picture
+  demo       the main job on the embedded demo class: set up a course with demo
+             students' submissions, grade them, print the table
+  grade      grade every submission of a course: check, back up, autograde in
+             parallel, feedback, CSV, summary table
+  restore    put a gradebook backup back in place
   release    regenerate release/ from source/ with nbgrader generate_assignment
   features   train the reference sparse autoencoder and write its features PNG
   data       rebuild the whitened images shipped with assignment 05
@@ -56,10 +59,70 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _run_grading(root: Path, args) -> int:
+    from . import course, grading
+
+    assignments = args.assignments or course.source_assignments(root)
+    try:
+        report = grading.grade(
+            root,
+            assignments,
+            jobs=args.jobs,
+            feedback=not args.no_feedback,
+            csv=args.csv,
+            timeout=args.timeout,
+            check=not args.no_check,
+        )
+    except (grading.CourseError, course.NbgraderError) as error:
+        print(f"error: {error}")
+        return 1
+    print(grading.summary(root, report, assignments))
+    graded = len({o.student for o in report.outcomes})
+    print(
+        f"\ngraded {len(report.outcomes)} submissions of {graded} students in {report.seconds:.0f} s "
+        f"({report.seconds / max(graded, 1):.1f} s per student, {report.jobs} at once)"
+    )
+    print(f"grades (CSV):     {report.csv}")
+    if not args.no_feedback:
+        print(f"feedback (HTML):  {root / 'feedback'}/<student>/<assignment>/")
+    if report.backup:
+        print(f"gradebook backup: {report.backup}  (undo with: python -m autograder restore {report.backup})")
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    return _run_grading(args.course.resolve(), args)
+
+
+def _cmd_restore(args) -> int:
+    from . import grading
+
+    try:
+        path = grading.restore_gradebook(args.course.resolve(), args.backup)
+    except grading.CourseError as error:
+        print(f"error: {error}")
+        return 1
+    print(f"restored {args.backup} -> {path} (the gradebook it replaced was backed up first)")
+    return 0
+
+
 def _cmd_demo(args) -> int:
-    done = release()
-    print(f"release/ is up to date ({len(done)} assignments)")
-    return _cmd_features(args)
+    from . import demo
+
+    root = demo.build_demo_course(args.dest.resolve())
+    print(f"demo course with {len(demo.DEMO_STUDENTS)} students set up in {root}")
+    return _run_grading(root, args)
+
+
+def _add_grading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("assignments", nargs="*", help="assignments to grade (default: every assignment in source/)")
+    p.add_argument("--jobs", type=int, default=None, help="students graded at once (default: the number of cores)")
+    p.add_argument("--no-feedback", action="store_true", help="skip the students' feedback HTML")
+    p.add_argument("--csv", type=Path, default=None, help="where to export grades (default: COURSE/grades.csv)")
+    p.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds one student's grading may take in all (default: 1800)"
+    )
+    p.add_argument("--no-check", action="store_true", help="grade even if release/ is out of date with source/")
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
@@ -78,9 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="build the release and write the learned-features picture (the README's main job)")
-    _add_training_options(p)
+    p = sub.add_parser("demo", help="grade the embedded demo class end to end (the README's main job)")
+    p.add_argument("--dest", type=Path, default=COURSE_ROOT / "build" / "demo_course", help="where to set it up")
+    _add_grading_options(p)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("grade", help="grade every submission: check, back up, autograde, feedback, CSV, table")
+    p.add_argument("--course", type=Path, default=COURSE_ROOT, help="the nbgrader course directory (default: this one)")
+    _add_grading_options(p)
+    p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("restore", help="put a gradebook backup (backups/gradebook-*.db) back in place")
+    p.add_argument("backup", type=Path, help="the backup file")
+    p.add_argument("--course", type=Path, default=COURSE_ROOT, help="the nbgrader course directory (default: this one)")
+    p.set_defaults(func=_cmd_restore)
 
     p = sub.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment --force)")
     p.add_argument("assignments", nargs="*", help="assignment names (default: every assignment in source/)")

@@ -1,0 +1,164 @@
+"""Grading a class end to end with the real nbgrader: parallel = sequential, idempotent,
+backed up, manual grades kept, and bad submissions contained.
+
+A scratch course with assignments 01 and 02 (the quick ones) and five students:
+alice (solutions), bob (untouched release), carl (``os._exit`` in 01: the kernel dies),
+dora (a loop that ignores SIGINT in 01: her grading outlives its budget and is stopped)
+and eve (correct, but prints megabytes, warns and calls ``sys.exit`` in an ungraded cell).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+
+import nbformat
+import pytest
+
+from autograder import course, grading
+
+ASSIGNMENTS = ["01_activations", "02_forward_pass"]
+NOTEBOOKS = {"01_activations": "activations.ipynb", "02_forward_pass": "forward_pass.ipynb"}
+BUDGET = 45.0  # seconds a student's grading may take in all, here
+
+HANG = """def sigmoid(z):
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        pass"""
+NOISY = """def sigmoid(z):
+    import sys, warnings
+    print("x" * 2_000_000)
+    warnings.warn("student warning")
+    sys.stderr.write("noise on stderr\\n")
+    z = np.asarray(z, dtype=float)
+    return 1 / (1 + np.exp(-z))"""
+
+STUDENTS = {
+    "alice": {a: {} for a in ASSIGNMENTS},
+    "bob": dict.fromkeys(ASSIGNMENTS),
+    "carl": {"01_activations": {"sigmoid": "def sigmoid(z):\n    import os\n    os._exit(3)"}, "02_forward_pass": {}},
+    "dora": {"01_activations": {"sigmoid": HANG}, "02_forward_pass": {}},
+    "eve": {"01_activations": {"sigmoid": NOISY}},
+}
+
+
+@pytest.fixture(scope="module")
+def class_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    config = (course.COURSE_ROOT / "nbgrader_config.py").read_text()
+    (root / "nbgrader_config.py").write_text(config + "\nc.Execute.timeout = 5\n")
+    for a in ASSIGNMENTS:
+        shutil.copytree(course.COURSE_ROOT / "source" / a, root / "source" / a)
+    course.release(ASSIGNMENTS, root)
+    for student, work in STUDENTS.items():
+        for a, answers in work.items():
+            src = nbformat.read(root / "source" / a / NOTEBOOKS[a], as_version=4)
+            rel = nbformat.read(root / "release" / a / NOTEBOOKS[a], as_version=4)
+            folder = root / "submitted" / student / a
+            folder.mkdir(parents=True)
+            nbformat.write(course.fill_answers(src, rel, answers), folder / NOTEBOOKS[a])
+    return root
+
+
+@pytest.fixture(scope="module")
+def parallel_run(class_course):
+    report = grading.grade(class_course, ASSIGNMENTS, jobs=2, timeout=BUDGET)
+    return report, grading.scores(class_course, ASSIGNMENTS)
+
+
+def _status(report):
+    return {(o.student, o.assignment): o.status for o in report.outcomes}
+
+
+def test_honest_students_get_their_grades(parallel_run):
+    report, scores = parallel_run
+    assert sum(scores["alice", "01_activations"].values()) == 10
+    assert sum(scores["alice", "02_forward_pass"].values()) == 10
+    assert sum(scores["bob", "01_activations"].values()) == 0
+    assert _status(report)["alice", "01_activations"] == grading.GRADED
+
+
+def test_a_dead_kernel_is_recorded_and_the_students_other_work_is_graded(parallel_run):
+    report, scores = parallel_run
+    assert _status(report)["carl", "01_activations"] == grading.KERNEL_DIED
+    assert _status(report)["carl", "02_forward_pass"] == grading.GRADED
+    assert sum(scores["carl", "02_forward_pass"].values()) == 10
+
+
+def test_a_hang_that_ignores_sigint_is_stopped_at_its_budget(parallel_run):
+    report, scores = parallel_run
+    status = _status(report)
+    assert status["dora", "01_activations"] == grading.TIMED_OUT
+    assert status["dora", "02_forward_pass"] == grading.GRADED  # the hang cost only its own notebook
+    assert sum(scores["dora", "02_forward_pass"].values()) == 10
+    assert sum(v or 0 for v in scores["dora", "01_activations"].values()) == 0
+    assert max(o.seconds for o in report.outcomes if o.student == "dora") < BUDGET
+
+
+def test_noise_warnings_and_megabytes_of_output_cost_nothing_in_hidden_checks(parallel_run):
+    report, scores = parallel_run
+    assert _status(report)["eve", "01_activations"] == grading.GRADED
+    eve = scores["eve", "01_activations"]
+    assert eve["sigmoid_extremes"] == 0  # its visible asserts printed to stderr: nbgrader zeroes that cell
+    assert eve["tanh_values"] == 2 and eve["tanh_prime_values"] == 2  # the rest is graded
+
+
+def test_summary_csv_and_feedback(parallel_run, class_course):
+    report, _ = parallel_run
+    table = grading.summary(class_course, report, ASSIGNMENTS)
+    assert "alice" in table and "20/20" in table
+    assert "carl / 01_activations: kernel died" in table
+    rows = list(csv.DictReader(open(report.csv)))
+    assert {r["student_id"] for r in rows} >= {"alice", "bob", "carl", "eve"}
+    assert (class_course / "feedback" / "alice" / "01_activations" / "activations.html").is_file()
+
+
+def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, class_course):
+    report, scores = parallel_run
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{class_course / 'gradebook.db'}") as gb:
+        grade = gb.find_grade("tanh_values", "activations", "01_activations", "bob")
+        grade.manual_score = 1.5
+        gb.db.commit()
+    again = grading.grade(class_course, ASSIGNMENTS, jobs=1, timeout=BUDGET)
+    rescored = grading.scores(class_course, ASSIGNMENTS)
+    expected = dict(scores)
+    expected["bob", "01_activations"] = {**scores["bob", "01_activations"], "tanh_values": 1.5}
+    for key in expected:
+        assert rescored[key] == expected[key], key
+    assert again.backup is not None and again.backup.exists()
+    # The backup holds the gradebook as it was before this run: the manual grade is in it.
+    with sqlite3.connect(again.backup) as db:
+        assert db.execute("select count(*) from grade where manual_score = 1.5").fetchone()[0] == 1
+
+
+def test_restore_puts_a_backup_back(class_course, parallel_run):
+    backups = sorted((class_course / "backups").glob("gradebook-*.db"))
+    assert backups
+    with sqlite3.connect(class_course / "gradebook.db") as db:
+        db.execute("delete from grade")
+    grading.restore_gradebook(class_course, backups[-1])
+    with sqlite3.connect(class_course / "gradebook.db") as db:
+        assert db.execute("select count(*) from grade").fetchone()[0] > 0
+
+
+def test_a_stale_release_stops_grading_with_what_to_run(class_course, tmp_path):
+    root = tmp_path / "stale"
+    shutil.copytree(class_course / "source", root / "source")
+    shutil.copytree(class_course / "release", root / "release")
+    shutil.copy(class_course / "nbgrader_config.py", root)
+    nb_path = root / "source" / "01_activations" / "activations.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells[0].source += "\n\nA new sentence."
+    nbformat.write(nb, nb_path)
+    with pytest.raises(grading.CourseError, match="python -m autograder release"):
+        grading.grade(root, ["01_activations"])
+
+
+def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course):
+    outcomes = grading._grade_student(class_course, "alice", ASSIGNMENTS, feedback=False, timeout=3)
+    assert [o.status for o in outcomes] == [grading.TIMED_OUT, grading.TIMED_OUT]
+    assert "stopped after 3 s" in outcomes[0].detail
