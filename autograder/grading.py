@@ -166,9 +166,28 @@ def _classify(result: dict) -> tuple[str, str]:
     if not result.get("success"):
         last = [line for line in log.strip().splitlines() if line.strip()][-1:] or ["(no log)"]
         return FAILED, last[0][:300]
-    if "CellTimeoutError" in log or "Timeout waiting for" in log or "timed out" in log.lower():
-        return GRADED, "a cell timed out (it scored 0; the others were graded)"
     return GRADED, ""
+
+
+def _timed_out_cells(root: Path, student: str, assignment: str) -> str:
+    """Which cells of an autograded submission ran past the cell timeout, in words ("" if none)."""
+    import nbformat
+
+    graded, ungraded = [], 0
+    for path in sorted((root / "autograded" / student / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+                meta = cell.metadata.get("nbgrader", {})
+                if meta.get("grade"):
+                    graded.append(meta["grade_id"])
+                else:
+                    ungraded += 1
+    words = []
+    if graded:
+        words.append(f"test cell {', '.join(graded)} timed out and scored 0")
+    if ungraded:
+        words.append(f"{ungraded} ungraded cell{'s' * (ungraded > 1)} timed out (no points lost)")
+    return "; ".join(words)
 
 
 def _worker(root: Path, student: str, assignments: list[str], feedback: bool) -> None:
@@ -178,6 +197,8 @@ def _worker(root: Path, student: str, assignments: list[str], feedback: bool) ->
     for assignment in assignments:
         start = time.perf_counter()
         status, detail = _classify(api.autograde(assignment, student, force=True, create=True))
+        if status == GRADED:
+            detail = _timed_out_cells(root, student, assignment)
         if feedback and status in (GRADED, KERNEL_DIED):
             fb = api.generate_feedback(assignment, student, force=True)
             if not fb.get("success"):
@@ -186,14 +207,30 @@ def _worker(root: Path, student: str, assignments: list[str], feedback: bool) ->
         print(json.dumps(asdict(outcome)), flush=True)
 
 
-def _grade_student(root: Path, student: str, assignments: list[str], feedback: bool, timeout: float) -> list[Outcome]:
-    """Run one worker; whatever happens to it, return an Outcome for each assignment."""
+def _grade_student(
+    root: Path, student: str, assignments: list[str], feedback: bool, timeout: float, threads: int | None = None
+) -> list[Outcome]:
+    """Run one worker; whatever happens to it, return an Outcome for each assignment.
+
+    threads: BLAS/OpenMP threads of the worker and its kernels (one per worker when students run
+    side by side, so that they share the cores instead of fighting over them).
+    """
+    env = dict(os.environ)
+    if threads:
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(threads)
     cmd = [sys.executable, "-m", "autograder.grading", "--worker", str(root), student, *assignments]
     if not feedback:
         cmd.append("--no-feedback")
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env=env,
     )
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -247,7 +284,8 @@ def grade(
     report = Report(backup=backup_gradebook(root), jobs=jobs or os.cpu_count() or 1)
     students = submitted(root, assignments)
     with ThreadPoolExecutor(max_workers=report.jobs) as pool:
-        futures = [pool.submit(_grade_student, root, s, a, feedback, timeout) for s, a in students.items()]
+        threads = max(1, (os.cpu_count() or 1) // report.jobs)
+        futures = [pool.submit(_grade_student, root, s, a, feedback, timeout, threads) for s, a in students.items()]
         for future in futures:
             report.outcomes.extend(future.result())
     report.csv = export_csv(root, csv or root / "grades.csv")

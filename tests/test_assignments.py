@@ -42,28 +42,6 @@ ASSIGNMENTS = course.source_assignments()
 SAMPLES = _samples()
 
 
-_SCRATCH: dict[str, tuple[Path, object]] = {}
-
-
-@pytest.fixture
-def scratch_course(tmp_path_factory):
-    """A function: assignment -> (root, api), a copy of the course holding its source, with its
-    release generated, and nbgrader's API on it. Made once per assignment and test session.
-    """
-
-    def make(assignment: str) -> tuple[Path, object]:
-        if assignment not in _SCRATCH:
-            root = tmp_path_factory.mktemp(f"course_{assignment}")
-            shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
-            shutil.copytree(SOURCE / assignment, root / "source" / assignment)
-            api = course.nbgrader_api(root)
-            course.release([assignment], root, api)
-            _SCRATCH[assignment] = (root, api)
-        return _SCRATCH[assignment]
-
-    return make
-
-
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_is_what_nbgrader_generates_now(assignment):
     assert grading.stale_releases(COURSE_ROOT, [assignment]) == [], "run python -m autograder release"
@@ -96,43 +74,55 @@ def _graded_cells(nb) -> dict[str, float]:
     }
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_sample_submissions_get_exactly_their_scores(assignment, scratch_course):
-    assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
+def _expected(assignment: str) -> dict[str, dict[str, float]]:
+    """{student: {grade_id: expected score}} for one assignment's samples, solution and untouched included."""
     sample = SAMPLES[assignment]
-    root, api = scratch_course(assignment)
-    source_nb = nbformat.read(SOURCE / assignment / sample.NOTEBOOK, as_version=4)
-    release_nb = nbformat.read(root / "release" / assignment / sample.NOTEBOOK, as_version=4)
-    points = _graded_cells(source_nb)
-    students: dict[str, tuple[dict | None, dict[str, float]]] = {
-        "solution": ({}, points),
-        "untouched": (None, dict.fromkeys(points, 0.0)),
-    }
+    points = _graded_cells(nbformat.read(SOURCE / assignment / sample.NOTEBOOK, as_version=4))
+    out = {"solution": points, "untouched": dict.fromkeys(points, 0.0)}
     for student, sub in sample.SUBMISSIONS.items():
         assert isinstance(sub, Submission)
         assert set(sub.scores) <= set(points), f"{student}: unknown test cells {set(sub.scores) - set(points)}"
-        students[student] = (sub.answers, {**points, **sub.scores})
-    for student, (answers, _) in students.items():
-        folder = root / "submitted" / student / assignment
-        folder.mkdir(parents=True)
-        for extra in (SOURCE / assignment).iterdir():  # data files ship with the assignment
-            if extra.is_file() and extra.suffix != ".ipynb":
-                shutil.copy(extra, folder)
-        nbformat.write(course.fill_answers(source_nb, release_nb, answers), folder / sample.NOTEBOOK)
+        out[student] = {**points, **sub.scores}
+    return out
 
-    for student in students:
-        course.checked(api.autograde(assignment, student, force=True, create=True), f"autograde {student}")
 
-    from nbgrader.api import Gradebook
+@pytest.fixture(scope="module")
+def graded_samples(tmp_path_factory) -> Path:
+    """One scratch course with every assignment and every sample submission, graded by
+    ``autograder.grading`` (the instructors' command's code: two students at a time)."""
+    root = tmp_path_factory.mktemp("samples")
+    # A shorter cell timeout than the course's 120 s: a slow (per-example loop) submission's
+    # ungraded training cell in 05 is interrupted sooner; every graded cell takes < 1 s.
+    config = (COURSE_ROOT / "nbgrader_config.py").read_text()
+    (root / "nbgrader_config.py").write_text(config + "\nc.Execute.timeout = 90\n")
+    for assignment in ASSIGNMENTS:
+        shutil.copytree(SOURCE / assignment, root / "source" / assignment)
+    course.release(ASSIGNMENTS, root)
+    for assignment, sample in SAMPLES.items():
+        source_nb = nbformat.read(SOURCE / assignment / sample.NOTEBOOK, as_version=4)
+        release_nb = nbformat.read(root / "release" / assignment / sample.NOTEBOOK, as_version=4)
+        answers = {"solution": {}, "untouched": None} | {s: sub.answers for s, sub in sample.SUBMISSIONS.items()}
+        for student, work in answers.items():
+            folder = root / "submitted" / student / assignment
+            folder.mkdir(parents=True)
+            for extra in (SOURCE / assignment).iterdir():  # data files ship with the assignment
+                if extra.is_file() and extra.suffix != ".ipynb":
+                    shutil.copy(extra, folder)
+            nbformat.write(course.fill_answers(source_nb, release_nb, work), folder / sample.NOTEBOOK)
+    report = grading.grade(root, ASSIGNMENTS, jobs=2, feedback=False, check=False)
+    failed = [o for o in report.outcomes if o.status != grading.GRADED]
+    assert not failed, failed
+    return root
 
-    notebook_id = Path(sample.NOTEBOOK).stem
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        for student, (_, expected) in students.items():
-            nb = gb.find_submission_notebook(notebook_id, assignment, student)
-            got = {g.name: g.score for g in nb.grades if g.name in points}
-            assert got == pytest.approx(expected), f"{assignment} / {student}: per-cell scores differ"
 
-    graded = nbformat.read(root / "autograded" / "solution" / assignment / sample.NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_sample_submissions_get_exactly_their_scores(assignment, graded_samples):
+    assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
+    sample = SAMPLES[assignment]
+    scores = grading.scores(graded_samples, [assignment])
+    for student, expected in _expected(assignment).items():
+        assert scores[student, assignment] == pytest.approx(expected), f"{assignment} / {student}: per-cell scores"
+    graded = nbformat.read(graded_samples / "autograded" / "solution" / assignment / sample.NOTEBOOK, as_version=4)
     errors = [c.source[:60] for c in graded.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert not errors, f"{assignment}: cells of the solution notebook raise: {errors}"
 

@@ -1,14 +1,14 @@
 """The embedded demo class (autograder.demo), graded end to end with nbgrader's API.
 
-The demo course is built once in a scratch folder and every submission is autograded
-(``api.autograde(assignment, student, force=True, create=True)``), one at a time; the totals
-must be exactly ``demo.EXPECTED_SCORES``. Grading the class takes about 3 minutes here
-(assignment 05's training cell and dan_crash's infinite loop each cost one 20 s timeout).
+The README's main job, ``python -m autograder demo``, builds the demo course in a scratch
+folder and grades it with ``autograder.grading`` (two students at a time); the totals in the
+gradebook must be exactly ``demo.EXPECTED_SCORES`` and the printed table must say so.
 """
 
 from __future__ import annotations
 
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -33,26 +33,23 @@ def demo_course(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graded(demo_course):
+def demo_run(demo_course) -> str:
+    """The README's main job, ``python -m autograder demo``, run on the scratch folder; its output."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "demo", "--dest", str(demo_course), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    print(proc.stdout)
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def graded(demo_course, demo_run):
     """(scores {student: {assignment: total}}, cells {(student, assignment): {grade_id: (score, max)}})."""
     from nbgrader.api import Gradebook
-
-    api = course.nbgrader_api(demo_course)
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    for student, work in demo.DEMO_STUDENTS.items():
-        t = time.perf_counter()
-        for assignment in demo.ASSIGNMENTS:
-            if assignment in work:
-                course.checked(
-                    api.autograde(assignment, student, force=True, create=True), f"autograde {assignment} {student}"
-                )
-        seconds[student] = time.perf_counter() - t
-    total = time.perf_counter() - start
-    print(
-        f"\ngraded the demo class ({len(_submissions())} submissions, {len(seconds)} students) in {total:.0f} s, "
-        f"{total / len(seconds):.1f} s per student: " + ", ".join(f"{s} {t:.0f} s" for s, t in seconds.items())
-    )
 
     scores: dict[str, dict[str, float]] = {}
     cells: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
@@ -146,3 +143,14 @@ def test_autograded_notebooks_exist(graded, demo_course):
             for name in _notebooks(assignment):
                 path = demo_course / "autograded" / student / assignment / name
                 assert path.is_file() == (assignment in work), f"{student}/{assignment}/{name}"
+
+
+def test_the_command_prints_the_table_and_where_things_are(demo_run, demo_course):
+    assert "ada_perfect" in demo_run and "100/100" in demo_run
+    for student, work in demo.EXPECTED_SCORES.items():
+        total = sum(work.values())
+        assert any(line.startswith(student) and f"{total:g}/100" in line for line in demo_run.splitlines()), student
+    assert "dan_crash / 02_forward_pass: graded: test cell initialize_seeding timed out and scored 0" in demo_run
+    assert f"grades (CSV):     {demo_course / 'grades.csv'}" in demo_run
+    assert (demo_course / "grades.csv").is_file()
+    assert (demo_course / "feedback" / "ben_beginner" / "03_backprop").is_dir()

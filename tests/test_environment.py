@@ -40,13 +40,16 @@ def _readme_commands(course_root):
     return re.findall(r"```bash\n(python3 -m venv[^\n]*)\n```", text)
 
 
-def test_readme_gives_two_commands_and_ci_runs_both_verbatim(course_root):
+def test_readme_gives_two_commands_ci_runs_the_tests_verbatim_and_the_suite_runs_the_main_job(course_root):
     commands = _readme_commands(course_root)
     assert len(commands) == 2, commands
     main, tests = commands
-    assert main.endswith("-m autograder demo") and tests.endswith("-m pytest")
+    assert main.endswith(".venv/bin/python -m autograder demo") and tests.endswith("-m pytest")
+    assert main.rsplit("&&", 1)[0] == tests.rsplit("&&", 1)[0]  # the same set-up steps
     ci = (course_root / ".ci" / "run").read_text().splitlines()
-    assert tests in ci and main in ci
+    assert tests in ci
+    demo_test = (course_root / "tests" / "test_demo.py").read_text()
+    assert '"-m", "autograder", "demo"' in demo_test  # the main job, run by the suite
 
 
 def test_nbgrader_config_is_a_course_directory(course_root):
