@@ -13,3 +13,14 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 
 # Never copy editor or build leftovers into the release.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Feedback shows each part's score and the hidden checks' diagnosis, but neither the
+# hidden tests nor tracebacks through them (nbgrader issues #917, #1363): nbgrader's
+# default feedback preprocessors, with autograder.feedback.SafeFeedback (nbgrader's
+# ClearHiddenTests plus one-line error outputs) after GetGrades.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from autograder.feedback import SafeFeedback  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, CSSHTMLHeaderPreprocessor]

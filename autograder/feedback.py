@@ -1,0 +1,201 @@
+"""Feedback that tells students what is wrong without showing how the hidden tests work.
+
+nbgrader's ``generate_feedback`` renders the autograded notebook as it is: test cells
+with their ``### BEGIN HIDDEN TESTS`` block (nbgrader issue #917) and error outputs
+with full IPython tracebacks (#1363), which quote hidden lines, name
+``autograder/checks/*.py`` and the files of the packages below it. Adding nbgrader's
+``ClearHiddenTests`` to the feedback removes the source but not the tracebacks.
+
+``SafeFeedback`` is nbgrader's ``ClearHiddenTests`` plus a rewrite of the outputs, for
+``GenerateFeedback`` (registered in ``nbgrader_config.py``, after ``GetGrades``):
+
+* the hidden-test block is removed from every cell's source (nbgrader's own code);
+* every error output becomes one line of text, ``ExceptionName: message``: no
+  traceback frame, no file path, no ANSI colour code. In a test cell, an error raised
+  on a line of the hidden block keeps its message only if it is one of
+  ``hidden_messages`` (``CheckFailure``, the checks' diagnosis, is an AssertionError);
+  any other error there (an ImportError of the grader, say) is reported without its
+  message, since it may quote the hidden tests' internals;
+* a cell that ran out of time (nbclient's ``CellTimeoutError``, after which the kernel
+  also reports the ``KeyboardInterrupt`` that stopped the cell) and a cell whose kernel
+  died (``DeadKernelError``) get one plain sentence each;
+* stderr text loses its file paths, warning source lines and traceback frames, and a
+  test cell that scored 0 because of stderr output says so (nbgrader gives 0 to a test
+  cell that writes to stderr).
+
+The score of each part is shown by nbgrader's feedback template (from ``GetGrades``).
+Note: when the kernel dies, nbgrader 0.9.6 fails the whole notebook and writes no
+autograded notebook, so there is nothing to give feedback on; the ``DeadKernelError``
+case only covers graders that record the error in the cell.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import ClearHiddenTests
+from traitlets import Bool, Integer, List, Unicode
+
+__all__ = ["SafeFeedback", "safe_text", "error_line"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+#: An absolute or home-relative path with at least two components (not "1/m", not "lambda/2").
+_PATH = re.compile(r"(?<![\w.])(?:~|[A-Za-z]:)?(?:[/\\][\w.+@-]+){2,}[/\\]?")
+#: The top frame of an IPython 8 traceback: "Cell In[15], line 2".
+_CELL_FRAME = re.compile(r"^Cell In\s*\[\s*\d*\s*\], line (\d+)")
+#: A warning printed by the warnings module: "/path/file.py:12: RuntimeWarning: overflow ...".
+_WARNING = re.compile(r"^\S.*?:\d+: (?P<category>[A-Za-z_][\w.]*): (?P<message>.*)$")
+
+
+def safe_text(text: str, limit: int = 0) -> str:
+    """text without ANSI codes, with every file path reduced to its last component; cut to limit characters."""
+    text = _ANSI.sub("", text or "")
+    text = _PATH.sub(lambda m: re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1], text)
+    text = text.strip()
+    if limit and len(text) > limit:
+        text = text[:limit].rstrip() + " ..."
+    return text
+
+
+def error_line(ename: str, message: str) -> NotebookNode:
+    """An error output whose whole traceback is the single text ``ename: message``."""
+    ename = safe_text(ename) or "Error"
+    text = f"{ename}: {message}" if message else ename
+    return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[text])
+
+
+def _hidden_lines(source: str, begin: str, end: str) -> set[int]:
+    """1-based numbers of the lines of source from each begin delimiter to its end delimiter, both included."""
+    lines, inside = set(), False
+    for number, line in enumerate(source.split("\n"), start=1):
+        if begin in line:
+            inside = True
+        if inside:
+            lines.add(number)
+        if end in line:
+            inside = False
+    return lines
+
+
+def _raising_line(traceback: list[str]) -> int | None:
+    """The line of the executed cell where the error was raised (its top frame), if the traceback says."""
+    for entry in traceback or []:
+        match = _CELL_FRAME.match(_ANSI.sub("", entry).strip())
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _safe_stderr(text: str, limit: int) -> str:
+    """stderr with warnings reduced to "Category: message" and tracebacks to their last line."""
+    out, skip_indented = [], False
+    for line in _ANSI.sub("", text).split("\n"):
+        if skip_indented and line[:1] in (" ", "\t"):
+            continue  # the source line a warning quotes, or a traceback frame
+        skip_indented = False
+        warning = _WARNING.match(line)
+        if warning:
+            out.append(f"{warning['category']}: {safe_text(warning['message'])}")
+            skip_indented = True
+        elif line.startswith("Traceback (most recent call last)"):
+            skip_indented = True
+        else:
+            out.append(safe_text(line))
+    return safe_text("\n".join(out), limit) + "\n"
+
+
+class SafeFeedback(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests, plus error outputs reduced to "ExceptionName: message" (see the module)."""
+
+    # In feedback the job is to remove hidden tests wherever they are, not to validate the
+    # notebook (generate_assignment did): never abort a student's feedback over metadata.
+    enforce_metadata = Bool(False, help="Raise if a hidden-test block is found outside a grade cell.").tag(config=True)
+
+    hidden_messages = List(
+        Unicode(),
+        ["CheckFailure", "AssertionError", "NameError"],
+        help="Exceptions raised by hidden-test code whose message is shown (others: the name only).",
+    ).tag(config=True)
+
+    max_message_chars = Integer(2000, help="Longer error messages are cut to this many characters.").tag(config=True)
+
+    timeout_message = Unicode(
+        "this cell did not finish within the time limit{limit} and was stopped: "
+        "look for an infinite loop or very slow code",
+        help="Shown for a cell that timed out; {limit} becomes ' of N s' when Execute.timeout is set.",
+    ).tag(config=True)
+
+    dead_kernel_message = Unicode(
+        "the Python kernel died while this cell ran (a crash, too much memory, or os._exit): "
+        "nothing after this point could be graded",
+        help="Shown for a cell whose kernel died.",
+    ).tag(config=True)
+
+    hidden_error_message = Unicode(
+        "the hidden tests of this cell could not run (a problem on the grading side): tell your instructor",
+        help="Shown, after the exception name, for an error of the hidden tests that is not a hidden_messages one.",
+    ).tag(config=True)
+
+    stderr_note = Unicode(
+        "(This test cell wrote to stderr, which nbgrader scores as a failure: silence the warnings above.)",
+        help="Added to a test cell that scored 0 with no error, only because it wrote to stderr.",
+    ).tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        hidden = _hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)  # nbgrader removes the block
+        if cell.cell_type == "code":
+            cell.outputs = self._safe_outputs(cell, hidden)
+        return cell, resources
+
+    # ------------------------------------------------------------------ outputs
+
+    def _timeout_ename(self) -> str:
+        return dict(self.config.Execute.get("error_on_timeout") or {}).get("ename", "CellTimeoutError")
+
+    def _timeout_text(self) -> str:
+        seconds = self.config.Execute.get("timeout")
+        return self.timeout_message.format(limit=f" of {seconds} s" if seconds else "")
+
+    def _safe_outputs(self, cell, hidden: set[int]) -> list:
+        outputs = list(cell.get("outputs", []))
+        timeout = self._timeout_ename()
+        timed_out = any(o.output_type == "error" and o.get("ename") == timeout for o in outputs)
+        safe, has_error, has_stderr = [], False, False
+        for output in outputs:
+            if output.output_type == "error":
+                ename = output.get("ename", "")
+                if timed_out and ename == "KeyboardInterrupt":
+                    continue  # the interrupt that stopped the cell: reported once, as the timeout
+                if not has_error or ename in (timeout, "DeadKernelError"):
+                    safe.append(self._safe_error(output, hidden, timeout))
+                has_error = True
+            elif output.output_type == "stream" and output.get("name") == "stderr":
+                has_stderr = True
+                safe.append(
+                    NotebookNode(
+                        output_type="stream", name="stderr", text=_safe_stderr(output.text, self.max_message_chars)
+                    )
+                )
+            else:
+                safe.append(output)
+        meta = cell.metadata.get("nbgrader", {})
+        if has_stderr and not has_error and utils.is_grade(cell) and meta.get("score") == 0 and meta.get("points"):
+            safe.append(NotebookNode(output_type="stream", name="stderr", text=self.stderr_note + "\n"))
+        return safe
+
+    def _safe_error(self, output, hidden: set[int], timeout: str) -> NotebookNode:
+        ename = output.get("ename", "") or "Error"
+        if ename == timeout:
+            return error_line(ename, self._timeout_text())
+        if ename == "DeadKernelError":
+            return error_line(ename, self.dead_kernel_message)
+        message = safe_text(output.get("evalue", ""), self.max_message_chars)
+        if hidden:
+            line = _raising_line(output.get("traceback", []))
+            in_hidden = line is None or line in hidden  # unknown origin: assume the hidden tests
+            if in_hidden and ename not in self.hidden_messages:
+                return error_line(ename, self.hidden_error_message)
+        return error_line(ename, message)

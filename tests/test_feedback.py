@@ -1,0 +1,314 @@
+"""Students' feedback shows each part's score and the hidden checks' diagnosis, not the hidden tests.
+
+A scratch copy of the course (assignment 03) is released, two students are submitted
+and graded with nbgrader's own API, and their feedback HTML is read:
+* ``buggy``: ``cost`` ignores its activation argument (the visible test, sigmoid only,
+  passes; the hidden check names the bug) and ``backprop`` forgets weight decay (the
+  visible test catches it first, so its cells show the visible assert's message);
+* ``untouched``: the release as students get it.
+The same autograded notebooks rendered with nbgrader's default feedback preprocessors,
+and with ClearHiddenTests added, prove that the leak is real without autograder.feedback.
+The preprocessor's handling of timeouts, dead kernels and grader errors is tested on
+notebooks holding the outputs nbgrader 0.9.6 records for them (no kernel needed).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+from traitlets.config import Config
+
+from autograder import course
+from autograder.feedback import SafeFeedback
+
+COURSE_ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT, NOTEBOOK = "03_backprop", "backprop.ipynb"
+
+COST_IGNORES_ACTIVATION = """def cost(W, b, X, Y, lambda_, activation="sigmoid"):
+    h = forward_pass(W, b, X)[-1]
+    return float(0.5 * np.sum((h - Y) ** 2) / X.shape[1] + 0.5 * lambda_ * sum(np.sum(w**2) for w in W))
+"""
+BACKPROP_WITHOUT_WEIGHT_DECAY = """def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
+    a = forward_pass(W, b, X, activation)
+    fp = (lambda v: v * (1 - v)) if activation == "sigmoid" else (lambda v: 1 - v**2)
+    m = X.shape[1]
+    J = 0.5 * np.sum((a[-1] - Y) ** 2) / m + 0.5 * lambda_ * sum(np.sum(w**2) for w in W)
+    dW, db = [None] * len(W), [None] * len(W)
+    delta = -(Y - a[-1]) * fp(a[-1])
+    for l in reversed(range(len(W))):
+        dW[l] = delta @ a[l].T / m
+        db[l] = delta.sum(axis=1) / m
+        if l > 0:
+            delta = (W[l].T @ delta) * fp(a[l])
+    return J, dW, db
+"""
+STUDENTS = {
+    "buggy": {"cost": COST_IGNORES_ACTIVATION, "backprop": BACKPROP_WITHOUT_WEIGHT_DECAY},
+    "untouched": None,
+}
+#: What the hidden check of cost_value says about the buggy student's cost.
+DIAGNOSIS = "this is what happens when the activation argument is ignored (sigmoid is used)"
+#: Text that only hidden tests or tracebacks through them put in the feedback.
+LEAKS = (
+    "BEGIN HIDDEN TESTS",
+    "from autograder",
+    "checks.check_",
+    "Traceback",
+    'File "',
+    "site-packages",
+    "autograder/checks",
+)
+
+
+class _Text(HTMLParser):
+    """The visible text of an HTML page (no tags, no style or script)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.hidden = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.hidden += tag in ("style", "script")
+
+    def handle_endtag(self, tag):
+        self.hidden -= tag in ("style", "script")
+
+    def handle_data(self, data):
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def _read(path: Path) -> tuple[str, str]:
+    """(visible text, HTML without style and script blocks, entities decoded) of a feedback page."""
+    page = path.read_text(encoding="utf-8")
+    parser = _Text()
+    parser.feed(page)
+    markup = re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S)
+    return "".join(parser.parts), html.unescape(markup)
+
+
+def _leaks(path: Path) -> list[str]:
+    text, markup = _read(path)
+    return [s for s in LEAKS if s in text or s in markup] + [s for s in ("\x1b[", "[0;31m") if s in text or s in markup]
+
+
+def _api(root: Path, feedback_directory: str, preprocessors: list | None):
+    """nbgrader's API on root writing feedback to feedback_directory, with these feedback
+    preprocessors (None: nbgrader's defaults, i.e. nbgrader_config.py's lines removed)."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.feedback_directory = feedback_directory
+    config.GenerateFeedback.pop("preprocessors", None)
+    if preprocessors is not None:
+        config.GenerateFeedback.preprocessors = preprocessors
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Path:
+    """The scratch course root, both students autograded, with feedback in feedback/ (the
+    course's configuration), feedback_nbgrader/ and feedback_clear_hidden_tests/."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    root = tmp_path_factory.mktemp("feedback_course")
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
+    shutil.copytree(COURSE_ROOT / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
+    api = course.nbgrader_api(root)
+    course.release([ASSIGNMENT], root, api)
+    source_nb = nbformat.read(root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    release_nb = nbformat.read(root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    for student, answers in STUDENTS.items():
+        folder = root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(course.fill_answers(source_nb, release_nb, answers), folder / NOTEBOOK)
+        course.checked(api.autograde(ASSIGNMENT, student, force=True, create=True), f"autograde {student}")
+        course.checked(api.generate_feedback(ASSIGNMENT, student), f"generate_feedback {student}")
+    others = {
+        "feedback_nbgrader": None,
+        "feedback_clear_hidden_tests": [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor],
+    }
+    for folder, preprocessors in others.items():
+        other = _api(root, folder, preprocessors)
+        course.checked(other.generate_feedback(ASSIGNMENT, "buggy"), f"generate_feedback ({folder})")
+    return root
+
+
+def _page(root: Path, student: str, folder: str = "feedback") -> Path:
+    path = root / folder / student / ASSIGNMENT / NOTEBOOK.replace(".ipynb", ".html")
+    assert path.is_file(), f"no feedback at {path}"
+    return path
+
+
+def test_the_course_configures_safe_feedback():
+    api = course.nbgrader_api(COURSE_ROOT)
+    assert SafeFeedback in api.config.GenerateFeedback.preprocessors
+    from nbgrader.converters import GenerateFeedback
+
+    # nbgrader's defaults are kept, in their order, with GetGrades before SafeFeedback.
+    configured = list(api.config.GenerateFeedback.preprocessors)
+    defaults = [p for p in configured if p is not SafeFeedback]
+    assert defaults == list(GenerateFeedback.class_traits()["preprocessors"].default())
+    assert configured.index(SafeFeedback) == 1
+
+
+def test_nbgrader_alone_leaks_hidden_tests_and_tracebacks(graded):
+    leaks = _leaks(_page(graded, "buggy", "feedback_nbgrader"))
+    assert {"BEGIN HIDDEN TESTS", "from autograder", "checks.check_", "Traceback", "autograder/checks"} <= set(leaks)
+
+
+def test_clear_hidden_tests_alone_still_leaks_through_the_traceback(graded):
+    # The cell source is cleared, but the traceback quotes the hidden lines (its context
+    # lines around the failing call, the delimiters included) and the checks' own files.
+    leaks = _leaks(_page(graded, "buggy", "feedback_clear_hidden_tests"))
+    assert {"checks.check_", "Traceback", "autograder/checks"} <= set(leaks)
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_feedback_leaks_nothing(graded, student):
+    assert _leaks(_page(graded, student)) == []
+
+
+def test_feedback_shows_the_hidden_checks_diagnosis(graded):
+    text, _ = _read(_page(graded, "buggy"))
+    assert "CheckFailure: J(W, b) is wrong on layer sizes" in text
+    assert DIAGNOSIS in text
+    # The visible test caught the missing weight decay: its assert message is kept, on one line.
+    assert re.search(r"AssertionError: sigmoid: dW\[0\] expected", text)
+    assert "not implemented" not in text.lower()
+
+
+def test_untouched_feedback_says_not_implemented_for_each_part(graded):
+    text, _ = _read(_page(graded, "untouched"))
+    assert text.count("NotImplementedError") >= 10
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_feedback_shows_each_parts_score_from_the_gradebook(graded, student):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded / 'gradebook.db'}") as gb:
+        nb = gb.find_submission_notebook(Path(NOTEBOOK).stem, ASSIGNMENT, student)
+        expected = {g.name: (g.score, g.max_score) for g in nb.grades}
+    _, markup = _read(_page(graded, student))
+    shown = {
+        m[1]: (float(m[2]), float(m[3]))
+        for m in re.finditer(r"Grade cell: <code>([\w-]+)</code>.*?Score: ([\d.]+) / ([\d.]+)", markup, flags=re.S)
+    }
+    assert shown == pytest.approx(expected)
+    assert len(shown) == len(expected) == 10
+    if student == "buggy":
+        assert shown["cost_value"] == (0, 3) and shown["backprop_dW1"] == (0, 4) and shown["backprop_db1"] == (2, 2)
+
+
+# ---------------------------------------------------------------- the preprocessor alone
+
+HIDDEN = "\n".join(
+    [
+        "",
+        "### BEGIN HIDDEN TESTS",
+        "from autograder.checks import backprop as checks",
+        "checks.check_cost(cost)",
+        "### END HIDDEN TESTS",
+    ]
+)
+RED = "\x1b[0;31m{}\x1b[0m"
+
+
+def _test_cell(outputs, score=0.0, source="assert cost(1) == 2" + HIDDEN):
+    meta = {"grade": True, "grade_id": "t", "locked": True, "points": 3, "schema_version": 3, "solution": False}
+    return new_code_cell(source, metadata={"nbgrader": {**meta, "score": score}}, outputs=outputs)
+
+
+def _error(ename, evalue, frames):
+    header = [RED.format("-" * 75), RED.format(ename) + " " * 20 + "Traceback (most recent call last)"]
+    return new_output(
+        "error", ename=ename, evalue=evalue, traceback=header + frames + [f"{RED.format(ename)}: {evalue}"]
+    )
+
+
+def _frame(line):
+    return f"Cell \x1b[0;32mIn[6], line {line}\x1b[0m\n\x1b[0;32m----> {line}\x1b[0m checks.check_cost(cost)"
+
+
+def _run(*cells, config=None):
+    nb = new_notebook(cells=list(cells))
+    nb, _ = SafeFeedback(config=config or Config()).preprocess(nb, {})
+    return nb.cells
+
+
+def _only_output(cell) -> str:
+    assert len(cell.outputs) == 1, cell.outputs
+    out = cell.outputs[0]
+    assert out.output_type == "error" and len(out.traceback) == 1
+    return out.traceback[0]
+
+
+def test_hidden_check_failure_keeps_its_message_only():
+    frames = [_frame(4), "File \x1b[0;32m/x/site-packages/autograder/checks/backprop.py:231\x1b[0m, in check_cost"]
+    (cell,) = _run(_test_cell([_error("CheckFailure", "J is wrong\n  this is what happens when X", frames)]))
+    assert _only_output(cell) == "CheckFailure: J is wrong\n  this is what happens when X"
+    assert "HIDDEN" not in cell.source and "autograder" not in cell.source and "assert cost(1) == 2" in cell.source
+
+
+def test_other_errors_of_the_hidden_tests_lose_their_message():
+    message = "cannot import name 'backprop' from 'autograder.checks' (/srv/course/autograder/checks/__init__.py)"
+    (cell,) = _run(_test_cell([_error("ImportError", message, [_frame(3)])]))
+    text = _only_output(cell)
+    assert text.startswith("ImportError: the hidden tests of this cell could not run") and "autograder" not in text
+
+
+def test_visible_errors_keep_their_message_without_paths_or_colours():
+    frames = [_frame(1), "File \x1b[0;32m~/.venv/lib/site-packages/numpy/core/x.py:5\x1b[0m, in f"]
+    (cell,) = _run(_test_cell([_error("ValueError", "shapes (3,4) and (5,) not aligned: see /usr/lib/x/y.py", frames)]))
+    assert _only_output(cell) == "ValueError: shapes (3,4) and (5,) not aligned: see y.py"
+
+
+def test_a_timed_out_cell_says_so_in_one_line():
+    interrupt = _error("KeyboardInterrupt", "", [_frame(1)])
+    timeout = new_output(
+        "error", ename="CellTimeoutError", evalue="", traceback=[RED.format("CellTimeoutError") + ": No reply"]
+    )
+    config = Config()
+    config.Execute.timeout = 120
+    (cell,) = _run(_test_cell([interrupt, timeout]), config=config)
+    assert _only_output(cell) == (
+        "CellTimeoutError: this cell did not finish within the time limit of 120 s and was stopped: "
+        "look for an infinite loop or very slow code"
+    )
+
+
+def test_a_dead_kernel_says_so_in_one_line():
+    (cell,) = _run(_test_cell([new_output("error", ename="DeadKernelError", evalue="Kernel died", traceback=[])]))
+    assert _only_output(cell).startswith("DeadKernelError: the Python kernel died while this cell ran")
+
+
+def test_stderr_loses_paths_and_source_and_explains_the_zero():
+    warning = (
+        "/home/s/.venv/lib/python3.11/site-packages/autograder/checks/__init__.py:80: RuntimeWarning: overflow\n"
+        "  return 1 / (1 + np.exp(-z))\n"
+    )
+    (cell,) = _run(_test_cell([new_output("stream", name="stderr", text=warning)]))
+    texts = [o.text for o in cell.outputs]
+    assert texts[0] == "RuntimeWarning: overflow\n"
+    assert "stderr" in texts[1]
+    plain = new_code_cell("f()", outputs=[new_output("stream", name="stderr", text=warning)])
+    (cell,) = _run(plain)
+    assert [o.text for o in cell.outputs] == ["RuntimeWarning: overflow\n"]
+
+
+def test_errors_of_ungraded_cells_are_one_line_too():
+    error = _error("NotImplementedError", "", ["Cell In[3], line 2", "File /x/site-packages/y.py:1, in g"])
+    (cell,) = _run(new_code_cell("g()", outputs=[error]))
+    assert _only_output(cell) == "NotImplementedError"
