@@ -1,0 +1,413 @@
+"""Run a student's code in a child process that can reach nothing of the course.
+
+``Sandbox`` starts ``python -I -S`` running ``sandbox_child.py``, sends it the cells that
+define the student's functions, and hands back *proxies*: ordinary callables that send their
+arguments over a pipe, run the student's function there, and return plain numbers (arrays
+come back as ``.npy`` bytes read with ``allow_pickle=False``; nothing is unpickled). Arrays the
+student modified in place are modified in place here too, and a random Generator advances here
+as it did there, so the checks of ``autograder.checks`` run unchanged on a proxy.
+
+Isolation, strongest available first (``isolation()`` says which one is in use):
+
+* ``namespaces`` — ``unshare`` (util-linux) gives the child its own mount, network, PID, IPC
+  and UTS namespaces; the launcher below builds a root file system of read-only bind mounts of
+  the system and of the Python installation only (no course, no gradebook, no home, no
+  ``autograder``) with an empty ``/tmp``, chroots into it, sets resource limits and, when the
+  grader runs as root, drops to an unprivileged user id of its own. No network, no other
+  process is visible, and every process the student starts dies with the child.
+* ``limits`` — where namespaces are not allowed: the same child with resource limits, a scrubbed
+  environment and a fresh temporary directory, but the file system is visible (see the README's
+  threat model).
+
+In both, stdin is closed and stdout/stderr are discarded; the child's CPU time, memory, file
+size, open files and processes are limited, and each call has a wall-clock budget after which
+the child and everything it started are killed (the next call starts a new child).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import select
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sandbox_child as wire
+
+CHILD_SOURCE = Path(wire.__file__).read_text()
+
+
+@dataclass
+class Limits:
+    """Resource limits of one sandboxed child."""
+
+    call_seconds: float = 10.0  # wall clock per call (and per batch of cells)
+    cpu_seconds: int = 120  # CPU time of the child in all
+    memory_bytes: int = 2 * 2**30  # address space
+    file_bytes: int = 16 * 2**20  # largest file it may write (in its own /tmp)
+    processes: int = 32  # processes and threads of its user id
+    open_files: int = 64
+
+
+class StudentCodeError(Exception):
+    """The student's code failed in the sandbox (raised, died, timed out); the message says how."""
+
+
+# --------------------------------------------------------------------------- the launcher
+
+# Run by ``python -I -S -c`` as root inside fresh namespaces: build the root file system,
+# chroot, limit, drop privileges, then exec the child. argv[1] is a JSON configuration.
+LAUNCHER = r"""
+import ctypes, json, os, resource, sys
+cfg = json.loads(sys.argv[1])
+libc = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+
+def mount(src, dst, fstype, flags, data=None):
+    if libc.mount(src and src.encode(), dst.encode(), fstype and fstype.encode(), flags, data and data.encode()) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"mount {src} on {dst}: {os.strerror(e)}")
+
+new = cfg["root"]
+mount(None, "/", None, MS_REC | MS_PRIVATE)
+mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
+for path in cfg["binds"]:
+    target = new + path
+    if os.path.islink(path) and os.path.dirname(path) == "/":
+        os.symlink(os.readlink(path), target)  # /lib -> usr/lib on merged-/usr systems
+        continue
+    if os.path.isdir(path):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "w").close()
+    mount(path, target, None, MS_BIND | MS_REC)
+    nodev = 0 if path.startswith("/dev/") else MS_NODEV
+    mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | nodev)
+os.makedirs(new + "/tmp", exist_ok=True)
+mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+os.chroot(new)
+os.chdir("/tmp")
+for name, value in cfg["limits"].items():
+    resource.setrlimit(getattr(resource, name), (value, value))
+if os.geteuid() == 0 and cfg["uid"]:
+    os.setgroups([])
+    os.setgid(cfg["uid"])
+    os.setuid(cfg["uid"])
+os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+"""
+
+
+def _site_dirs() -> list[str]:
+    """Where NumPy (and the rest of the student environment) is installed, without .pth files."""
+    import numpy
+
+    dirs = [str(Path(numpy.__file__).resolve().parent.parent)]
+    for d in [*site.getsitepackages(), site.getusersitepackages()]:
+        if Path(d).is_dir() and d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
+def _env() -> dict[str, str]:
+    one = "1"
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": one,
+        "OMP_NUM_THREADS": one,
+        "MKL_NUM_THREADS": one,
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+    }
+
+
+def _rlimits(limits: Limits) -> dict[str, int]:
+    return {
+        "RLIMIT_CPU": limits.cpu_seconds,
+        "RLIMIT_AS": limits.memory_bytes,
+        "RLIMIT_FSIZE": limits.file_bytes,
+        "RLIMIT_NPROC": limits.processes,
+        "RLIMIT_NOFILE": limits.open_files,
+        "RLIMIT_CORE": 0,
+    }
+
+
+def _binds() -> list[str]:
+    """What the sandbox sees, read-only: the system, the Python installation, the site directories."""
+    paths = ["/usr", "/bin", "/lib", "/lib64", "/etc", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"]
+    python = [sys.base_prefix, sys.prefix, *_site_dirs(), str(Path(sys.executable).parent)]
+    for p in python:
+        p = str(Path(p).resolve())
+        if not any(p == q or p.startswith(q.rstrip("/") + "/") for q in paths):
+            paths.append(p)
+    return [p for p in paths if os.path.lexists(p)]
+
+
+@functools.cache
+def isolation() -> str:
+    """ "namespaces" if this machine lets the grader build the sandbox with unshare, else "limits"."""
+    if os.environ.get("AUTOGRADER_SANDBOX") == "limits" or not shutil.which("unshare"):
+        return "limits"
+    try:
+        box = Sandbox(limits=Limits(call_seconds=60), mode="namespaces")
+        try:
+            box.run_cells([{"id": "probe", "source": "import numpy", "student": False}])
+        finally:
+            box.close()
+        return "namespaces"
+    except (StudentCodeError, OSError):
+        return "limits"
+
+
+# --------------------------------------------------------------------------- the parent side
+
+
+class Sandbox:
+    """One student's code in a child process; ``function(name)`` is a proxy for one of its functions.
+
+    The cells are kept: if the child dies or is killed, the next call starts a new one and runs
+    them again. A function whose call ran past its budget is not called again: later calls
+    fail at once with the same message.
+    """
+
+    def __init__(self, limits: Limits | None = None, mode: str | None = None):
+        self.limits = limits or Limits()
+        self.mode = mode or isolation()
+        self.cells: list[dict] = []
+        self.cell_errors: dict[str, str] = {}
+        self.hung: dict[str, str] = {}
+        self._proc: subprocess.Popen | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+
+    # ---- life cycle
+
+    def _start(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-sandbox-")
+        tmp = Path(self._tmp.name)
+        child_r, parent_w = os.pipe()
+        parent_r, child_w = os.pipe()
+        child = [sys.executable, "-I", "-S", "-c", CHILD_SOURCE, str(child_r), str(child_w), *_site_dirs()]
+        env = _env()
+        if self.mode == "namespaces":
+            (tmp / "root").mkdir()
+            config = {
+                "root": str(tmp / "root"),
+                "binds": _binds(),
+                "limits": _rlimits(self.limits),
+                "uid": random.randrange(200_000, 2_000_000_000) if os.geteuid() == 0 else 0,
+                "argv": child,
+                "env": env,
+            }
+            userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+            flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", *userns]
+            cmd = ["unshare", *flags, "--", sys.executable, "-I", "-S", "-c", LAUNCHER, json.dumps(config)]
+            preexec, cwd = None, "/"
+        else:
+            work = tmp / "work"
+            work.mkdir()
+            env["HOME"] = env["MPLCONFIGDIR"] = str(work)
+            cmd, cwd = child, str(work)
+            limits = _rlimits(self.limits)
+
+            def preexec():
+                import resource
+
+                for name, value in limits.items():
+                    resource.setrlimit(getattr(resource, name), (value, value))
+
+        self._proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(child_r, child_w),
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+        os.close(child_r)
+        os.close(child_w)
+        self._r, self._w = parent_r, parent_w
+        if self.cells:
+            self.cell_errors = self._request({"op": "exec", "cells": self.cells})[0].get("errors", {})
+
+    def close(self) -> None:
+        """Kill the child and everything it started; remove its directory."""
+        if self._proc is not None:
+            for fd in (self._r, self._w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self._proc.wait()
+            self._proc = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- requests
+
+    def _request(self, header: dict, blobs=(), callbacks: list | None = None) -> tuple[dict, list[bytes]]:
+        """Send one request and answer the child's callbacks until its reply; kill it on any trouble."""
+        deadline = time.monotonic() + self.limits.call_seconds
+        try:
+            wire.send(self._w, header, blobs)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._r], [], [], left)[0]:
+                    raise TimeoutError
+                reply, data = wire.receive(self._r)
+                if reply.get("op") != "callback":
+                    return reply, data
+                self._callback(reply, data, callbacks or [])
+        except TimeoutError:
+            self.close()
+            raise StudentCodeError(f"took longer than {self.limits.call_seconds:g} s and was stopped") from None
+        except (EOFError, BrokenPipeError, OSError):
+            code = self._proc.poll() if self._proc else None
+            self.close()
+            raise StudentCodeError(_death(code)) from None
+        except wire.WireError as error:
+            self.close()
+            raise StudentCodeError(f"sent back something that is not numbers ({error})") from None
+
+    def _callback(self, request: dict, data: list[bytes], callbacks: list) -> None:
+        """The child calls one of our functions (a J handed to the student's numerical_gradient)."""
+        try:
+            args = wire.decode(request["args"], data)
+            result = callbacks[int(request["id"])](*args)
+            out: list[bytes] = []
+            wire.send(self._w, {"result": wire.encode(result, out)}, out)
+        except wire.WireError:
+            raise
+        except Exception as error:
+            wire.send(self._w, {"error": f"{type(error).__name__}: {error}"})
+
+    def run_cells(self, cells: list[dict]) -> dict[str, str]:
+        """Execute cells ({"id", "source", "student"}) in order; {cell id: error} for those that raised.
+
+        A failing cell does not stop the next (as in a notebook); a child that dies or hangs
+        while running them raises StudentCodeError.
+        """
+        self.cells.extend(cells)
+        if self._proc is None:
+            self._start()
+            return self.cell_errors
+        errors = self._request({"op": "exec", "cells": cells})[0].get("errors", {})
+        self.cell_errors.update(errors)
+        return errors
+
+    def call(self, name: str, *args, **kwargs):
+        """Call the student's function name in the child; raise StudentCodeError if it fails."""
+        if name in self.hung:
+            raise StudentCodeError(self.hung[name])
+        if self._proc is None:
+            self._start()
+        blobs: list[bytes] = []
+        callbacks: list = []
+        header = {
+            "op": "call",
+            "name": name,
+            "args": wire.encode(list(args), blobs, callbacks),
+            "kwargs": wire.encode(kwargs, blobs, callbacks),
+        }
+        try:
+            reply, data = self._request(header, blobs, callbacks)
+        except StudentCodeError as error:
+            if "took longer" in str(error):
+                self.hung[name] = str(error)
+            raise
+        if "error" in reply:
+            raise StudentCodeError(reply["error"])
+        try:
+            result = wire.decode(reply["result"], data)
+            after = [wire.decode(t, data) for t in reply.get("after", [])]
+        except (wire.WireError, KeyError, ValueError, IndexError) as error:
+            raise StudentCodeError(f"sent back something that is not numbers ({error})") from None
+        _mirror(wire.arrays_and_generators([list(args), kwargs], []), after)
+        return result
+
+    def function(self, name: str):
+        """A callable that stands for the student's function name (see ``call``).
+
+        When the student's function raised a built-in exception, the proxy raises the same type
+        with the same message (so ``checks.run`` reports "sigmoid raised ValueError: …" as it
+        would in the notebook); anything else becomes a StudentError.
+        """
+
+        def proxy(*args, **kwargs):
+            try:
+                return self.call(name, *args, **kwargs)
+            except StudentCodeError as error:
+                raise _as_exception(str(error)) from None
+
+        proxy.__name__ = proxy.__qualname__ = name
+        proxy.__doc__ = f"The student's {name}, run in the sandbox."
+        return proxy
+
+
+class StudentError(RuntimeError):
+    """What a proxy raises when the student's function failed in the sandbox in a way of its own."""
+
+
+def _as_exception(message: str) -> Exception:
+    """The child's "Type: message" as an exception of that built-in type if there is one."""
+    import builtins
+
+    kind, _, text = message.partition(": ")
+    cls = getattr(builtins, kind, None) if kind.isidentifier() else None
+    if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
+        try:
+            return cls(text) if text else cls()
+        except TypeError:  # exception types with required arguments (UnicodeDecodeError…)
+            pass
+    return StudentError(message)
+
+
+def _mirror(mine: list, theirs: list) -> None:
+    """Apply the child's in-place changes of array arguments and Generators to ours."""
+    import numpy as np
+
+    for a, b in zip(mine, theirs):
+        if isinstance(a, np.random.Generator) and isinstance(b, np.random.Generator):
+            a.bit_generator.state = b.bit_generator.state
+        elif isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and a.flags.writeable:
+            if not np.array_equal(a, b, equal_nan=True):
+                np.copyto(a, b, casting="unsafe")
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name
+        why = {
+            "SIGXCPU": "it used up its CPU time",
+            "SIGKILL": "it was killed (out of memory, or too many processes)",
+            "SIGSEGV": "it crashed (segmentation fault)",
+            "SIGXFSZ": "it wrote a file larger than allowed",
+        }.get(name, "")
+        return f"the process running it died on {name}" + (f": {why}" if why else "")
+    if code is not None:
+        return f"the process running it exited with status {code} (sys.exit or os._exit in the code)"
+    return "the process running it died"

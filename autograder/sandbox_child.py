@@ -1,0 +1,268 @@
+"""The two ends of the isolated pass's wire, and the program that runs a student's code.
+
+This file is read as text and run with ``python -I -S -c`` inside the sandbox
+(``autograder.sandbox``), where nothing of the course exists: it imports only the standard
+library and NumPy, and it must never import ``autograder``. The grader imports the same file
+as a module for the codec, so both ends speak exactly one protocol.
+
+A message is an 8-byte length, a JSON header, then the binary blobs the header lists (each a
+``.npy`` file, read back with ``allow_pickle=False``). Values are encoded as trees: lists,
+tuples, ``None``, booleans, ints, strings, NumPy arrays and scalars of numbers, random
+Generators (their state travels) and, from the grader only, functions (the sandbox calls them
+back: a cost function J handed to a student's ``numerical_gradient`` stays with the grader).
+Anything else a student's function returns is refused, never unpickled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import sys
+
+MAX_MESSAGE = 256 * 2**20  # bytes: a larger reply is refused, not read
+MAX_DEPTH = 32
+NUMERIC_KINDS = "biuf"
+
+
+class WireError(RuntimeError):
+    """A message that does not follow the protocol (too large, malformed, a forbidden type)."""
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def send(fd: int, header: dict, blobs: list[bytes] = ()) -> None:
+    header = dict(header, blobs=[len(b) for b in blobs])
+    head = json.dumps(header).encode()
+    data = b"".join([struct.pack("<QQ", len(head), sum(map(len, blobs))), head, *blobs])
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def receive(fd: int) -> tuple[dict, list[bytes]]:
+    head_len, body_len = struct.unpack("<QQ", _read_exactly(fd, 16))
+    if head_len + body_len > MAX_MESSAGE:
+        raise WireError(f"a message of {head_len + body_len} bytes is over the limit of {MAX_MESSAGE}")
+    header = json.loads(_read_exactly(fd, head_len))
+    body = _read_exactly(fd, body_len)
+    blobs, at = [], 0
+    for n in header.pop("blobs", []):
+        blobs.append(body[at : at + n])
+        at += n
+    return header, blobs
+
+
+# --------------------------------------------------------------------------- values
+
+
+def encode(value, blobs: list[bytes], callbacks: list | None = None, depth: int = 0):
+    """A JSON tree for value; arrays go to blobs, functions to callbacks (grader side only)."""
+    import numpy as np
+
+    if depth > MAX_DEPTH:
+        raise WireError("nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return {"t": "v", "v": value}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"t": "v", "v": value}
+    if isinstance(value, float):
+        blobs.append(_npy(np.asarray(value, dtype=np.float64)))
+        return {"t": "float", "b": len(blobs) - 1}
+    if isinstance(value, (list, tuple)):
+        return {"t": type(value).__name__, "v": [encode(v, blobs, callbacks, depth + 1) for v in value]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"t": "dict", "v": {k: encode(v, blobs, callbacks, depth + 1) for k, v in value.items()}}
+    if isinstance(value, np.random.Generator):
+        return {"t": "rng", "v": _state(value.bit_generator.state)}
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.array(value, subok=False)
+        if array.dtype.kind not in NUMERIC_KINDS:
+            raise WireError(f"an array of {array.dtype} is not numbers")
+        blobs.append(_npy(array))
+        return {"t": "array" if isinstance(value, np.ndarray) else "scalar", "b": len(blobs) - 1}
+    if callbacks is not None and callable(value):
+        callbacks.append(value)
+        return {"t": "callback", "v": len(callbacks) - 1}
+    raise WireError(f"a {type(value).__name__} cannot be sent (only numbers, arrays, lists and tuples)")
+
+
+def decode(tree, blobs: list[bytes], callback=None, depth: int = 0):
+    """The value of a tree; ``callback(k)`` makes the function that stands for callback k."""
+    import numpy as np
+
+    if depth > MAX_DEPTH or not isinstance(tree, dict):
+        raise WireError("malformed value")
+    kind, v = tree.get("t"), tree.get("v")
+    if kind == "v":
+        if v is None or isinstance(v, (bool, int, str)):
+            return v
+        raise WireError("malformed value")
+    if kind in ("list", "tuple"):
+        items = [decode(x, blobs, callback, depth + 1) for x in v]
+        return items if kind == "list" else tuple(items)
+    if kind == "dict":
+        return {str(k): decode(x, blobs, callback, depth + 1) for k, x in v.items()}
+    if kind in ("array", "scalar", "float"):
+        array = np.load(io.BytesIO(blobs[int(tree["b"])]), allow_pickle=False)
+        if array.dtype.kind not in NUMERIC_KINDS:
+            raise WireError(f"an array of {array.dtype} is not numbers")
+        if kind == "float":
+            return float(array)
+        return array[()] if kind == "scalar" else array
+    if kind == "rng":
+        bit_generator = getattr(np.random, str(v["bit_generator"]))
+        if not (isinstance(bit_generator, type) and issubclass(bit_generator, np.random.BitGenerator)):
+            raise WireError("not a bit generator")
+        generator = np.random.Generator(bit_generator())
+        generator.bit_generator.state = v
+        return generator
+    if kind == "callback" and callback is not None:
+        return callback(int(v))
+    raise WireError(f"a value of kind {kind!r} is not accepted here")
+
+
+def _npy(array) -> bytes:
+    import numpy as np
+
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
+def _state(state: dict) -> dict:
+    """A bit generator's state as plain JSON (ints stay ints)."""
+    return json.loads(json.dumps(state, default=int))
+
+
+def arrays_and_generators(value, out: list) -> list:
+    """The mutable things of an argument tree, in order: ndarrays and Generators."""
+    import numpy as np
+
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            arrays_and_generators(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            arrays_and_generators(v, out)
+    elif isinstance(value, (np.ndarray, np.random.Generator)):
+        out.append(value)
+    return out
+
+
+# --------------------------------------------------------------------------- the sandboxed program
+
+
+def _error_text(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= 2000 else text[:2000] + "…"
+
+
+class _NoPlots:
+    """Stands for matplotlib here: graded functions compute, they don't draw, and the real
+    import costs most of a second per student. Any attribute, any call: a no-op."""
+
+    __path__: list = []
+
+    def __init__(self, name: str = "matplotlib"):
+        self.__name__ = name
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _NoPlots(f"{self.__name__}.{name}")
+
+    def __call__(self, *args, **kwargs):
+        return _NoPlots(self.__name__)
+
+    def __iter__(self):
+        return iter((_NoPlots(self.__name__), _NoPlots(self.__name__)))
+
+
+def serve(rfd: int, wfd: int) -> None:
+    """Execute cells and call functions on request until the pipe closes."""
+    import types
+    import warnings
+
+    import numpy as np
+
+    for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.cm", "matplotlib.colors"):
+        sys.modules[name] = _NoPlots(name)
+
+    namespace: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    student_files: set[str] = set()
+
+    def remote(k: int):
+        def function(*args):
+            blobs: list[bytes] = []
+            send(wfd, {"op": "callback", "id": k, "args": encode(list(args), blobs)}, blobs)
+            header, reply = receive(rfd)
+            if header.get("error"):
+                raise RuntimeError(header["error"])
+            return decode(header["result"], reply)
+
+        return function
+
+    while True:
+        try:
+            header, blobs = receive(rfd)
+        except EOFError:
+            return
+        op = header.get("op")
+        if op == "exec":
+            errors = {}
+            for cell in header["cells"]:
+                filename = f"<cell {cell['id']}>"
+                if cell.get("student"):
+                    student_files.add(filename)
+                try:
+                    with warnings.catch_warnings(), np.errstate(all="ignore"):
+                        warnings.simplefilter("ignore")
+                        exec(compile(cell["source"], filename, "exec"), namespace)
+                except BaseException as error:  # SystemExit and KeyboardInterrupt included: keep serving
+                    errors[cell["id"]] = _error_text(error)
+            send(wfd, {"errors": errors})
+        elif op == "call":
+            name = header["name"]
+            function = namespace.get(name)
+            reply: dict = {}
+            out: list[bytes] = []
+            if function is None:
+                reply["error"] = f"NameError: {name} is not defined (its answer cell is missing or failed)"
+            elif not isinstance(function, types.FunctionType) or function.__code__.co_filename not in student_files:
+                where = getattr(getattr(function, "__code__", None), "co_filename", type(function).__name__)
+                reply["error"] = f"NotYours: {name} was not defined by an answer cell of the notebook (but by {where})"
+            else:
+                try:
+                    args = decode(header["args"], blobs, remote)
+                    kwargs = decode(header["kwargs"], blobs, remote)
+                    with warnings.catch_warnings(), np.errstate(all="ignore"):
+                        warnings.simplefilter("ignore")
+                        result = function(*args, **kwargs)
+                    reply["result"] = encode(result, out)
+                    reply["after"] = [encode(v, out) for v in arrays_and_generators([args, kwargs], [])]
+                except BaseException as error:
+                    reply = {"error": _error_text(error)}
+                    out = []
+            send(wfd, reply, out)
+        else:
+            send(wfd, {"error": f"unknown request {op!r}"})
+
+
+if __name__ == "__main__":
+    # argv: read fd, write fd, then the directories to import NumPy and friends from.
+    sys.path[:0] = sys.argv[3:]
+    serve(int(sys.argv[1]), int(sys.argv[2]))

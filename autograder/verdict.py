@@ -1,0 +1,195 @@
+"""The isolated grading pass: every test cell's verdict, computed without running student code here.
+
+nbgrader runs the hidden tests inside the student's kernel, after the student's code, so a
+submission can fake its grade (redefine ``np.allclose``, rewrite later cells, return objects
+that compare equal to anything, ship a ``numpy.py``, import the reference…). This pass does
+not trust the kernel:
+
+1. From the submitted notebook it takes only the code that defines the student's functions:
+   the answer cells (matched by ``grade_id``, duplicates run in order, a deleted one is simply
+   missing), the imports and definitions of cells the student added, and — from ``source/``,
+   not from the submission — the read-only given cells. Test cells are never taken from the
+   submission.
+2. That code runs in a ``Sandbox`` (``autograder.sandbox``): another process that sees nothing
+   of the course, whose output is discarded and whose resources are limited.
+3. Here, in the grader, the test cells of ``source/`` — visible asserts and hidden checks
+   alike, the very code of the notebook — run with each student function replaced by a proxy
+   that calls into the sandbox and gets plain numbers back. The checks of ``autograder.checks``
+   (reference values, central finite differences, bug diagnosis) are the same ones the
+   in-kernel hidden tests call; only the place where they run differs.
+
+A test cell scores its points if it runs without an exception (or the number its last line
+evaluates to, nbgrader's partial-credit rule), else 0 with the exception's message.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .sandbox import Limits, Sandbox, StudentCodeError
+
+
+@dataclass
+class Verdict:
+    """The isolated pass's verdict on one test cell."""
+
+    grade_id: str
+    points: float
+    score: float
+    message: str = ""
+
+
+@dataclass
+class NotebookVerdict:
+    """Every test cell of one notebook, and what happened to the student's code."""
+
+    notebook: str
+    cells: dict[str, Verdict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # answer cells that raised, a sandbox that died…
+    isolation: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "cells": {k: asdict(v) for k, v in self.cells.items()}}
+
+
+def _meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {}) if cell.cell_type == "code" else {}
+
+
+def _is_test(cell) -> bool:
+    return bool(_meta(cell).get("grade")) and not _meta(cell).get("solution")
+
+
+def _is_answer(cell) -> bool:
+    return bool(_meta(cell).get("solution"))
+
+
+def _is_given(cell) -> bool:
+    m = _meta(cell)
+    return bool(m.get("locked")) and not m.get("grade") and not m.get("solution")
+
+
+_MAGIC = re.compile(r"^(\s*)([%!].*)$", flags=re.M)
+
+
+def _python(source: str) -> str:
+    """Cell source as plain Python: IPython magics and shell escapes become comments."""
+    return _MAGIC.sub(r"\1# \2", source)
+
+
+def _definitions_only(source: str) -> str:
+    """The imports and definitions of a cell the student added (its other statements are not run)."""
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        return ""
+    kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return ast.unparse(ast.Module(body=[n for n in tree.body if isinstance(n, kept)], type_ignores=[]))
+
+
+def student_functions(source_nb) -> list[str]:
+    """The names the answer cells of the source notebook define at top level."""
+    names = []
+    for cell in source_nb.cells:
+        if _is_answer(cell):
+            for node in ast.parse(_python(cell.source)).body:
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in names:
+                    names.append(node.name)
+    return names
+
+
+def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
+    """What the sandbox runs: given cells from source, answers and the student's definitions, in order."""
+    given = {_meta(c)["grade_id"]: c for c in source_nb.cells if _is_given(c)}
+    answers = {_meta(c)["grade_id"] for c in source_nb.cells if _is_answer(c)}
+    cells, seen_given, copies = [], set(), {}
+    for k, cell in enumerate(submitted_nb.cells):
+        if cell.cell_type != "code":
+            continue
+        gid = _meta(cell).get("grade_id")
+        if gid in given:
+            if gid not in seen_given:
+                seen_given.add(gid)
+                cells.append({"id": gid, "source": _python(given[gid].source), "student": False})
+        elif gid in answers and _is_answer(cell):
+            copies[gid] = copies.get(gid, 0) + 1
+            label = gid if copies[gid] == 1 else f"{gid} (copy {copies[gid]})"
+            cells.append({"id": f"answer {label}", "source": _python(cell.source), "student": True})
+        elif not _is_test(cell) and not _meta(cell).get("locked"):
+            source = _definitions_only(cell.source)
+            if source.strip():
+                cells.append({"id": f"your cell {k + 1}", "source": source, "student": True})
+    # Given cells the student deleted are restored first (they are imports and definitions).
+    missing = [
+        {"id": gid, "source": _python(c.source), "student": False} for gid, c in given.items() if gid not in seen_given
+    ]
+    return missing + cells
+
+
+def _run_test(source: str, namespace: dict, points: float) -> tuple[float, str]:
+    """Run one test cell here; (score, message). Output is swallowed, as nothing here is the student's."""
+    tree = ast.parse(_python(source))
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            exec(compile(tree, "<test cell>", "exec"), namespace)
+            value = eval(compile(ast.Expression(last.value), "<test cell>", "eval"), namespace) if last else None
+    except Exception as error:  # the cell failed: that is the verdict
+        text = str(error).strip()
+        return 0.0, f"{type(error).__name__}: {text}" if text else type(error).__name__
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return max(0.0, min(points, float(value))), ""
+    return points, ""
+
+
+def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | None = None) -> NotebookVerdict:
+    """The isolated verdict of every test cell of one submitted notebook."""
+    start = time.perf_counter()
+    source_nb = nbformat.read(source_path, as_version=4)
+    out = NotebookVerdict(Path(source_path).name)
+    try:
+        submitted_nb = nbformat.read(submitted_path, as_version=4)
+    except Exception as error:  # unreadable JSON, a missing file: every part scores 0
+        submitted_nb = None
+        out.notes.append(f"the notebook could not be read ({type(error).__name__}: {error})")
+    tests = [c for c in source_nb.cells if _is_test(c)]
+    with Sandbox(limits) as box:
+        out.isolation = box.mode
+        namespace: dict = {"__name__": "__main__"}
+        for cell in source_nb.cells:
+            if _is_given(cell):
+                exec(compile(_python(cell.source), f"<given {_meta(cell)['grade_id']}>", "exec"), namespace)
+        if submitted_nb is not None:
+            try:
+                errors = box.run_cells(sandbox_cells(source_nb, submitted_nb))
+                # Errors of the student's own extra cells are theirs to leave: only answer cells are noted.
+                out.notes += [f"{c} raised {e}" for c, e in errors.items() if not c.startswith("your cell")]
+            except StudentCodeError as error:
+                out.notes.append(f"running your answer cells failed: the code {error}")
+            for name in student_functions(source_nb):
+                namespace[name] = box.function(name)
+        for cell in tests:
+            gid, points = _meta(cell)["grade_id"], float(_meta(cell).get("points", 0))
+            if submitted_nb is None:
+                out.cells[gid] = Verdict(gid, points, 0.0, "the notebook could not be read")
+                continue
+            score, message = _run_test(cell.source, namespace, points)
+            out.cells[gid] = Verdict(gid, points, score, message)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def grade_assignment(source_dir: Path, submitted_dir: Path, limits: Limits | None = None) -> list[NotebookVerdict]:
+    """Every notebook of source_dir against its namesake in submitted_dir (a missing one scores 0)."""
+    notebooks = sorted(Path(source_dir).glob("*.ipynb"))
+    return [grade_notebook(path, Path(submitted_dir) / path.name, limits) for path in notebooks]
