@@ -72,6 +72,7 @@ def _run_grading(root: Path, args) -> int:
             csv=args.csv,
             timeout=args.timeout,
             check=not args.no_check,
+            call_timeout=None if args.no_isolation else args.call_timeout,
         )
     except (grading.CourseError, course.NbgraderError) as error:
         print(f"error: {error}")
@@ -123,6 +124,17 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=1800.0, help="seconds one student's grading may take in all (default: 1800)"
     )
     p.add_argument("--no-check", action="store_true", help="grade even if release/ is out of date with source/")
+    p.add_argument(
+        "--call-timeout",
+        type=float,
+        default=10.0,
+        help="seconds one call of a student's function may take in the isolated pass (default: 10)",
+    )
+    p.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="record nbgrader's in-kernel scores alone, without the isolated pass (which student code can't fake)",
+    )
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:

@@ -66,7 +66,7 @@ def error_line(ename: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[text])
 
 
-def _hidden_lines(source: str, begin: str, end: str) -> set[int]:
+def hidden_lines(source: str, begin: str, end: str) -> set[int]:
     """1-based numbers of the lines of source from each begin delimiter to its end delimiter, both included."""
     lines, inside = set(), False
     for number, line in enumerate(source.split("\n"), start=1):
@@ -144,11 +144,30 @@ class SafeFeedback(ClearHiddenTests):
     ).tag(config=True)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        hidden = _hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+        hidden = hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
         cell, resources = super().preprocess_cell(cell, resources, cell_index)  # nbgrader removes the block
         if cell.cell_type == "code":
-            cell.outputs = self._safe_outputs(cell, hidden)
+            isolated = cell.metadata.get("autograder", {}).get("isolated")
+            cell.outputs = self._isolated_outputs(cell, isolated) if isolated else self._safe_outputs(cell, hidden)
         return cell, resources
+
+    def _isolated_outputs(self, cell, isolated: dict) -> list:
+        """A test cell judged by the isolated pass (autograder.verdict): its verdict replaces the kernel's.
+
+        What the kernel printed on stdout stays; its errors and stderr go, since the recorded
+        score is the isolated one, which they did not decide.
+        """
+        kept = [
+            o
+            for o in cell.get("outputs", [])
+            if o.output_type != "error" and not (o.output_type == "stream" and o.get("name") == "stderr")
+        ]
+        if isolated.get("score", 0) >= isolated.get("points", 0):
+            return kept
+        ename, _, message = str(isolated.get("message", "")).partition(": ")
+        if isolated.get("hidden") and ename not in self.hidden_messages:
+            message = self.hidden_error_message
+        return [*kept, error_line(ename, safe_text(message, self.max_message_chars))]
 
     # ------------------------------------------------------------------ outputs
 

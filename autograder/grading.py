@@ -7,28 +7,42 @@ students side by side, contains each student's failures, and reports.
 
 Parallelism: nbgrader grades one submission at a time (its issue #174). Here each student
 is graded by a worker process of its own (``python -m autograder.grading --worker``), at
-most ``jobs`` at once, all writing to the same SQLite gradebook (nbgrader opens it briefly
-per step; the workers wait up to 60 s for its lock). A worker that outlives its time
-budget is killed with its whole process group, kernels included, and its remaining
-assignments are recorded as "timed out": one student's infinite loop never stops the
-others.
+most ``jobs`` at once. A worker that outlives its time budget is killed with its whole
+process group, kernels included, and its remaining assignments are recorded as "timed
+out": one student's infinite loop never stops the others.
+
+Trust: nbgrader runs the tests inside the student's kernel, where the student's code can
+fake them (``autograder.verdict``). So, for each assignment, the worker first computes the
+*isolated* verdict of every test cell (student code in a sandbox, tests here), then lets
+nbgrader autograde in a scratch course of that student's own (a copy of the gradebook and
+of the submission: whatever the kernel writes next to itself lands there), and records the
+isolated scores over nbgrader's. The real gradebook is written only by this process: the
+grades are collected in a private copy and put in place once, at the end of the run.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import course
+from . import cgroup, course, verdict
+from .sandbox import Limits
+
+#: Bounds of one student's grading worker with its kernels and sandboxes (see autograder.cgroup).
+WORKER_PROCESSES, WORKER_MEMORY = 512, 8 * 2**30
 
 #: What one (student, assignment) grading ended as.
 GRADED, TIMED_OUT, KERNEL_DIED, FAILED, NOT_SUBMITTED = "graded", "timed out", "kernel died", "failed", "not submitted"
@@ -43,6 +57,9 @@ class Outcome:
     status: str
     seconds: float = 0.0
     detail: str = ""
+    kernel: dict[str, dict[str, float | None]] = field(default_factory=dict)  # {notebook: {cell: in-kernel score}}
+    isolated: dict[str, dict[str, float]] = field(default_factory=dict)  # {notebook: {cell: isolated score}}
+    flags: list[str] = field(default_factory=list)  # disagreements worth an instructor's look
 
 
 @dataclass
@@ -65,9 +82,6 @@ class CourseError(RuntimeError):
 
 def stale_releases(root: Path, assignments: list[str]) -> list[str]:
     """Differences between release/ and what generate_assignment makes from source/ now."""
-    import shutil
-    import tempfile
-
     import nbformat
 
     problems = []
@@ -160,7 +174,7 @@ def submitted(root: Path, assignments: list[str]) -> dict[str, list[str]]:
 def _classify(result: dict) -> tuple[str, str]:
     log = f"{result.get('log', '')}\n{result.get('error', '')}"
     if "DeadKernelError" in log or "Kernel died" in log or "kernel died" in log:
-        return KERNEL_DIED, "the kernel died (os._exit, a crash or out of memory): no part could be graded"
+        return KERNEL_DIED, "the kernel died (os._exit, a crash or out of memory)"
     if not result.get("success") and ("CellTimeoutError" in log or "timed out" in log):
         return TIMED_OUT, "a cell ran past the cell timeout and ignored the interrupt: the notebook could not be graded"
     if not result.get("success"):
@@ -190,72 +204,251 @@ def _timed_out_cells(root: Path, student: str, assignment: str) -> str:
     return "; ".join(words)
 
 
-def _worker(root: Path, student: str, assignments: list[str], feedback: bool) -> None:
-    """Grade one student's assignments in this process; one JSON line per assignment on stdout."""
-    api = course.nbgrader_api(root)
-    api.coursedir.db_url = f"sqlite:///{gradebook_path(root)}?timeout=60"
+def gradebook_scores(db: Path, student: str, assignment: str) -> dict[str, dict[str, float | None]]:
+    """{notebook: {test cell: auto_score}} of one submission in a gradebook ({} if it has none)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        return {nb.name: {g.name: g.auto_score for g in nb.grades} for nb in sub.notebooks}
+
+
+def record_scores(db: Path, student: str, assignment: str, scores: dict[str, dict[str, float]]) -> None:
+    """Set the auto_score of the listed test cells, creating the submission if needed.
+
+    Manual scores and comments are untouched (nbgrader shows manual_score over auto_score).
+    """
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    with Gradebook(f"sqlite:///{db}") as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes half-made rows
+        gb.update_or_create_student(student)
+        sub = gb.update_or_create_submission(assignment, student)
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                if grade.name in scores.get(nb.name, {}):
+                    grade.auto_score = scores[nb.name][grade.name]
+        gb.db.commit()
+
+
+def _flags(kernel: dict, verdicts: list[verdict.NotebookVerdict]) -> list[str]:
+    """Where nbgrader's in-kernel score and the isolated one disagree, in words."""
+    faked, lost = [], []
+    for v in verdicts:
+        mine = kernel.get(Path(v.notebook).stem, {})
+        for gid, cell in v.cells.items():
+            k = mine.get(gid) or 0.0
+            if k > cell.score + 1e-9:
+                faked.append(gid)
+            elif k < cell.score - 1e-9:
+                lost.append(gid)
+    out = []
+    if faked:
+        out.append(f"in-kernel tests passed, isolated check failed: possible tampering ({', '.join(faked)})")
+    if lost:
+        out.append(
+            f"isolated check passed where the in-kernel test did not ({', '.join(lost)}: output on stderr, "
+            "a timeout or a dead kernel): the isolated score is recorded"
+        )
+    return out
+
+
+def _annotate(scratch: Path, student: str, assignment: str, verdicts: list[verdict.NotebookVerdict]) -> None:
+    """Write each test cell's isolated verdict into the autograded notebook, for the feedback.
+
+    Where the kernel died nbgrader wrote no autograded notebook: the submitted one stands in,
+    so that the student still gets feedback on every part.
+    """
+    import nbformat
+
+    for v in verdicts:
+        path = scratch / "autograded" / student / assignment / v.notebook
+        if not path.exists():
+            submitted_nb = scratch / "submitted" / student / assignment / v.notebook
+            if not submitted_nb.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(submitted_nb, path)
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in v.cells and cell.metadata["nbgrader"].get("grade"):
+                cell.metadata["autograder"] = {"isolated": asdict(v.cells[gid])}
+        nbformat.write(nb, path)
+
+
+def _worker(
+    root: Path, scratch: Path, student: str, assignments: list[str], feedback: bool, call_timeout: float | None
+) -> None:
+    """Grade one student's assignments in the scratch course; JSON lines on stdout.
+
+    Per assignment: first the isolated verdicts (one line, said at once, so that they count
+    even if the in-kernel run below is stopped), then nbgrader's autograde, then the isolated
+    scores over nbgrader's in the scratch gradebook, the feedback, and the outcome (a line).
+    """
+    api = course.nbgrader_api(scratch)
+    db = gradebook_path(scratch)
+    isolated = call_timeout is not None
+    limits = Limits(call_seconds=call_timeout) if isolated else None
     for assignment in assignments:
         start = time.perf_counter()
+        verdicts: list[verdict.NotebookVerdict] = []
+        scores: dict[str, dict[str, float]] = {}
+        if isolated:
+            work = scratch / "submitted" / student / assignment
+            verdicts = verdict.grade_assignment(root / "source" / assignment, work, limits)
+            scores = {Path(v.notebook).stem: {g: c.score for g, c in v.cells.items()} for v in verdicts}
+            print(json.dumps({"verdict": assignment, "isolated": scores}), flush=True)
         status, detail = _classify(api.autograde(assignment, student, force=True, create=True))
         if status == GRADED:
-            detail = _timed_out_cells(root, student, assignment)
-        if feedback and status in (GRADED, KERNEL_DIED):
+            detail = _timed_out_cells(scratch, student, assignment)
+        kernel = gradebook_scores(db, student, assignment)
+        if isolated:
+            record_scores(db, student, assignment, scores)
+            _annotate(scratch, student, assignment, verdicts)
+        if feedback and (status in (GRADED, KERNEL_DIED) or isolated):
             fb = api.generate_feedback(assignment, student, force=True)
             if not fb.get("success"):
                 detail = (detail + "; " if detail else "") + "feedback could not be generated"
-        outcome = Outcome(student, assignment, status, time.perf_counter() - start, detail)
+        flags = _flags(kernel, verdicts) if isolated else []
+        notes = [n for v in verdicts for n in v.notes]
+        if notes:
+            detail = (detail + "; " if detail else "") + "; ".join(notes)[:500]
+        seconds = time.perf_counter() - start
+        outcome = Outcome(student, assignment, status, seconds, detail, kernel, scores, flags)
         print(json.dumps(asdict(outcome)), flush=True)
 
 
 def _grade_student(
-    root: Path, student: str, assignments: list[str], feedback: bool, timeout: float, threads: int | None = None
+    root: Path,
+    student: str,
+    assignments: list[str],
+    feedback: bool,
+    timeout: float,
+    threads: int | None = None,
+    call_timeout: float | None = 10.0,
+    golden: Path | None = None,
+    lock: threading.Lock | None = None,
 ) -> list[Outcome]:
-    """Run one worker; whatever happens to it, return an Outcome for each assignment.
+    """Grade one student in a scratch course by a worker; whatever happens to it, an Outcome per assignment.
 
+    call_timeout: seconds a call of a student function may take in the isolated pass (None: no such pass).
+    golden: the gradebook the grades go to (default: the course's own); lock: held while it is used.
     threads: BLAS/OpenMP threads of the worker and its kernels (one per worker when students run
     side by side, so that they share the cores instead of fighting over them).
     """
+    golden = golden or gradebook_path(root)
+    lock = lock or threading.Lock()
+    scratch = Path(tempfile.mkdtemp(prefix=f"autograder-{student}-"))
+    try:
+        shutil.copy(root / "nbgrader_config.py", scratch)
+        with lock, sqlite3.connect(golden) as src, sqlite3.connect(gradebook_path(scratch)) as dst:
+            src.backup(dst)
+        for a in assignments:
+            shutil.copytree(root / "submitted" / student / a, scratch / "submitted" / student / a)
+        outcomes = _run_worker(root, scratch, student, assignments, feedback, timeout, threads, call_timeout)
+        with lock:
+            for o in outcomes:
+                record_scores(golden, student, o.assignment, o.isolated or o.kernel)
+        for a in assignments:
+            for kind in ("autograded", "feedback"):
+                made, dest = scratch / kind / student / a, root / kind / student / a
+                if made.is_dir():
+                    shutil.rmtree(dest, ignore_errors=True)
+                    shutil.copytree(made, dest)
+        return outcomes
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_worker(
+    root: Path,
+    scratch: Path,
+    student: str,
+    assignments: list[str],
+    feedback: bool,
+    timeout: float,
+    threads: int | None,
+    call_timeout: float | None,
+) -> list[Outcome]:
+    """Run the worker with its time budget; its outcomes, or what became of each assignment if it failed."""
     env = dict(os.environ)
     if threads:
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(threads)
-    cmd = [sys.executable, "-m", "autograder.grading", "--worker", str(root), student, *assignments]
+    cmd = [sys.executable, "-m", "autograder.grading", "--worker", str(root), str(scratch), student, *assignments]
     if not feedback:
         cmd.append("--no-feedback")
+    cmd.append(f"--call-timeout={call_timeout}" if call_timeout is not None else "--no-isolation")
+    if _pid_namespace():
+        # Every process the kernels start, daemons included, dies with the worker.
+        cmd = ["unshare", "--pid", "--fork", "--kill-child", "--", *cmd]
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-        env=env,
-    )
+    # At most WORKER_PROCESSES processes and WORKER_MEMORY bytes for the worker and all it starts.
+    group = cgroup.Cgroup(pids=WORKER_PROCESSES, memory=WORKER_MEMORY)
     try:
-        out, err = proc.communicate(timeout=timeout)
-        killed = False
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker and every kernel it started
-        out, err = proc.communicate()
-        killed = True
-    done = {}
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            env=env,
+            cwd=scratch,
+            preexec_fn=group.preexec if group.active else None,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+            killed = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and every kernel it started
+            out, err = proc.communicate()
+            killed = True
+    finally:
+        group.close()
+    done, early = {}, {}
     for line in out.splitlines():
-        if line.startswith("{"):
-            o = Outcome(**json.loads(line))
+        if not line.startswith("{"):
+            continue
+        data = json.loads(line)
+        if "verdict" in data:
+            early[data["verdict"]] = data["isolated"]
+        else:
+            o = Outcome(**data)
             done[o.assignment] = o
     outcomes = []
     for a in assignments:
         if a in done:
             outcomes.append(done[a])
-        elif killed:
-            outcomes.append(
-                Outcome(student, a, TIMED_OUT, time.perf_counter() - start, f"grading stopped after {timeout:.0f} s")
-            )
+            continue
+        seconds = time.perf_counter() - start
+        if killed:
+            detail = f"grading stopped after {timeout:.0f} s"
+            if a in early:
+                detail += ": the isolated score is recorded"
+            outcomes.append(Outcome(student, a, TIMED_OUT, seconds, detail, isolated=early.get(a, {})))
         else:
             tail = (err.strip().splitlines() or ["(no output)"])[-1][:300]
-            outcomes.append(Outcome(student, a, FAILED, time.perf_counter() - start, tail))
+            outcomes.append(Outcome(student, a, FAILED, seconds, tail, isolated=early.get(a, {})))
     return outcomes
+
+
+@functools.cache
+def _pid_namespace() -> bool:
+    """Whether workers can run in a PID namespace of their own (unshare, as on Linux with the rights)."""
+    if not shutil.which("unshare"):
+        return False
+    try:
+        return subprocess.run(["unshare", "--pid", "--fork", "--kill-child", "true"], timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 # --------------------------------------------------------------------------- the whole class
@@ -269,11 +462,14 @@ def grade(
     csv: Path | None = None,
     timeout: float = 1800.0,
     check: bool = True,
+    call_timeout: float | None = 10.0,
 ) -> Report:
     """Grade every submission of the given assignments (default: all) and export the grades.
 
     jobs: students graded at once (default: the machine's cores).
     timeout: seconds one student's grading may take in all before it is stopped.
+    call_timeout: seconds a call of a student function may take in the isolated pass, whose scores
+      are recorded (autograder.verdict); None: no isolated pass, nbgrader's in-kernel scores are kept.
     """
     root = Path(root).resolve()
     assignments = assignments or course.source_assignments(root)
@@ -283,11 +479,23 @@ def grade(
     course.release(assignments, root)  # puts the current hidden tests in the gradebook (release/ is unchanged)
     report = Report(backup=backup_gradebook(root), jobs=jobs or os.cpu_count() or 1)
     students = submitted(root, assignments)
-    with ThreadPoolExecutor(max_workers=report.jobs) as pool:
-        threads = max(1, (os.cpu_count() or 1) // report.jobs)
-        futures = [pool.submit(_grade_student, root, s, a, feedback, timeout, threads) for s, a in students.items()]
-        for future in futures:
-            report.outcomes.extend(future.result())
+    lock = threading.Lock()
+    with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
+        # Grades are collected in a private copy, put in place once at the end: nothing a
+        # kernel writes to the course's gradebook during the run survives it.
+        golden = Path(tmp) / "gradebook.db"
+        with sqlite3.connect(gradebook_path(root)) as src, sqlite3.connect(golden) as dst:
+            src.backup(dst)
+        with ThreadPoolExecutor(max_workers=report.jobs) as pool:
+            threads = max(1, (os.cpu_count() or 1) // report.jobs)
+            futures = [
+                pool.submit(_grade_student, root, s, a, feedback, timeout, threads, call_timeout, golden, lock)
+                for s, a in students.items()
+            ]
+            for future in futures:
+                report.outcomes.extend(future.result())
+        with sqlite3.connect(golden) as src, sqlite3.connect(gradebook_path(root)) as dst:
+            src.backup(dst)
     report.csv = export_csv(root, csv or root / "grades.csv")
     report.seconds = time.perf_counter() - start
     return report
@@ -340,10 +548,11 @@ def summary(root: Path, report: Report, assignments: list[str]) -> str:
                 continue
             got = sum(v or 0.0 for v in per[s, a].values())
             total += got
-            mark = "" if not o or o.status == GRADED and not o.detail else " !"
-            row.append(f"{got:g}/{maxima[a]:g}{mark}")
-            if o and (o.status != GRADED or o.detail):
-                notes.append(f"  {s} / {a}: {o.status}{': ' + o.detail if o.detail else ''}")
+            look = o and (o.status != GRADED or o.detail or o.flags)
+            row.append(f"{got:g}/{maxima[a]:g}{' !' if look else ''}")
+            if look:
+                said = "; ".join([o.detail] * bool(o.detail) + o.flags)
+                notes.append(f"  {s} / {a}: {o.status}{': ' + said if said else ''}")
         row.append(f"{total:g}/{sum(maxima.values()):g}")
         rows.append(row)
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -358,9 +567,9 @@ def _main(argv: list[str]) -> int:
     if not argv or argv[0] != "--worker":
         print("this module is run by `python -m autograder grade`; see --help there", file=sys.stderr)
         return 2
-    feedback = "--no-feedback" not in argv
-    args = [a for a in argv[1:] if a != "--no-feedback"]
-    _worker(Path(args[0]), args[1], args[2:], feedback)
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    calls = [float(a.split("=", 1)[1]) for a in argv if a.startswith("--call-timeout=")]
+    _worker(Path(args[0]), Path(args[1]), args[2], args[3:], "--no-feedback" not in argv, (calls or [None])[0])
     return 0
 
 

@@ -29,11 +29,13 @@ import contextlib
 import io
 import re
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from .feedback import hidden_lines
 from .sandbox import Limits, Sandbox, StudentCodeError
 
 
@@ -44,7 +46,8 @@ class Verdict:
     grade_id: str
     points: float
     score: float
-    message: str = ""
+    message: str = ""  # "ExceptionName: message" of the failure
+    hidden: bool = False  # the failure was raised on a line of the hidden tests
 
 
 @dataclass
@@ -135,8 +138,8 @@ def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
     return missing + cells
 
 
-def _run_test(source: str, namespace: dict, points: float) -> tuple[float, str]:
-    """Run one test cell here; (score, message). Output is swallowed, as nothing here is the student's."""
+def _run_test(source: str, namespace: dict, points: float) -> Verdict:
+    """Run one test cell here. Output is swallowed, as nothing here is the student's."""
     tree = ast.parse(_python(source))
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     sink = io.StringIO()
@@ -146,10 +149,13 @@ def _run_test(source: str, namespace: dict, points: float) -> tuple[float, str]:
             value = eval(compile(ast.Expression(last.value), "<test cell>", "eval"), namespace) if last else None
     except Exception as error:  # the cell failed: that is the verdict
         text = str(error).strip()
-        return 0.0, f"{type(error).__name__}: {text}" if text else type(error).__name__
+        lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if f.filename == "<test cell>"]
+        hidden = not lines or lines[-1] in hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        return Verdict("", points, 0.0, message, hidden)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return max(0.0, min(points, float(value))), ""
-    return points, ""
+        return Verdict("", points, max(0.0, min(points, float(value))))
+    return Verdict("", points, points)
 
 
 def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | None = None) -> NotebookVerdict:
@@ -183,8 +189,8 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
             if submitted_nb is None:
                 out.cells[gid] = Verdict(gid, points, 0.0, "the notebook could not be read")
                 continue
-            score, message = _run_test(cell.source, namespace, points)
-            out.cells[gid] = Verdict(gid, points, score, message)
+            out.cells[gid] = _run_test(cell.source, namespace, points)
+            out.cells[gid].grade_id = gid
     out.seconds = time.perf_counter() - start
     return out
 

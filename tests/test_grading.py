@@ -5,6 +5,7 @@ A scratch course with assignments 01 and 02 (the quick ones) and five students:
 alice (solutions), bob (untouched release), carl (``os._exit`` in 01: the kernel dies),
 dora (a loop that ignores SIGINT in 01: her grading outlives its budget and is stopped)
 and eve (correct, but prints megabytes, warns and calls ``sys.exit`` in an ungraded cell).
+The isolated pass (autograder.verdict) grades carl's and dora's 01 for what they got right.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from autograder import course, grading
 ASSIGNMENTS = ["01_activations", "02_forward_pass"]
 NOTEBOOKS = {"01_activations": "activations.ipynb", "02_forward_pass": "forward_pass.ipynb"}
 BUDGET = 45.0  # seconds a student's grading may take in all, here
+CALL_TIMEOUT = 3.0  # seconds a call of a student's function may take in the isolated pass, here
+TANH_PARTS = {"tanh_values": 2, "tanh_extremes": 1, "tanh_prime_values": 2}
 
 HANG = """def sigmoid(z):
     import signal
@@ -64,7 +67,7 @@ def class_course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def parallel_run(class_course):
-    report = grading.grade(class_course, ASSIGNMENTS, jobs=2, timeout=BUDGET)
+    report = grading.grade(class_course, ASSIGNMENTS, jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT)
     return report, grading.scores(class_course, ASSIGNMENTS)
 
 
@@ -85,6 +88,11 @@ def test_a_dead_kernel_is_recorded_and_the_students_other_work_is_graded(paralle
     assert _status(report)["carl", "01_activations"] == grading.KERNEL_DIED
     assert _status(report)["carl", "02_forward_pass"] == grading.GRADED
     assert sum(scores["carl", "02_forward_pass"].values()) == 10
+    # Not a silent 0: the isolated pass grades what does not call the dying sigmoid.
+    carl = scores["carl", "01_activations"]
+    assert {k: carl[k] for k in TANH_PARTS} == TANH_PARTS and sum(carl.values()) == 5
+    (outcome,) = [o for o in report.outcomes if (o.student, o.assignment) == ("carl", "01_activations")]
+    assert any("isolated check passed where the in-kernel test did not" in f for f in outcome.flags)
 
 
 def test_a_hang_that_ignores_sigint_is_stopped_at_its_budget(parallel_run):
@@ -93,23 +101,27 @@ def test_a_hang_that_ignores_sigint_is_stopped_at_its_budget(parallel_run):
     assert status["dora", "01_activations"] == grading.TIMED_OUT
     assert status["dora", "02_forward_pass"] == grading.GRADED  # the hang cost only its own notebook
     assert sum(scores["dora", "02_forward_pass"].values()) == 10
-    assert sum(v or 0 for v in scores["dora", "01_activations"].values()) == 0
+    dora = scores["dora", "01_activations"]
+    assert {k: dora[k] for k in TANH_PARTS} == TANH_PARTS and sum(dora.values()) == 5
     assert max(o.seconds for o in report.outcomes if o.student == "dora") < BUDGET
 
 
-def test_noise_warnings_and_megabytes_of_output_cost_nothing_in_hidden_checks(parallel_run):
+def test_noise_warnings_and_megabytes_of_output_cost_nothing(parallel_run):
     report, scores = parallel_run
-    assert _status(report)["eve", "01_activations"] == grading.GRADED
-    eve = scores["eve", "01_activations"]
-    assert eve["sigmoid_extremes"] == 0  # its visible asserts printed to stderr: nbgrader zeroes that cell
-    assert eve["tanh_values"] == 2 and eve["tanh_prime_values"] == 2  # the rest is graded
+    (outcome,) = [o for o in report.outcomes if (o.student, o.assignment) == ("eve", "01_activations")]
+    assert outcome.status == grading.GRADED
+    # In the kernel, the visible asserts printed to stderr, which nbgrader scores 0 ...
+    assert outcome.kernel["activations"]["sigmoid_extremes"] == 0
+    # ... but the work is correct: the isolated pass, which records its score, gives full marks.
+    assert sum(scores["eve", "01_activations"].values()) == 10
+    assert any("sigmoid_extremes" in f and "isolated score is recorded" in f for f in outcome.flags)
 
 
 def test_summary_csv_and_feedback(parallel_run, class_course):
     report, _ = parallel_run
     table = grading.summary(class_course, report, ASSIGNMENTS)
     assert "alice" in table and "20/20" in table
-    assert "carl / 01_activations: kernel died" in table
+    assert "carl / 01_activations: kernel died" in table and "the isolated score is recorded" in table
     rows = list(csv.DictReader(open(report.csv)))
     assert {r["student_id"] for r in rows} >= {"alice", "bob", "carl", "eve"}
     assert (class_course / "feedback" / "alice" / "01_activations" / "activations.html").is_file()
@@ -123,7 +135,7 @@ def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, c
         grade = gb.find_grade("tanh_values", "activations", "01_activations", "bob")
         grade.manual_score = 1.5
         gb.db.commit()
-    again = grading.grade(class_course, ASSIGNMENTS, jobs=1, timeout=BUDGET)
+    again = grading.grade(class_course, ASSIGNMENTS, jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT)
     rescored = grading.scores(class_course, ASSIGNMENTS)
     expected = dict(scores)
     expected["bob", "01_activations"] = {**scores["bob", "01_activations"], "tanh_values": 1.5}
@@ -158,7 +170,10 @@ def test_a_stale_release_stops_grading_with_what_to_run(class_course, tmp_path):
         grading.grade(root, ["01_activations"])
 
 
-def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course):
-    outcomes = grading._grade_student(class_course, "alice", ASSIGNMENTS, feedback=False, timeout=3)
+def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course, tmp_path):
+    shutil.copy(class_course / "gradebook.db", tmp_path / "gb.db")
+    outcomes = grading._grade_student(
+        class_course, "alice", ASSIGNMENTS, feedback=False, timeout=3, golden=tmp_path / "gb.db"
+    )
     assert [o.status for o in outcomes] == [grading.TIMED_OUT, grading.TIMED_OUT]
     assert "stopped after 3 s" in outcomes[0].detail

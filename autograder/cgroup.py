@@ -1,0 +1,110 @@
+"""A Linux control group around one grading worker: at most so many processes, so much memory.
+
+nbgrader runs student code in a kernel with the grader's own rights; as root, resource limits
+on the number of processes do not apply (the kernel exempts uid 0), so a fork bomb or a memory
+bomb in a notebook would take the machine down with every other student's grading. A control
+group bounds the worker, its kernels and everything they start, whoever they run as: a fork
+fails once ``pids`` processes exist, and the kernel's OOM killer stops the group at ``memory``
+bytes (the notebook is then recorded as "kernel died").
+
+Both cgroup v1 (one hierarchy per controller, ``/sys/fs/cgroup/pids``) and v2 (the unified
+``/sys/fs/cgroup``) are handled; where neither is writable (no rights, no such file system)
+``Cgroup`` does nothing and ``available()`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+def _own(controller: str) -> Path | None:
+    """This process's cgroup directory for a controller (v1), or its unified one (v2)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            base = ROOT / controller
+        elif controllers == "" and (ROOT / "cgroup.controllers").exists():
+            base = ROOT
+        else:
+            continue
+        folder = base / path.lstrip("/")
+        if (folder / "cgroup.procs").exists():
+            return folder
+    return None
+
+
+class Cgroup:
+    """Create with limits, pass ``preexec`` to subprocess.Popen, ``close()`` when the process ended."""
+
+    def __init__(self, pids: int | None = 512, memory: int | None = 8 * 2**30):
+        self.folders: list[Path] = []
+        name = f"autograder-{uuid.uuid4().hex[:12]}"
+        for controller, file, value in (("pids", "pids.max", pids), ("memory", "memory.limit_in_bytes", memory)):
+            if value is None:
+                continue
+            parent = _own(controller)
+            if parent is None:
+                continue
+            if parent == ROOT or (parent / "cgroup.controllers").exists():  # v2: one folder, other file names
+                file = {"pids.max": "pids.max", "memory.limit_in_bytes": "memory.max"}[file]
+            folder = parent / name
+            try:
+                folder.mkdir(exist_ok=True)
+                (folder / file).write_text(str(value))
+            except OSError:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+                continue
+            if folder not in self.folders:
+                self.folders.append(folder)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.folders)
+
+    def preexec(self) -> None:
+        """Join the group (run in the child between fork and exec)."""
+        for folder in self.folders:
+            with contextlib.suppress(OSError):
+                (folder / "cgroup.procs").write_text(str(os.getpid()))
+
+    def close(self) -> None:
+        """Kill whatever is left in the group, then remove it."""
+        for folder in self.folders:
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+                except OSError:
+                    break
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.05)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self.folders = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def available() -> bool:
+    """Whether this machine lets the grader put a worker in a control group of its own."""
+    with Cgroup(pids=4096, memory=None) as group:
+        return group.active
