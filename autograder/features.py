@@ -31,6 +31,7 @@ class TrainingRun:
     final_cost: float
     iterations: int
     seconds: float
+    evaluations: int = 0  # cost+gradient evaluations L-BFGS made (about one per iteration)
 
     @property
     def W1(self) -> np.ndarray:
@@ -49,7 +50,8 @@ class TrainingRun:
         sel = filters.orientation_selectivity(self.W1)
         return (
             f"trained {HIDDEN} hidden units on {self.patches.shape[1]} patches in {self.seconds:.1f} s "
-            f"({self.iterations} L-BFGS iterations): cost {self.initial_cost:.4f} -> {self.final_cost:.4f}, "
+            f"({self.iterations} L-BFGS iterations, {self.evaluations} evaluations): "
+            f"cost {self.initial_cost:.4f} -> {self.final_cost:.4f}, "
             f"mean activation {self.mean_activation().mean():.4f}, "
             f"{int(np.sum(sel > 0.5))}/{HIDDEN} filters oriented (selectivity > 0.5)"
         )
@@ -65,7 +67,7 @@ def train(num_patches: int = 10000, max_iter: int = 400, seed: int = 0, images=N
     start = time.perf_counter()
     result = reference.minimize_sparse_autoencoder(patches, HIDDEN, max_iter=max_iter, rng=seed)
     seconds = time.perf_counter() - start
-    return TrainingRun(patches, result.x, initial_cost, float(result.fun), int(result.nit), seconds)
+    return TrainingRun(patches, result.x, initial_cost, float(result.fun), int(result.nit), seconds, int(result.nfev))
 
 
 def save_features_png(W1, path: str | Path, scale: int = 8) -> Path:
