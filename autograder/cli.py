@@ -9,6 +9,7 @@ Commands
   release    regenerate release/ from source/ with nbgrader generate_assignment
   features   train the reference sparse autoencoder and write its features PNG
   data       rebuild the whitened images shipped with assignment 05
+  bench      measure how fast the course runs and grades, against baselines
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from . import bench
+
+    print(bench.run(args))
+    return 0
+
+
 def _run_grading(root: Path, args) -> int:
     from . import course, grading
 
@@ -83,6 +91,10 @@ def _run_grading(root: Path, args) -> int:
         f"\ngraded {len(report.outcomes)} submissions of {graded} students in {report.seconds:.0f} s "
         f"({report.seconds / max(graded, 1):.1f} s per student, {report.jobs} at once)"
     )
+    if not args.no_isolation:
+        from . import sandbox
+
+        print(f"isolation: {sandbox.isolation()} (the recorded scores are the isolated pass's; README: threat model)")
     print(f"grades (CSV):     {report.csv}")
     if not args.no_feedback:
         print(f"feedback (HTML):  {root / 'feedback'}/<student>/<assignment>/")
@@ -186,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where to write (default: {IMAGES_PATH.relative_to(COURSE_ROOT)})",
     )
     p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("bench", help="measure cost+gradient, training, hidden tests, grading and CI against baselines")
+    from .bench import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 
