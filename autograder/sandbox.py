@@ -286,7 +286,10 @@ class Sandbox:
             self.close()
             raise StudentCodeError(f"took longer than {self.limits.call_seconds:g} s and was stopped") from None
         except (EOFError, BrokenPipeError, OSError):
-            code = self._proc.poll() if self._proc else None
+            try:  # the pipe closed as the process ended: its status says how
+                code = self._proc.wait(timeout=2) if self._proc else None
+            except subprocess.TimeoutExpired:
+                code = None
             self.close()
             raise StudentCodeError(_death(code)) from None
         except wire.WireError as error:

@@ -87,7 +87,7 @@ def _expected(assignment: str) -> dict[str, dict[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def graded_samples(tmp_path_factory) -> Path:
+def graded_samples(tmp_path_factory) -> tuple[Path, grading.Report]:
     """One scratch course with every assignment and every sample submission, graded by
     ``autograder.grading`` (the instructors' command's code: two students at a time)."""
     root = tmp_path_factory.mktemp("samples")
@@ -112,17 +112,21 @@ def graded_samples(tmp_path_factory) -> Path:
     report = grading.grade(root, ASSIGNMENTS, jobs=2, feedback=False, check=False)
     failed = [o for o in report.outcomes if o.status != grading.GRADED]
     assert not failed, failed
-    return root
+    return root, report
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_sample_submissions_get_exactly_their_scores(assignment, graded_samples):
     assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
     sample = SAMPLES[assignment]
-    scores = grading.scores(graded_samples, [assignment])
+    root, report = graded_samples
+    scores = grading.scores(root, [assignment])
+    kernel = {o.student: o.kernel[Path(sample.NOTEBOOK).stem] for o in report.outcomes if o.assignment == assignment}
     for student, expected in _expected(assignment).items():
+        # The recorded scores (the isolated pass's) and nbgrader's in-kernel ones: both exactly as expected.
         assert scores[student, assignment] == pytest.approx(expected), f"{assignment} / {student}: per-cell scores"
-    graded = nbformat.read(graded_samples / "autograded" / "solution" / assignment / sample.NOTEBOOK, as_version=4)
+        assert kernel[student] == pytest.approx(expected), f"{assignment} / {student}: nbgrader's in-kernel scores"
+    graded = nbformat.read(root / "autograded" / "solution" / assignment / sample.NOTEBOOK, as_version=4)
     errors = [c.source[:60] for c in graded.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert not errors, f"{assignment}: cells of the solution notebook raise: {errors}"
 

@@ -154,3 +154,12 @@ def test_the_command_prints_the_table_and_where_things_are(demo_run, demo_course
     assert f"grades (CSV):     {demo_course / 'grades.csv'}" in demo_run
     assert (demo_course / "grades.csv").is_file()
     assert (demo_course / "feedback" / "ben_beginner" / "03_backprop").is_dir()
+
+
+def test_the_isolated_pass_changes_no_honest_grade(demo_run):
+    """EXPECTED_SCORES were measured with nbgrader alone; the recorded (isolated) scores equal them
+    (test_totals_are_exactly_the_expected_scores), and no part's in-kernel score differs from its
+    isolated one: the table flags none."""
+    assert "possible tampering" not in demo_run
+    assert "isolated check passed where the in-kernel test did not" not in demo_run
+    assert "isolation: namespaces" in demo_run

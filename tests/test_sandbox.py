@@ -1,0 +1,194 @@
+"""The sandbox of the isolated pass (autograder.sandbox) and its wire, one behaviour at a time.
+
+One sandbox per test module holds a handful of "student" functions; faults get sandboxes of
+their own. Everything here runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder import course, sandbox
+from autograder import sandbox_child as wire
+from autograder.sandbox import Limits, Sandbox, StudentCodeError
+
+STUDENT = """
+import os
+import numpy as np
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+
+def scale_in_place(x):
+    x *= 2
+    return float(x.sum())
+
+def draw(rng):
+    return rng.normal(size=3)
+
+def grad(J, theta):
+    e = 1e-5
+    return np.array([(J(theta + e * u) - J(theta - e * u)) / (2 * e) for u in np.eye(len(theta))])
+
+def several():
+    return np.float64(1.5), [np.ones(2), (3, "four")], None
+
+def liar():
+    class Liar:
+        def __eq__(self, other):
+            return True
+    return Liar()
+
+def objects():
+    return np.array([{"a": 1}], dtype=object)
+
+def look(path):
+    return os.path.exists(path)
+
+def read_reference():
+    import sys
+    sys.path.insert(0, COURSE)
+    import autograder.reference
+    return 1.0
+
+def network():
+    import socket
+    socket.create_connection(("pypi.org", 443), timeout=2)
+    return 1.0
+
+def big_file():
+    with open("big", "wb") as f:
+        f.write(b"x" * 64 * 2**20)
+    return 1.0
+
+def fork_bomb():
+    n = 0
+    try:
+        while True:
+            if os.fork() == 0:
+                import time
+                time.sleep(30)
+                os._exit(0)
+            n += 1
+    except OSError:
+        return float(n)
+
+aliased = np.tanh
+"""
+
+
+@pytest.fixture(scope="module")
+def box():
+    with Sandbox(Limits(call_seconds=20)) as b:
+        source = f"COURSE = {str(course.COURSE_ROOT)!r}\n" + STUDENT
+        errors = b.run_cells([{"id": "answer", "source": source, "student": True}])
+        assert errors == {}
+        yield b
+
+
+def test_this_machine_gives_the_sandbox_namespaces():
+    # CI runs on the same kind of machine: the strongest isolation must be available there.
+    assert sandbox.isolation() == "namespaces"
+
+
+def test_values_come_back_as_plain_numbers(box):
+    out = box.function("sigmoid")(np.array([-1000.0, 0.0, 1000.0]))
+    assert type(out) is np.ndarray and out.dtype == np.float64
+    assert out.tolist() == [0.0, 0.5, 1.0]
+    assert box.call("sigmoid", 0.0) == 0.5 and type(box.call("sigmoid", 0.0)) is float
+    one, pair, nothing = box.call("several")
+    assert type(one) is float and one == 1.5 and nothing is None
+    assert isinstance(pair, list) and pair[1] == (3, "four") and pair[0].tolist() == [1.0, 1.0]
+
+
+def test_in_place_changes_and_generators_are_mirrored(box):
+    x = np.arange(3.0)
+    assert box.call("scale_in_place", x) == 6.0
+    assert x.tolist() == [0.0, 2.0, 4.0]
+    mine, theirs = np.random.default_rng(7), np.random.default_rng(7)
+    assert np.array_equal(box.call("draw", theirs), mine.normal(size=3))
+    assert np.array_equal(theirs.normal(size=2), mine.normal(size=2))  # advanced alike
+
+
+def test_functions_passed_to_the_student_are_called_back_here(box):
+    calls = []
+
+    def J(theta):
+        calls.append(1)
+        return float(np.sum(theta**2))
+
+    g = box.call("grad", J, np.array([1.0, -2.0]))
+    assert np.allclose(g, [2.0, -4.0]) and len(calls) == 4
+
+
+def test_objects_that_fake_comparisons_are_refused(box):
+    with pytest.raises(StudentCodeError, match="cannot be sent"):
+        box.call("liar")
+    with pytest.raises(StudentCodeError, match="not numbers"):
+        box.call("objects")
+
+
+def test_only_functions_of_answer_cells_are_called(box):
+    with pytest.raises(StudentCodeError, match="not defined by an answer cell"):
+        box.call("aliased", 0.0)
+    with pytest.raises(StudentCodeError, match="NameError"):
+        box.call("missing")
+
+
+def test_the_course_is_out_of_reach(box):
+    assert box.call("look", str(course.COURSE_ROOT / "autograder" / "reference.py")) is False
+    assert box.call("look", str(course.COURSE_ROOT / "gradebook.db")) is False
+    with pytest.raises(StudentCodeError, match="ModuleNotFoundError"):
+        box.call("read_reference")
+
+
+def test_no_network_and_no_large_files(box):
+    with pytest.raises(StudentCodeError, match="OSError|gaierror|unreachable"):
+        box.call("network")
+    with pytest.raises(StudentCodeError, match="File too large"):
+        box.call("big_file")
+
+
+def test_a_fork_bomb_meets_the_process_limit_and_answers_once(box):
+    n = box.call("fork_bomb")
+    assert 0 < n < Limits().processes
+    assert box.call("sigmoid", 0.0) == 0.5  # the forked copies never answered in its place
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("import os\n    os._exit(3)", "exited with status 3"),
+        ("import ctypes\n    return ctypes.string_at(0)", "SIGSEGV"),
+        ("hog = []\n    while True:\n        hog.append(np.empty(2**27))", "MemoryError"),
+        ("return input('yes? ')", "EOFError"),
+        ("import sys\n    sys.exit(0)", "SystemExit"),
+        ("while True:\n        pass", "took longer than 2 s"),
+    ],
+)
+def test_faults_become_messages_and_the_next_call_works(body, message):
+    source = f"import numpy as np\n\ndef bad(z):\n    {body}\n\ndef good(z):\n    return z + 1.0\n"
+    with Sandbox(Limits(call_seconds=2)) as b:
+        b.run_cells([{"id": "answer", "source": source, "student": True}])
+        with pytest.raises(StudentCodeError, match=message):
+            b.call("bad", 1.0)
+        assert b.call("good", 1.0) == 2.0
+        if "took longer" in message:  # a hang is not waited for twice
+            with pytest.raises(StudentCodeError, match=message):
+                b.call("bad", 1.0)
+
+
+def test_the_wire_never_unpickles():
+    blobs: list[bytes] = []
+    tree = wire.encode([np.ones(2), 3.0], blobs)
+    import io
+    import pickle
+
+    evil = io.BytesIO()
+    np.save(evil, np.array([object()], dtype=object), allow_pickle=True)
+    blobs[0] = evil.getvalue()
+    with pytest.raises(ValueError, match="allow_pickle"):
+        wire.decode(tree, blobs)
+    with pytest.raises(wire.WireError):
+        wire.decode({"t": "pickle", "v": pickle.dumps(1).hex()}, [])
