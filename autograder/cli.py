@@ -81,6 +81,7 @@ def _run_grading(root: Path, args) -> int:
             timeout=args.timeout,
             check=not args.no_check,
             call_timeout=None if args.no_isolation else args.call_timeout,
+            students=args.student,
         )
     except (grading.CourseError, course.NbgraderError) as error:
         print(f"error: {error}")
@@ -130,6 +131,9 @@ def _cmd_demo(args) -> int:
 def _add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("assignments", nargs="*", help="assignments to grade (default: every assignment in source/)")
     p.add_argument("--jobs", type=int, default=None, help="students graded at once (default: the number of cores)")
+    p.add_argument(
+        "--student", action="append", default=None, help="grade only this student (repeat for several; default: all)"
+    )
     p.add_argument("--no-feedback", action="store_true", help="skip the students' feedback HTML")
     p.add_argument("--csv", type=Path, default=None, help="where to export grades (default: COURSE/grades.csv)")
     p.add_argument(

@@ -463,6 +463,7 @@ def grade(
     timeout: float = 1800.0,
     check: bool = True,
     call_timeout: float | None = 10.0,
+    students: list[str] | None = None,
 ) -> Report:
     """Grade every submission of the given assignments (default: all) and export the grades.
 
@@ -470,15 +471,21 @@ def grade(
     timeout: seconds one student's grading may take in all before it is stopped.
     call_timeout: seconds a call of a student function may take in the isolated pass, whose scores
       are recorded (autograder.verdict); None: no isolated pass, nbgrader's in-kernel scores are kept.
+    students: grade only these (default: everyone in submitted/); an unknown one is a CourseError.
     """
     root = Path(root).resolve()
     assignments = assignments or course.source_assignments(root)
     if check:
         check_course(root, assignments)
+    work = submitted(root, assignments)
+    if students is not None:
+        unknown = sorted(set(students) - set(work))
+        if unknown:
+            raise CourseError(f"no submission of {', '.join(unknown)} in {root / 'submitted'} for {assignments}")
+        work = {s: a for s, a in work.items() if s in students}
     start = time.perf_counter()
     course.release(assignments, root)  # puts the current hidden tests in the gradebook (release/ is unchanged)
     report = Report(backup=backup_gradebook(root), jobs=jobs or os.cpu_count() or 1)
-    students = submitted(root, assignments)
     lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
         # Grades are collected in a private copy, put in place once at the end: nothing a
@@ -490,7 +497,7 @@ def grade(
             threads = max(1, (os.cpu_count() or 1) // report.jobs)
             futures = [
                 pool.submit(_grade_student, root, s, a, feedback, timeout, threads, call_timeout, golden, lock)
-                for s, a in students.items()
+                for s, a in work.items()
             ]
             for future in futures:
                 report.outcomes.extend(future.result())
