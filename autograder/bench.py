@@ -17,8 +17,10 @@ Sections (``--sections``, default all):
   with nbclient in a scratch folder, per test cell; then the same notebooks answered by
   per-example loop implementations (``loop_answers``), up to their last test cell.
 * ``grading``: ``autograder.grading.grade`` on scratch courses of solution submissions:
-  one student, then ``--students`` students one at a time (jobs=1) and side by side
-  (jobs=``--jobs``, default the number of cores).
+  one student (as ``python -m autograder grade`` runs it: jobs = the number of cores),
+  then ``--students`` students one at a time (jobs=1) and side by side (jobs=``--jobs``,
+  default the number of cores). The time of one submission's grading is the mean over
+  students (it includes waiting for the gradebook when students run side by side).
 * ``ci``: the total time of ``bash .ci/run``, read from its log (``--ci-log``) or given
   (``--ci-seconds``); the command that measures it is printed either way.
 
@@ -516,6 +518,7 @@ class GradingRun:
     jobs: int
     seconds: float
     problems: list[str]  # submissions not graded, or below full marks
+    per_assignment: dict[str, float] = field(default_factory=dict)  # mean seconds of one submission's grading
 
 
 def time_grading(root: Path, assignments: list[str], jobs: int, feedback: bool) -> GradingRun:
@@ -537,7 +540,8 @@ def time_grading(root: Path, assignments: list[str], jobs: int, feedback: bool) 
         if got < maxima[a]:
             problems.append(f"{student}/{a}: {got:g}/{maxima[a]:g}")
     students = len({o.student for o in report.outcomes})
-    return GradingRun(students, report.jobs, report.seconds, problems)
+    per = {a: statistics.mean([o.seconds for o in report.outcomes if o.assignment == a] or [0.0]) for a in assignments}
+    return GradingRun(students, report.jobs, report.seconds, problems, per)
 
 
 @dataclass
@@ -557,7 +561,7 @@ def measure_grading(
 ) -> GradingFigures:
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
-        one = time_grading(build_class_course(tmp / "one", assignments, 1, root), assignments, 1, feedback)
+        one = time_grading(build_class_course(tmp / "one", assignments, 1, root), assignments, jobs, feedback)
         seq = time_grading(
             build_class_course(tmp / "sequential", assignments, students, root), assignments, 1, feedback
         )
@@ -730,7 +734,9 @@ def report(
                 _line(
                     key,
                     f"{run.seconds:.1f} s for {run.students} student{'s' * (run.students != 1)} x {what}, "
-                    f"{run.jobs} at once ({run.seconds / max(run.students, 1):.1f} s per student)"
+                    f"{run.jobs} at once ({run.seconds / max(run.students, 1):.1f} s per student; one submission of "
+                    + ", ".join(f"{a.split('_', 1)[0]} {t:.1f} s" for a, t in run.per_assignment.items())
+                    + ")"
                     + (f"; problems: {'; '.join(run.problems)}" if run.problems else ""),
                 )
             )
