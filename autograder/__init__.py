@@ -7,4 +7,11 @@
 - ``python -m autograder --help``: the instructors' command line.
 """
 
+import sys
+
 __version__ = "0.1.0"
+
+# jsonschema, imported by nbformat, tries the optional rfc3987_syntax for its "iri" formats; that
+# package compiles a Lark grammar at import: 2.7 s here, in every grading process, for a format
+# no notebook schema uses. Tell jsonschema it is absent (it then skips those formats, as documented).
+sys.modules.setdefault("rfc3987_syntax", None)
