@@ -174,9 +174,6 @@ def test_faults_become_messages_and_the_next_call_works(body, message):
         with pytest.raises(StudentCodeError, match=message):
             b.call("bad", 1.0)
         assert b.call("good", 1.0) == 2.0
-        if "took longer" in message:  # a hang is not waited for twice
-            with pytest.raises(StudentCodeError, match=message):
-                b.call("bad", 1.0)
 
 
 def test_the_wire_never_unpickles():
@@ -192,3 +189,14 @@ def test_the_wire_never_unpickles():
         wire.decode(tree, blobs)
     with pytest.raises(wire.WireError):
         wire.decode({"t": "pickle", "v": pickle.dumps(1).hex()}, [])
+
+
+def test_a_function_that_hung_on_one_input_is_called_again_on_the_next():
+    # As in a notebook, where the cell after a timeout still runs (demo student dan_crash's
+    # initialize_parameters loops on a Generator but works with an int seed).
+    with Sandbox(Limits(call_seconds=1)) as b:
+        source = "def f(x):\n    while x < 0:\n        pass\n    return x\n"
+        b.run_cells([{"id": "answer", "source": source, "student": True}])
+        with pytest.raises(StudentCodeError, match="took longer than 1 s"):
+            b.call("f", -1.0)
+        assert b.call("f", 2.0) == 2.0
