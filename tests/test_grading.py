@@ -135,10 +135,11 @@ def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, c
         grade = gb.find_grade("tanh_values", "activations", "01_activations", "bob")
         grade.manual_score = 1.5
         gb.db.commit()
-    # Sequentially, everyone but dora (whose hang only costs time): the same grades as in parallel.
+    # Sequentially, assignment 01 of everyone but dora (whose hang only costs time): the same
+    # grades as in parallel, the dead kernel and the noise included.
     regraded = ["alice", "bob", "carl", "eve"]
     again = grading.grade(
-        class_course, ASSIGNMENTS, jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT, students=regraded
+        class_course, ASSIGNMENTS[:1], jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT, students=regraded
     )
     assert {o.student for o in again.outcomes} == set(regraded)
     rescored = grading.scores(class_course, ASSIGNMENTS)
