@@ -126,7 +126,7 @@ def test_loop_answers_exist_for_every_assignment():
         assert answers and all("for " in src for src in answers.values()), assignment
 
 
-def _fake_notebooks(assignments, timeout):
+def _fake_notebooks(assignments, timeout, blas_threads):
     cells = [bench.CellTime(1, None, 0.5), bench.CellTime(2, "a_test", 0.25)]
     return bench.NotebookFigures({a: cells for a in assignments}, {a: cells for a in assignments})
 
@@ -177,9 +177,9 @@ def test_run_notebook_times_cells_and_names_their_errors(tmp_path):
         cell("time.sleep(0.3)", "slow"),
         cell("raise ValueError('wrong')", "raises"),
         cell("print('careful', file=sys.stderr)", "warns"),
-        cell("x = 1"),
+        cell("import os\nassert os.environ['OPENBLAS_NUM_THREADS'] == '1'"),  # the kernel got its BLAS threads
     ]
-    times = bench.run_notebook(nb, tmp_path, timeout=30)
+    times = bench.run_notebook(nb, tmp_path, timeout=30, blas_threads=1)
     assert [(c.index, c.grade_id, c.error) for c in times] == [
         (0, None, ""),
         (2, "slow", ""),
@@ -192,7 +192,7 @@ def test_run_notebook_times_cells_and_names_their_errors(tmp_path):
 
 def test_time_assignment_answers_the_source_and_stops_after_the_last_test(monkeypatch):
     seen = []
-    monkeypatch.setattr(bench, "run_notebook", lambda nb, folder, timeout: seen.append((nb, folder)) or [])
+    monkeypatch.setattr(bench, "run_notebook", lambda nb, folder, timeout, threads: seen.append((nb, folder)) or [])
     answers = bench.loop_answers("05_sparse_autoencoder")
     bench.time_assignment("05_sparse_autoencoder", answers)
     nb, folder = seen[0]
