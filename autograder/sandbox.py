@@ -80,6 +80,9 @@ def mount(src, dst, fstype, flags, data=None):
 new = cfg["root"]
 mount(None, "/", None, MS_REC | MS_PRIVATE)
 mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
+# /tmp first: a Python installation under /tmp (a venv in a checkout there) is bound inside it.
+os.makedirs(new + "/tmp")
+mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
 for path in cfg["binds"]:
     target = new + path
     if os.path.islink(path) and os.path.dirname(path) == "/":
@@ -93,8 +96,6 @@ for path in cfg["binds"]:
     mount(path, target, None, MS_BIND | MS_REC)
     nodev = 0 if path.startswith("/dev/") else MS_NODEV
     mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | nodev)
-os.makedirs(new + "/tmp", exist_ok=True)
-mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
 os.chroot(new)
 os.chdir("/tmp")
 for name, value in cfg["limits"].items():
