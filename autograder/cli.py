@@ -95,7 +95,9 @@ def _run_grading(root: Path, args) -> int:
     if not args.no_isolation:
         from . import sandbox
 
-        print(f"isolation: {sandbox.isolation()} (the recorded scores are the isolated pass's; README: threat model)")
+        mode = sandbox.isolation()
+        why = f": {sandbox.FALLBACK_REASON}" if sandbox.FALLBACK_REASON else ""
+        print(f"isolation: {mode}{why} (the recorded scores are the isolated pass's; README: threat model)")
     print(f"grades (CSV):     {report.csv}")
     if not args.no_feedback:
         print(f"feedback (HTML):  {root / 'feedback'}/<student>/<assignment>/")

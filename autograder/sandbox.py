@@ -155,10 +155,19 @@ def _binds() -> list[str]:
     return [p for p in paths if os.path.lexists(p)]
 
 
+#: Why isolation() fell back to "limits" ("" when it did not).
+FALLBACK_REASON = ""
+
+
 @functools.cache
 def isolation() -> str:
-    """ "namespaces" if this machine lets the grader build the sandbox with unshare, else "limits"."""
-    if os.environ.get("AUTOGRADER_SANDBOX") == "limits" or not shutil.which("unshare"):
+    """Which isolation this machine allows: "namespaces" (unshare works) or "limits" (see the module)."""
+    global FALLBACK_REASON
+    if os.environ.get("AUTOGRADER_SANDBOX") == "limits":
+        FALLBACK_REASON = "AUTOGRADER_SANDBOX=limits"
+        return "limits"
+    if not shutil.which("unshare"):
+        FALLBACK_REASON = "no unshare command (util-linux)"
         return "limits"
     try:
         box = Sandbox(limits=Limits(call_seconds=60), mode="namespaces")
@@ -167,7 +176,8 @@ def isolation() -> str:
         finally:
             box.close()
         return "namespaces"
-    except (StudentCodeError, OSError):
+    except (StudentCodeError, OSError) as error:
+        FALLBACK_REASON = f"a sandbox with namespaces could not start ({error})"
         return "limits"
 
 
