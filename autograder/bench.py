@@ -97,14 +97,18 @@ def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return min(times), statistics.median(times)
 
 
-def _cpu_jiffies() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (None elsewhere)."""
+def _cpu_jiffies() -> tuple[int, int, int] | None:
+    """(busy, steal, total) jiffies of all CPUs since boot, from /proc/stat (None elsewhere).
+
+    steal: time the hypervisor gave this machine's CPUs to others (part of busy).
+    """
     try:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     except (OSError, ValueError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields[:8]) - idle, sum(fields[:8])
+    fields += [0] * (8 - len(fields))
+    idle = fields[3] + fields[4]
+    return sum(fields[:8]) - idle, fields[7], sum(fields[:8])
 
 
 @dataclass
@@ -112,7 +116,7 @@ class Machine:
     """What the figures were measured on, and how busy it was."""
 
     start_wall: float = field(default_factory=time.perf_counter)
-    start_cpu: tuple[int, int] | None = field(default_factory=_cpu_jiffies)
+    start_cpu: tuple[int, int, int] | None = field(default_factory=_cpu_jiffies)
     start_own: float = field(default_factory=lambda: _own_cpu_seconds())
     start_load: tuple[float, float, float] = field(default_factory=lambda: os.getloadavg())
 
@@ -138,10 +142,10 @@ class Machine:
         end = _cpu_jiffies()
         if not self.start_cpu or not end:
             return "unknown"
-        busy, total = end[0] - self.start_cpu[0], end[1] - self.start_cpu[1]
+        busy, steal, total = (e - s for e, s in zip(end, self.start_cpu))
         tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         own = (_own_cpu_seconds() - self.start_own) * tick
-        return f"{max(0.0, (busy - own) / max(total, 1)):.0%}"
+        return f"{max(0.0, (busy - own) / max(total, 1)):.0%} (steal {steal / max(total, 1):.0%})"
 
 
 def _own_cpu_seconds() -> float:
@@ -274,25 +278,28 @@ def measure_cost(m: int = 10000, repeat: int = 20, loop_repeat: int = 3, square:
     agree = max(abs(J_ref - J_loop) / abs(J_ref), reference.relative_difference(g_ref, g_loop))
 
     # Interleaved rounds: each quantity is timed once per round and its best round is kept, so a
-    # burst of load from other processes costs every figure alike instead of spoiling one.
-    pairs = [(a, b, np.empty((a.shape[0], b.shape[1]))) for a, b in matmul_shapes(VISIBLE, HIDDEN, m)]
-    A = np.random.default_rng(1).random((square, square))
+    # burst of load from other processes costs every figure alike instead of spoiling one. The
+    # reference runs first, before any multi-threaded product: OpenBLAS's workers spin for about
+    # 0.1 s after one and would take the core its second thread needs.
     z = np.random.default_rng(2).normal(0, 2, (HIDDEN + VISIBLE, m))
     buf = np.empty_like(z)
-    timed = {
-        **{f"product {i}": (lambda a=a, b=b, out=out: np.matmul(a, b, out=out)) for i, (a, b, out) in enumerate(pairs)},
+    first = {
+        "reference": lambda: reference.sparse_autoencoder_cost(theta, *args),
         "exp": lambda: np.exp(z, out=buf),
         "tanh": lambda: np.tanh(z, out=buf),
         "expit": lambda: scipy.special.expit(z, out=buf),
-        "reference": lambda: reference.sparse_autoencoder_cost(theta, *args),
     }
-    times: dict[str, list[float]] = {name: [] for name in [*timed, "square"]}
-    for round_ in range(max(1, repeat)):
-        for name, fn in timed.items():
-            times[name].append(best_of(fn, 1)[0])
-        if round_ % 5 == 0:  # a large product takes a quarter of a second: every fifth round
-            times["square"].append(best_of(lambda: A @ A, 1)[0])
-    products = sum(min(times[f"product {i}"]) for i in range(len(pairs)))
+    pairs = [(a, b, np.empty((a.shape[0], b.shape[1]))) for a, b in matmul_shapes(VISIBLE, HIDDEN, m)]
+    then = {f"product {i}": (lambda a=a, b=b, out=out: np.matmul(a, b, out=out)) for i, (a, b, out) in enumerate(pairs)}
+    A = np.random.default_rng(1).random((square, square))
+    times: dict[str, list[float]] = {name: [] for name in [*first, *then, "square"]}
+    for timed in (first, then):
+        for round_ in range(max(1, repeat)):
+            for name, fn in timed.items():
+                times[name].append(best_of(fn, 1)[0])
+            if timed is then and round_ % 5 == 0:  # a large product takes a quarter of a second
+                times["square"].append(best_of(lambda: A @ A, 1)[0])
+    products = sum(min(times[name]) for name in then)
     square_seconds = min(times["square"])
     exp_s, tanh_s, expit_s = (min(times[k]) / z.size for k in ("exp", "tanh", "expit"))
     ref = (min(times["reference"]), statistics.median(times["reference"]))
