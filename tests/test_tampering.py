@@ -77,6 +77,29 @@ def _cheats(course_root) -> dict[str, dict[str, str]]:
                 return _Liar(0.0)
             """
         ),
+        # A NumPy subclass that lies: equal to anything, no difference from anything, all close.
+        "cheat_subclass": _answer(
+            """
+            class _Lying(np.ndarray):
+                def __eq__(self, other):
+                    return np.ones(np.shape(other), dtype=bool)
+
+                def __sub__(self, other):
+                    return np.zeros(np.broadcast(self.view(np.ndarray), other).shape)
+
+                __rsub__ = __sub__
+
+                def __array_function__(self, func, types, args, kwargs):
+                    if func in (np.allclose, np.array_equal):
+                        return True
+                    if func is np.isclose:
+                        return np.ones(np.broadcast(*args[:2]).shape, dtype=bool)
+                    return super().__array_function__(func, types, args, kwargs)
+
+            def sigmoid(z):
+                return np.zeros_like(np.asarray(z, dtype=float)).view(_Lying)
+            """
+        ),
         # The reference solution, imported from the course (its path known to the attacker).
         "cheat_reference": _answer(
             f"""
