@@ -116,9 +116,9 @@ def _cheats(course_root) -> dict[str, dict[str, str]]:
             f"""
             import pathlib as _pathlib
             import sqlite3 as _sqlite3
-            for _path in ("../../../gradebook.db", {str(course_root / "gradebook.db")!r}):
+            for _path in ({str(course_root / "gradebook.db")!r}, "../../../gradebook.db"):
                 try:
-                    with _sqlite3.connect(_path) as _db:
+                    with _sqlite3.connect(_path, timeout=1) as _db:
                         _db.execute("update grade set auto_score = 100")
                         _db.execute("create table if not exists pwned (x)")
                     _pathlib.Path(_path).with_name("pwned.txt").write_text("was here")
