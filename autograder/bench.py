@@ -278,9 +278,10 @@ def measure_cost(m: int = 10000, repeat: int = 20, loop_repeat: int = 3, square:
     agree = max(abs(J_ref - J_loop) / abs(J_ref), reference.relative_difference(g_ref, g_loop))
 
     # Interleaved rounds: each quantity is timed once per round and its best round is kept, so a
-    # burst of load from other processes costs every figure alike instead of spoiling one. The
-    # reference runs first, before any multi-threaded product: OpenBLAS's workers spin for about
-    # 0.1 s after one and would take the core its second thread needs.
+    # burst of load from other processes (or a slower spell of the machine: this VM's speed
+    # drifts by up to 2x) costs every figure alike instead of spoiling one; the loop is timed
+    # among the reference's rounds. The reference runs before any multi-threaded product:
+    # OpenBLAS's workers spin for about 0.1 s after one and would take its second core.
     z = np.random.default_rng(2).normal(0, 2, (HIDDEN + VISIBLE, m))
     buf = np.empty_like(z)
     first = {
@@ -292,18 +293,22 @@ def measure_cost(m: int = 10000, repeat: int = 20, loop_repeat: int = 3, square:
     pairs = [(a, b, np.empty((a.shape[0], b.shape[1]))) for a, b in matmul_shapes(VISIBLE, HIDDEN, m)]
     then = {f"product {i}": (lambda a=a, b=b, out=out: np.matmul(a, b, out=out)) for i, (a, b, out) in enumerate(pairs)}
     A = np.random.default_rng(1).random((square, square))
-    times: dict[str, list[float]] = {name: [] for name in [*first, *then, "square"]}
+    times: dict[str, list[float]] = {name: [] for name in [*first, *then, "square", "loop"]}
+    rounds = max(1, repeat, loop_repeat)
+    loop_every = max(1, rounds // max(1, loop_repeat))
     for timed in (first, then):
-        for round_ in range(max(1, repeat)):
+        for round_ in range(rounds):
             for name, fn in timed.items():
                 times[name].append(best_of(fn, 1)[0])
+            if timed is first and round_ % loop_every == 0 and len(times["loop"]) < loop_repeat:
+                times["loop"].append(best_of(lambda: loop_cost(theta, *args), 1)[0])  # the same minutes
             if timed is then and round_ % 5 == 0:  # a large product takes a quarter of a second
                 times["square"].append(best_of(lambda: A @ A, 1)[0])
     products = sum(min(times[name]) for name in then)
     square_seconds = min(times["square"])
     exp_s, tanh_s, expit_s = (min(times[k]) / z.size for k in ("exp", "tanh", "expit"))
     ref = (min(times["reference"]), statistics.median(times["reference"]))
-    loop = best_of(lambda: loop_cost(theta, *args), loop_repeat)
+    loop = (min(times["loop"]), statistics.median(times["loop"]))
     return CostFigures(
         m,
         matmul_flops(VISIBLE, HIDDEN, m),
