@@ -474,6 +474,11 @@ def _scratch(name, shape):
     return out
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _worker():
     """The one extra thread of the two-block evaluation (recreated in a forked child)."""
     global _POOL
@@ -593,7 +598,7 @@ def _two_threads(m):
     single-threaded for the duration, and the extra thread is not busy with another call
     (its work arrays hold one evaluation's blocks at a time).
     """
-    if m < PARALLEL_MIN_EXAMPLES or (os.cpu_count() or 1) < 2 or not _POOL_IN_USE.acquire(blocking=False):
+    if m < PARALLEL_MIN_EXAMPLES or _cores() < 2 or not _POOL_IN_USE.acquire(blocking=False):
         yield False
         return
     try:
