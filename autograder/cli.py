@@ -15,6 +15,10 @@ Commands
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 from .course import COURSE_ROOT
@@ -26,10 +30,7 @@ def release(names: list[str] | None = None) -> list[str]:
     """Regenerate release/ for the named assignments (default: all); exit with nbgrader's log on failure."""
     from . import course
 
-    try:
-        done = course.release(names)
-    except course.NbgraderError as error:
-        raise SystemExit(str(error)) from None
+    done = course.release(names)  # an nbgrader failure is said in one line by main()
     for name in done:
         print(f"released {name} -> release/{name}/")
     return done
@@ -83,7 +84,7 @@ def _run_grading(root: Path, args) -> int:
             call_timeout=None if args.no_isolation else args.call_timeout,
             students=args.student,
         )
-    except (grading.CourseError, course.NbgraderError) as error:
+    except grading.CourseError as error:
         print(f"error: {error}")
         return 1
     print(grading.summary(root, report, assignments))
@@ -98,6 +99,7 @@ def _run_grading(root: Path, args) -> int:
         mode = sandbox.isolation()
         why = f": {sandbox.FALLBACK_REASON}" if sandbox.FALLBACK_REASON else ""
         print(f"isolation: {mode}{why} (the recorded scores are the isolated pass's; README: threat model)")
+    print(f"workers: {grading.worker_bounds()}")
     print(f"grades (CSV):     {report.csv}")
     if not args.no_feedback:
         print(f"feedback (HTML):  {root / 'feedback'}/<student>/<assignment>/")
@@ -213,6 +215,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_log(error: BaseException) -> Path:
+    """Write the whole story of a failed command (traceback, nbgrader's log) to a file; its path."""
+    text = "".join(traceback.format_exception(error))
+    if getattr(error, "log", ""):
+        text += "\nnbgrader's log:\n" + error.log
+    for folder in (COURSE_ROOT / "build", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "autograder-error.log"
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return Path("(nowhere: no writable folder)")
+
+
+def _what_to_do(error: BaseException) -> str:
+    """The next step for the person who ran the command, in a few words."""
+    cause = error
+    while cause.__cause__ or cause.__context__:
+        cause = cause.__cause__ or cause.__context__
+    missing = getattr(cause, "filename", None) if isinstance(cause, FileNotFoundError) else None
+    text = f"{error} {getattr(error, 'log', '')}"
+    if (missing and "/" not in str(missing)) or "No such file or directory: 'alembic'" in text:
+        program = missing if missing and "/" not in str(missing) else "alembic"
+        return (
+            f"the program {program!r}, which nbgrader runs, is not installed beside {sys.executable}: "
+            f"install the course there with `{sys.executable} -m pip install -e {COURSE_ROOT}`"
+        )
+    if isinstance(cause, PermissionError):
+        return f"this user may not write {cause.filename or 'a file of the course'}: run it as the course's owner"
+    return "the details say where it failed; if it is not your course's doing, please report it"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A failure is said in one line (what failed, what to do, where the details are),
+    not as a traceback; AUTOGRADER_DEBUG=1 shows the traceback instead."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("AUTOGRADER_DEBUG"):
+            raise
+        said = (str(error).strip().splitlines() or [""])[0]
+        if type(error).__module__ == "builtins":  # OSError and the like: their name says half of it
+            said = f"{type(error).__name__}: {said}".rstrip(": ")
+        print(
+            f"error: {args.command} stopped: {said} — {_what_to_do(error)} (details: {_error_log(error)})",
+            file=sys.stderr,
+        )
+        return 1
