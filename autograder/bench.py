@@ -519,32 +519,14 @@ def measure_notebooks(
 
 def build_class_course(dest: Path, assignments: list[str], students: int, root: Path = COURSE_ROOT) -> Path:
     """A fresh nbgrader course at dest: the assignments and `students` solution submissions of each."""
-    import nbformat
-
     from . import course
 
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=False)
-    shutil.copy(root / "nbgrader_config.py", dest)
+    if Path(dest).exists():
+        raise FileExistsError(dest)
+    course.scratch_course(dest, assignments, root)
     for a in assignments:
-        shutil.copytree(root / "source" / a, dest / "source" / a)
-    course.release(assignments, dest)
-    for a in assignments:
-        source_dir, release_dir = dest / "source" / a, dest / "release" / a
-        extras = [p for p in source_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"]
-        notebooks = {
-            p.name: course.fill_answers(
-                nbformat.read(p, as_version=4), nbformat.read(release_dir / p.name, as_version=4), {}
-            )
-            for p in sorted(source_dir.glob("*.ipynb"))
-        }
         for s in range(students):
-            folder = dest / "submitted" / f"student{s + 1:03d}" / a
-            folder.mkdir(parents=True)
-            for extra in extras:
-                shutil.copy(extra, folder)
-            for name, nb in notebooks.items():
-                nbformat.write(nb, folder / name)
+            course.submit(dest, f"student{s + 1:03d}", a, {})
     return dest
 
 

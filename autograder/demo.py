@@ -234,13 +234,16 @@ EXPECTED_SCORES: dict[str, dict[str, float]] = {
 HANGING_CELL = ("dan_crash", "02_forward_pass", "initialize_seeding")
 
 
-def _answers(release_nb, answers: dict[str, str | None] | None) -> dict[str, str] | None:
+def _answers(assignment: str, dest: Path, answers: dict[str, str | None] | None) -> dict[str, str] | None:
     """answers with every None (a part left blank) replaced by the release's cell source."""
+    import nbformat
+
     if answers is None:
         return None
     released = {
         c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in release_nb.cells
+        for path in sorted((dest / "release" / assignment).glob("*.ipynb"))
+        for c in nbformat.read(path, as_version=4).cells
         if c.metadata.get("nbgrader", {}).get("solution")
     }
     return {gid: released[gid] if src is None else src for gid, src in answers.items()}
@@ -259,34 +262,19 @@ def _prepare(dest: Path) -> Path:
 
 
 def build_demo_course(dest: Path, root: Path = course.COURSE_ROOT) -> Path:
-    """A fresh nbgrader course at dest holding the demo class's submissions, ready to autograde. Returns dest."""
-    import nbformat
+    """A fresh nbgrader course at dest holding the demo class's submissions, ready to autograde. Returns dest.
 
+    Each submission is made as a student makes it: a copy of release/<assignment>/ (notebooks and
+    data files) with the student's answers typed into its answer cells (``course.submit``).
+    """
     dest = _prepare(dest)
-    config = (root / "nbgrader_config.py").read_text()
-    config += (
+    config = (
         "\n# The demo class: a short per-cell timeout, so dan_crash's infinite loop costs little.\n"
         f"c.Execute.timeout = {DEMO_TIMEOUT}\n"
     )
-    (dest / "nbgrader_config.py").write_text(config)
+    course.scratch_course(dest, ASSIGNMENTS, root, config)
     for assignment in ASSIGNMENTS:
-        shutil.copytree(root / "source" / assignment, dest / "source" / assignment)
-    api = course.nbgrader_api(dest)
-    course.release(None, dest, api)
-
-    for assignment in ASSIGNMENTS:
-        source_dir, release_dir = dest / "source" / assignment, dest / "release" / assignment
-        data_files = [p for p in source_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"]
         for student, work in DEMO_STUDENTS.items():
-            if assignment not in work:
-                continue
-            folder = dest / "submitted" / student / assignment
-            folder.mkdir(parents=True)
-            for extra in data_files:  # data files ship with the assignment (IMAGES.npy, W1.npy)
-                shutil.copy(extra, folder)
-            for path in sorted(source_dir.glob("*.ipynb")):
-                source_nb = nbformat.read(path, as_version=4)
-                release_nb = nbformat.read(release_dir / path.name, as_version=4)
-                answers = _answers(release_nb, work[assignment])
-                nbformat.write(course.fill_answers(source_nb, release_nb, answers), folder / path.name)
+            if assignment in work:
+                course.submit(dest, student, assignment, _answers(assignment, dest, work[assignment]))
     return dest

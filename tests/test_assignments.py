@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -100,22 +99,11 @@ def graded_samples(tmp_path_factory) -> tuple[Path, grading.Report]:
     root = tmp_path_factory.mktemp("samples")
     # A shorter cell timeout than the course's 120 s: a slow (per-example loop) submission's
     # ungraded training cell in 05 is interrupted sooner; every graded cell takes < 1 s.
-    config = (COURSE_ROOT / "nbgrader_config.py").read_text()
-    (root / "nbgrader_config.py").write_text(config + "\nc.Execute.timeout = 90\n")
-    for assignment in ASSIGNMENTS:
-        shutil.copytree(SOURCE / assignment, root / "source" / assignment)
-    course.release(ASSIGNMENTS, root)
+    course.scratch_course(root, ASSIGNMENTS, COURSE_ROOT, "\nc.Execute.timeout = 90\n")
     for assignment, sample in SAMPLES.items():
-        source_nb = nbformat.read(SOURCE / assignment / sample.NOTEBOOK, as_version=4)
-        release_nb = nbformat.read(root / "release" / assignment / sample.NOTEBOOK, as_version=4)
         answers = {"solution": {}, "untouched": None} | {s: sub.answers for s, sub in sample.SUBMISSIONS.items()}
         for student, work in answers.items():
-            folder = root / "submitted" / student / assignment
-            folder.mkdir(parents=True)
-            for extra in (SOURCE / assignment).iterdir():  # data files ship with the assignment
-                if extra.is_file() and extra.suffix != ".ipynb":
-                    shutil.copy(extra, folder)
-            nbformat.write(course.fill_answers(source_nb, release_nb, work), folder / sample.NOTEBOOK)
+            course.submit(root, student, assignment, work)  # made from release/, as students make it
     report = grading.grade(root, ASSIGNMENTS, jobs=2, feedback=False, check=False)
     failed = [o for o in report.outcomes if o.status != grading.GRADED]
     assert not failed, failed
