@@ -187,7 +187,7 @@ def test_run_notebook_times_cells_and_names_their_errors(tmp_path):
         (4, "warns", "stderr"),
         (5, None, ""),
     ]
-    assert 0.3 <= times[1].seconds < 10
+    assert times[1].seconds >= 0.3  # it slept that long (no upper bound: the machine may be loaded)
 
 
 def test_time_assignment_answers_the_source_and_stops_after_the_last_test(monkeypatch):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -96,14 +94,21 @@ def test_reference_passes_every_check():
     checks.check_gradient_descent_b(reference.gradient_descent_step)
 
 
-def test_naive_loop_implementation_passes_quietly_and_fast(capfd):
-    bp = make_backprop()
-    bp([np.full((1, 1), 1000.0)], [np.zeros(1)], -np.ones((1, 1)), np.zeros((1, 1)), 0.0)  # warns
+def test_naive_loop_implementation_passes_quietly_on_little_work(capfd):
+    """A naive implementation passes, silently, and the checks call it a few times on a few examples
+    (how fast that is, is measured by ``python -m autograder bench``, not here)."""
+    naive = make_backprop()
+    naive([np.full((1, 1), 1000.0)], [np.zeros(1)], -np.ones((1, 1)), np.zeros((1, 1)), 0.0)  # warns
     capfd.readouterr()
+    examples = []
+
+    def bp(W, b, X, Y, lambda_, activation="sigmoid"):
+        examples.append(X.shape[1])
+        return naive(W, b, X, Y, lambda_, activation)
+
     for check in BLOCK_CHECKS + [checks.check_backprop_cost]:
-        start = time.perf_counter()
         check(bp)
-        assert time.perf_counter() - start < 1.0
+    assert len(examples) <= 40 and sum(examples) <= 200, (len(examples), sum(examples))  # measured: 30, 100
     checks.check_cost(cost_of(bp))
     checks.check_backprop_single_dW(single_of(bp))
     checks.check_backprop_single_db(single_of(bp))

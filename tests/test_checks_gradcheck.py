@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -108,10 +107,8 @@ CORRECT = (
 
 
 @pytest.mark.parametrize(("check", "fn"), CORRECT)
-def test_correct_code_passes_fast_and_writes_nothing_to_stderr(check, fn, capfd):
-    start = time.perf_counter()
-    check(fn)
-    assert time.perf_counter() - start < 0.5
+def test_correct_code_passes_and_writes_nothing_to_stderr(check, fn, capfd):
+    check(fn)  # (its speed is measured by python -m autograder bench, not here)
     assert capfd.readouterr().err == ""
 
 

@@ -1,7 +1,6 @@
 """Unit tests of the hidden-test checks of assignment 05 (sparse autoencoder)."""
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -89,13 +88,21 @@ def _loop_cost(theta, visible_size, hidden_size, lambda_, rho, beta, data):
     return J, grad
 
 
-def test_loop_implementation_passes_quietly_and_fast(capfd):
-    start = time.perf_counter()
-    sparse.check_sae_cost(_loop_cost)
+def test_loop_implementation_passes_quietly_on_little_work(capfd):
+    """A per-example loop passes, silently, and the checks ask little of it: a few calls on a few
+    examples each (how fast that is, is measured by ``python -m autograder bench``, not here)."""
+    calls, examples = [], []
+
+    def counted(theta, v, h, lam, rho, beta, data):
+        calls.append(1)
+        examples.append(data.shape[1])
+        return _loop_cost(theta, v, h, lam, rho, beta, data)
+
+    sparse.check_sae_cost(counted)
     for check in GRAD_CHECKS:
-        check(_loop_cost)
-    assert time.perf_counter() - start < 1.0
+        check(counted)
     assert capfd.readouterr().err == ""
+    assert len(calls) <= 20 and sum(examples) <= 100, (len(calls), sum(examples))  # measured: 15 calls, 80 examples
 
 
 def test_cost_modifying_theta_fails():
