@@ -46,8 +46,11 @@ def test_readme_gives_two_commands_ci_runs_the_tests_verbatim_and_the_suite_runs
     main, tests = commands
     assert main.endswith(".venv/bin/python -m autograder demo") and tests.endswith("-m pytest")
     assert main.rsplit("&&", 1)[0] == tests.rsplit("&&", 1)[0]  # the same set-up steps
-    ci = (course_root / ".ci" / "run").read_text().splitlines()
-    assert tests in ci
+    ci = (course_root / ".ci" / "run").read_text()
+    # CI runs both, verbatim, in that order, each in a newcomer's shell (env -i, a plain PATH).
+    assert f"newcomer '{main}'" in ci and f"newcomer '{tests}'" in ci
+    assert ci.index(f"newcomer '{main}'") < ci.index(f"newcomer '{tests}'")
+    assert 'env -i "${keep[@]}" bash -c "$1"' in ci and "/.venv" not in ci.split("plain_path=", 1)[1].splitlines()[0]
     demo_test = (course_root / "tests" / "test_demo.py").read_text()
     assert '"-m", "autograder", "demo"' in demo_test  # the main job, run by the suite
 
