@@ -9,6 +9,12 @@ c.CourseDirectory.course_id = "sparse-autoencoder"
 # correct student solution gets four times that.
 c.Execute.timeout = 120
 
+# After a cell's reply, nbclient waits this long for the rest of its output (the traceback of an
+# interrupted cell, say) and fails the whole notebook if it does not come. Its 4 s default was too
+# short on a loaded machine: a hang interrupted at the cell timeout then lost every later cell too.
+# Only a kernel that ignores the interrupt waits it out, once per notebook.
+c.Execute.iopub_timeout = 30
+
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # Never copy editor or build leftovers into the release.

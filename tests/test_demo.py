@@ -7,6 +7,7 @@ gradebook must be exactly ``demo.EXPECTED_SCORES`` and the printed table must sa
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,25 @@ def demo_course(tmp_path_factory) -> Path:
     return demo.build_demo_course(tmp_path_factory.mktemp("demo") / "course")
 
 
+def plain_env(**extra: str) -> dict[str, str]:
+    """A newcomer's environment: HOME and the system's PATH, no virtual environment on it, nothing else."""
+    env = {"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    return env | extra
+
+
 @pytest.fixture(scope="module")
 def demo_run(demo_course) -> str:
-    """The README's main job, ``python -m autograder demo``, run on the scratch folder; its output."""
+    """The README's main job, ``python -m autograder demo``, run on the scratch folder as a newcomer
+    runs it: the environment's python called by its path, with a PATH that does not hold its bin/
+    (nbgrader runs ``alembic`` from there); its output."""
+    assert Path(sys.executable).parent.as_posix() not in plain_env()["PATH"].split(":")
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "demo", "--dest", str(demo_course), "--jobs", "2"],
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=3600,
+        env=plain_env(),
+        cwd="/",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     print(proc.stdout)
@@ -163,3 +175,43 @@ def test_the_isolated_pass_changes_no_honest_grade(demo_run):
     assert "possible tampering" not in demo_run
     assert "isolated check passed where the in-kernel test did not" not in demo_run
     assert "isolation: namespaces" in demo_run
+
+
+def test_demo_students_write_into_release_notebooks(demo_run, demo_course):
+    """Submissions are made from release/ as students make them: no solution marker, no hidden test,
+    in the notebooks they hand in or in the feedback they get back."""
+    for path in (demo_course / "submitted").rglob("*.ipynb"):
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, path
+    feedback = list((demo_course / "feedback").rglob("*.html"))
+    assert feedback
+    for path in feedback:
+        assert "BEGIN SOLUTION" not in path.read_text(), path
+    for student, work in demo.DEMO_STUDENTS.items():
+        for assignment in work:
+            released = sorted(p.name for p in (demo_course / "release" / assignment).iterdir())
+            handed_in = sorted(p.name for p in (demo_course / "submitted" / student / assignment).iterdir())
+            assert handed_in == released, f"{student}/{assignment}"
+
+
+def test_a_failing_nbgrader_is_said_in_one_line(tmp_path):
+    """Where nbgrader still fails (here its program alembic is made unreachable), the command says
+    what failed and what to do in one line, and writes the details to a file: no traceback."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    script = (
+        "import os, sys, autograder\n"
+        f"os.environ['PATH'] = {str(empty)!r}  # after autograder put its bin/ there: alembic is gone\n"
+        "from autograder.cli import main\n"
+        f"sys.exit(main(['demo', '--dest', {str(tmp_path / 'course')!r}]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=plain_env(), cwd=tmp_path
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: demo stopped: nbgrader generate_assignment 01_activations failed: FileNotFoundError")
+    assert "'alembic'" in line and "-m pip install -e" in line
+    details = Path(line.rsplit("(details: ", 1)[1].rstrip(")"))
+    assert "FileNotFoundError" in details.read_text()
