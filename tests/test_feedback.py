@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from traitlets.config import Config
@@ -122,17 +120,10 @@ def graded(tmp_path_factory) -> Path:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
-    root = tmp_path_factory.mktemp("feedback_course")
-    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
-    shutil.copytree(COURSE_ROOT / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
+    root = course.scratch_course(tmp_path_factory.mktemp("feedback_course"), [ASSIGNMENT], COURSE_ROOT)
     api = course.nbgrader_api(root)
-    course.release([ASSIGNMENT], root, api)
-    source_nb = nbformat.read(root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    release_nb = nbformat.read(root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
     for student, answers in STUDENTS.items():
-        folder = root / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(course.fill_answers(source_nb, release_nb, answers), folder / NOTEBOOK)
+        course.submit(root, student, ASSIGNMENT, answers)
         course.checked(api.autograde(ASSIGNMENT, student, force=True, create=True), f"autograde {student}")
         course.checked(api.generate_feedback(ASSIGNMENT, student), f"generate_feedback {student}")
     others = {
