@@ -280,7 +280,10 @@ def _annotate(scratch: Path, student: str, assignment: str, verdicts: list[verdi
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if gid in v.cells and cell.metadata["nbgrader"].get("grade"):
                 cell.metadata["autograder"] = {"isolated": asdict(v.cells[gid])}
+        mode = path.stat().st_mode & 0o7777  # nbgrader leaves it read-only (0444): so it stays
+        path.chmod(mode | 0o200)  # (as root that goes unnoticed; any other user needs it)
         nbformat.write(nb, path)
+        path.chmod(mode)
 
 
 def _worker(
