@@ -10,14 +10,17 @@ as it did there, so the checks of ``autograder.checks`` run unchanged on a proxy
 Isolation, strongest available first (``isolation()`` says which one is in use):
 
 * ``namespaces`` — ``unshare`` (util-linux) gives the child its own mount, network, PID, IPC
-  and UTS namespaces; the launcher below builds a root file system of read-only bind mounts of
-  the system and of the Python installation only (no course, no gradebook, no home, no
-  ``autograder``) with an empty ``/tmp``, chroots into it, sets resource limits and, when the
-  grader runs as root, drops to an unprivileged user id of its own. No network, no other
-  process is visible, and every process the student starts dies with the child.
-* ``limits`` — where namespaces are not allowed: the same child with resource limits, a scrubbed
+  and UTS namespaces (and, when the grader is not root, a user namespace of its own, where the
+  grader's user id is root); the launcher below builds a read-only root file system of bind mounts
+  of the system and of the Python installation only (no course, no gradebook, no home, no
+  ``autograder``) with an empty ``/tmp``, the only place it can write, chroots into it, sets
+  resource limits and drops every capability for good (as root, to a user id of its own too), so
+  that it can never chroot again (the way out of a chroot). No network, no other process is
+  visible, and every process the student starts dies with the child.
+* ``limits`` — where namespaces are not allowed (no util-linux, or a kernel that refuses user
+  namespaces to users other than root): the same child with resource limits, a scrubbed
   environment and a fresh temporary directory, but the file system is visible (see the README's
-  threat model).
+  threat model; ``FALLBACK_REASON`` says why and what it means).
 
 In both, stdin is closed and stdout/stderr are discarded; the child's CPU time, memory, file
 size, open files and processes are limited, and each call has a wall-clock budget after which
@@ -96,14 +99,36 @@ for path in cfg["binds"]:
     mount(path, target, None, MS_BIND | MS_REC)
     nodev = 0 if path.startswith("/dev/") else MS_NODEV
     mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | nodev)
+mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # writable: /tmp only
 os.chroot(new)
 os.chdir("/tmp")
 for name, value in cfg["limits"].items():
-    resource.setrlimit(getattr(resource, name), (value, value))
-if os.geteuid() == 0 and cfg["uid"]:
+    kind = getattr(resource, name)
+    hard = resource.getrlimit(kind)[1]
+    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    resource.setrlimit(kind, (value, value))
+# No capability survives, in any user namespace: a process that kept CAP_SYS_CHROOT could leave the
+# chroot (chroot into a subfolder, chdir("..") up to the real root, chroot(".")); a chrooted process
+# may not create a user namespace to get it back. Root of the machine also takes a user id of its own;
+# in a user namespace of the grader's, where only root is mapped, the child stays root without rights.
+PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 24, 28, 38, 47
+# NOROOT and its lock, NO_SETUID_FIXUP and KEEP_CAPS locked off, NO_CAP_AMBIENT_RAISE and its lock.
+if libc.prctl(PR_SET_SECUREBITS, 0b11101011, 0, 0, 0) != 0:
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECUREBITS)")
+cap = 0
+while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:  # every capability out of the bounding set ...
+    cap += 1
+if cap == 0 or ctypes.get_errno() != 22:  # ... up to the last one (EINVAL after it)
+    raise OSError(ctypes.get_errno(), f"prctl(PR_CAPBSET_DROP, {cap})")
+if cfg["uid"]:
     os.setgroups([])
     os.setgid(cfg["uid"])
     os.setuid(cfg["uid"])
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0 or libc.prctl(PR_CAP_AMBIENT, 4, 0, 0, 0) != 0:
+    raise OSError(ctypes.get_errno(), "capset")
+if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
 os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
 """
 
@@ -155,8 +180,48 @@ def _binds() -> list[str]:
     return [p for p in paths if os.path.lexists(p)]
 
 
-#: Why isolation() fell back to "limits" ("" when it did not).
+def real_root() -> bool:
+    """Whether this process is root of the machine (not root of a user namespace, where few ids are mapped)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        return Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return True
+
+
+@functools.cache
+def user_namespaces() -> bool:
+    """Whether this user may create user namespaces (some kernels refuse them to all but root)."""
+    if not shutil.which("unshare"):
+        return False
+    try:
+        probe = ["unshare", "--user", "--map-root-user", "true"]
+        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        return subprocess.run(probe, timeout=30, **quiet).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def tasks_of_user() -> int:
+    """How many processes and threads this user runs (what RLIMIT_NPROC counts outside a user namespace)."""
+    tasks = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            if int(fields["Uid"].split()[0]) == os.getuid():
+                tasks += int(fields["Threads"])
+        except (OSError, KeyError, ValueError, IndexError):
+            continue
+    return tasks
+
+
+#: Why isolation() fell back to "limits" ("" when it did not), and what that means.
 FALLBACK_REASON = ""
+LIMITS_MEAN = (
+    "; student code in the isolated pass then runs with resource limits only, and can read every file "
+    "the grader's user can (the course's reference solution included)"
+)
 
 
 @functools.cache
@@ -164,10 +229,17 @@ def isolation() -> str:
     """Which isolation this machine allows: "namespaces" (unshare works) or "limits" (see the module)."""
     global FALLBACK_REASON
     if os.environ.get("AUTOGRADER_SANDBOX") == "limits":
-        FALLBACK_REASON = "AUTOGRADER_SANDBOX=limits"
+        FALLBACK_REASON = "AUTOGRADER_SANDBOX=limits" + LIMITS_MEAN
         return "limits"
     if not shutil.which("unshare"):
-        FALLBACK_REASON = "no unshare command (util-linux)"
+        FALLBACK_REASON = "no unshare command (util-linux)" + LIMITS_MEAN
+        return "limits"
+    if not real_root() and not user_namespaces():
+        FALLBACK_REASON = (
+            "this kernel refuses user namespaces to users other than root (`unshare --user` fails)"
+            + LIMITS_MEAN
+            + ". Grade as root, or allow unprivileged user namespaces, for the full sandbox"
+        )
         return "limits"
     try:
         box = Sandbox(limits=Limits(call_seconds=60), mode="namespaces")
@@ -177,7 +249,7 @@ def isolation() -> str:
             box.close()
         return "namespaces"
     except (StudentCodeError, OSError) as error:
-        FALLBACK_REASON = f"a sandbox with namespaces could not start ({error})"
+        FALLBACK_REASON = f"a sandbox with namespaces could not start ({error})" + LIMITS_MEAN
         return "limits"
 
 
@@ -215,11 +287,11 @@ class Sandbox:
                 "root": str(tmp / "root"),
                 "binds": _binds(),
                 "limits": _rlimits(self.limits),
-                "uid": random.randrange(200_000, 2_000_000_000) if os.geteuid() == 0 else 0,
+                "uid": random.randrange(200_000, 2_000_000_000) if real_root() else 0,
                 "argv": child,
                 "env": env,
             }
-            userns = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+            userns = [] if real_root() else ["--user", "--map-root-user"]
             flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", *userns]
             cmd = ["unshare", *flags, "--", sys.executable, "-I", "-S", "-c", LAUNCHER, json.dumps(config)]
             preexec, cwd = None, "/"
@@ -229,12 +301,17 @@ class Sandbox:
             env["HOME"] = env["MPLCONFIGDIR"] = str(work)
             cmd, cwd = child, str(work)
             limits = _rlimits(self.limits)
+            if not real_root():  # every process of this user counts: so many more than it runs now
+                limits["RLIMIT_NPROC"] += tasks_of_user()
 
             def preexec():
                 import resource
 
                 for name, value in limits.items():
-                    resource.setrlimit(getattr(resource, name), (value, value))
+                    kind = getattr(resource, name)
+                    hard = resource.getrlimit(kind)[1]
+                    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+                    resource.setrlimit(kind, (value, value))
 
         self._proc = subprocess.Popen(
             cmd,
