@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import resource
 import shutil
 import signal
 import sqlite3
@@ -39,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import cgroup, course, verdict
-from .sandbox import Limits
+from .sandbox import Limits, tasks_of_user
 
 #: Bounds of one student's grading worker with its kernels and sandboxes (see autograder.cgroup).
 WORKER_PROCESSES, WORKER_MEMORY = 512, 8 * 2**30
@@ -389,12 +390,13 @@ def _run_worker(
     if not feedback:
         cmd.append("--no-feedback")
     cmd.append(f"--call-timeout={call_timeout}" if call_timeout is not None else "--no-isolation")
-    if _pid_namespace():
-        # Every process the kernels start, daemons included, dies with the worker.
-        cmd = ["unshare", "--pid", "--fork", "--kill-child", "--", *cmd]
+    # Every process the kernels start, daemons included, dies with the worker.
+    cmd = [*_pid_namespace(), *cmd]
     start = time.perf_counter()
     # At most WORKER_PROCESSES processes and WORKER_MEMORY bytes for the worker and all it starts.
     group = cgroup.Cgroup(pids=WORKER_PROCESSES, memory=WORKER_MEMORY)
+    if not group.active:  # no control group for this user: the worker limits itself (see _worker_limits)
+        cmd += _worker_limits()
     try:
         proc = subprocess.Popen(
             cmd,
@@ -444,14 +446,70 @@ def _run_worker(
 
 
 @functools.cache
-def _pid_namespace() -> bool:
-    """Whether workers can run in a PID namespace of their own (unshare, as on Linux with the rights)."""
+def _pid_namespace() -> tuple[str, ...]:
+    """The command that runs a worker in a PID namespace of its own; () where unshare is not allowed.
+
+    Root needs nothing more; any other user gets a user namespace of its own too, where it keeps its
+    user id and has no rights on the machine (util-linux older than 2.38: it is root of that namespace,
+    which gives no more rights outside it). The probes say nothing (their refusal is the answer).
+    """
     if not shutil.which("unshare"):
-        return False
-    try:
-        return subprocess.run(["unshare", "--pid", "--fork", "--kill-child", "true"], timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+        return ()
+    users = [()] if os.geteuid() == 0 else []
+    users += [("--user", "--map-current-user"), ("--user", "--map-root-user")]
+    for user in users:
+        cmd = ("unshare", *user, "--pid", "--fork", "--kill-child")
+        try:
+            quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            if subprocess.run([*cmd, "true"], timeout=30, **quiet).returncode == 0:
+                return (*cmd, "--")
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return ()
+
+
+def _worker_limits() -> list[str]:
+    """The worker's flags that bound it where no control group can be made (any user but root, mostly).
+
+    RLIMIT_NPROC caps the processes (threads included) of a user id *in a user namespace*: set by the
+    worker itself, inside the one of _pid_namespace, it caps the worker and all it starts without
+    touching anyone else. Outside a user namespace it counts every process of the user on the machine,
+    so the worker gets that many more. (Root is exempt from it.) RLIMIT_AS caps each process's memory
+    at WORKER_MEMORY: per process, not in all, so fewer processes than in a control group (a kernel's
+    fork bomb of 512 copies was measured at 6 GB; a worker grading the demo ran 17 tasks at most).
+    """
+    processes = _rlimit_processes()
+    if "--user" not in _pid_namespace():
+        processes += tasks_of_user()
+    return [f"--max-processes={processes}", f"--max-memory={WORKER_MEMORY}"]
+
+
+def _rlimit_processes() -> int:
+    """The process limit of a worker bounded by resource limits: ample for its threads on any machine."""
+    return min(WORKER_PROCESSES, 128 + 4 * (os.cpu_count() or 1))
+
+
+def _limit_worker(argv: list[str]) -> None:
+    """Apply the flags of _worker_limits to this process (and so to all it starts)."""
+    for flag, kind in (("--max-processes=", resource.RLIMIT_NPROC), ("--max-memory=", resource.RLIMIT_AS)):
+        for value in [int(a.split("=", 1)[1]) for a in argv if a.startswith(flag)]:
+            resource.setrlimit(kind, (value, value))
+
+
+def worker_bounds() -> str:
+    """What bounds each grading worker on this machine, in one line (for the output of `grade`)."""
+    pid = _pid_namespace()
+    where = "in a PID namespace" + (" (and a user namespace) of its own" if "--user" in pid else " of its own")
+    if not pid:
+        where = "in no PID namespace (unshare is refused: a process a kernel leaves behind outlives its worker)"
+    if cgroup.available():
+        limits = f"a control group ({WORKER_PROCESSES} processes, {WORKER_MEMORY / 2**30:g} GiB in all)"
+    else:
+        limits = (
+            f"resource limits ({_rlimit_processes()} processes, {WORKER_MEMORY / 2**30:g} GiB per process; "
+            "this user may not make a control group, which would bound the memory in all)"
+        )
+    return f"each worker {where}, bounded by {limits}"
 
 
 # --------------------------------------------------------------------------- the whole class
@@ -579,6 +637,7 @@ def _main(argv: list[str]) -> int:
         return 2
     args = [a for a in argv[1:] if not a.startswith("--")]
     calls = [float(a.split("=", 1)[1]) for a in argv if a.startswith("--call-timeout=")]
+    _limit_worker(argv)
     _worker(Path(args[0]), Path(args[1]), args[2], args[3:], "--no-feedback" not in argv, (calls or [None])[0])
     return 0
 
