@@ -19,7 +19,7 @@ import textwrap
 import nbformat
 import pytest
 
-from autograder import course, grading
+from autograder import course, grading, sandbox
 
 ASSIGNMENT, NOTEBOOK = "01_activations", "activations.ipynb"
 SIGMOID_PARTS = {"sigmoid_values": 2, "sigmoid_extremes": 1, "sigmoid_prime_values": 2}
@@ -225,8 +225,15 @@ def _parts(scores, student, parts):
     return {k: scores[student, ASSIGNMENT][k] for k in parts}
 
 
+def _skip_where_the_course_is_visible(student):
+    """The sandbox of isolation "limits" (no namespaces here) sees the files: cheat_reference gets through."""
+    if student == "cheat_reference" and sandbox.isolation() != "namespaces":
+        pytest.skip(f"isolation {sandbox.isolation()!r}: {sandbox.FALLBACK_REASON}")
+
+
 @pytest.mark.parametrize("student", sorted(_cheats(course.COURSE_ROOT)) + sorted(FAULTS))
 def test_faked_or_broken_sigmoid_earns_nothing_and_tanh_keeps_its_points(graded, student):
+    _skip_where_the_course_is_visible(student)
     _, outcomes, scores = graded
     assert _parts(scores, student, SIGMOID_PARTS) == dict.fromkeys(SIGMOID_PARTS, 0)
     assert _parts(scores, student, TANH_PARTS) == TANH_PARTS
@@ -236,6 +243,7 @@ def test_faked_or_broken_sigmoid_earns_nothing_and_tanh_keeps_its_points(graded,
 @pytest.mark.parametrize("student", ["cheat_numpy_patch", "cheat_transformer", "cheat_reference", "cheat_numpy_file"])
 def test_cheats_that_fool_nbgrader_are_flagged(graded, student):
     """In the kernel these cheats pass sigmoid tests that the isolated pass fails; the summary says so."""
+    _skip_where_the_course_is_visible(student)
     _, outcomes, _ = graded
     kernel = outcomes[student].kernel["activations"]
     assert sum(kernel[k] or 0 for k in SIGMOID_PARTS) > 0, kernel
