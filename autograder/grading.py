@@ -47,6 +47,8 @@ WORKER_PROCESSES, WORKER_MEMORY = 512, 8 * 2**30
 
 #: What one (student, assignment) grading ended as.
 GRADED, TIMED_OUT, KERNEL_DIED, FAILED, NOT_SUBMITTED = "graded", "timed out", "kernel died", "failed", "not submitted"
+#: The grader itself failed on one student (after or around its worker): that student only.
+GRADING_ERROR = "grading error"
 
 
 @dataclass
@@ -87,11 +89,7 @@ def stale_releases(root: Path, assignments: list[str]) -> list[str]:
 
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp)
-        shutil.copy(root / "nbgrader_config.py", scratch)
-        for a in assignments:
-            shutil.copytree(root / "source" / a, scratch / "source" / a)
-        course.release(assignments, scratch)
+        scratch = course.scratch_course(Path(tmp), assignments, root)
         for assignment in assignments:
             fresh, committed = scratch / "release" / assignment, root / "release" / assignment
             names = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
@@ -422,12 +420,15 @@ def _run_worker(
     for line in out.splitlines():
         if not line.startswith("{"):
             continue
-        data = json.loads(line)
-        if "verdict" in data:
-            early[data["verdict"]] = data["isolated"]
-        else:
-            o = Outcome(**data)
-            done[o.assignment] = o
+        try:
+            data = json.loads(line)
+            if "verdict" in data:
+                early[str(data["verdict"])] = dict(data["isolated"])
+            else:
+                o = Outcome(**data)
+                done[o.assignment] = o
+        except (ValueError, TypeError, KeyError):  # not a line of the worker's: ignored
+            continue
     outcomes = []
     for a in assignments:
         if a in done:
@@ -560,8 +561,12 @@ def grade(
                 pool.submit(_grade_student, root, s, a, feedback, timeout, threads, call_timeout, golden, lock)
                 for s, a in work.items()
             ]
-            for future in futures:
-                report.outcomes.extend(future.result())
+            for (student, theirs), future in zip(work.items(), futures):
+                try:
+                    report.outcomes.extend(future.result())
+                except Exception as error:  # one student's failure never loses the others' grades
+                    said = f"{type(error).__name__}: {error}".strip()[:300]
+                    report.outcomes.extend(Outcome(student, a, GRADING_ERROR, detail=said) for a in theirs)
         with sqlite3.connect(golden) as src, sqlite3.connect(gradebook_path(root)) as dst:
             src.backup(dst)
     report.csv = export_csv(root, csv or root / "grades.csv")
@@ -612,7 +617,11 @@ def summary(root: Path, report: Report, assignments: list[str]) -> str:
         for a in assignments:
             o = status.get((s, a))
             if (s, a) not in per or (o and o.status == NOT_SUBMITTED):
-                row.append("-")
+                if o and o.status != NOT_SUBMITTED:  # submitted, but nothing is in the gradebook
+                    row.append("? !")
+                    notes.append(f"  {s} / {a}: {o.status}{': ' + o.detail if o.detail else ''}")
+                else:
+                    row.append("-")
                 continue
             got = sum(v or 0.0 for v in per[s, a].values())
             total += got
