@@ -53,7 +53,10 @@ CHILD_SOURCE = Path(wire.__file__).read_text()
 class Limits:
     """Resource limits of one sandboxed child."""
 
-    call_seconds: float = 10.0  # wall clock per call (and per batch of cells)
+    call_seconds: float = 10.0  # wall clock per call
+    # wall clock to start a child and run the cells (Python, NumPy, the student's imports): at least
+    # this, so that a short call budget is never spent on a start slowed by a loaded machine
+    start_seconds: float = 30.0
     cpu_seconds: int = 120  # CPU time of the child in all
     memory_bytes: int = 2 * 2**30  # address space
     file_bytes: int = 16 * 2**20  # largest file it may write (in its own /tmp)
@@ -328,7 +331,8 @@ class Sandbox:
         os.close(child_w)
         self._r, self._w = parent_r, parent_w
         if self.cells:
-            self.cell_errors = self._request({"op": "exec", "cells": self.cells})[0].get("errors", {})
+            exec_cells = {"op": "exec", "cells": self.cells}
+            self.cell_errors = self._request(exec_cells, seconds=self._cells_seconds)[0].get("errors", {})
 
     def close(self) -> None:
         """Kill the child and everything it started; remove its directory."""
@@ -356,9 +360,16 @@ class Sandbox:
 
     # ---- requests
 
-    def _request(self, header: dict, blobs=(), callbacks: list | None = None) -> tuple[dict, list[bytes]]:
+    @property
+    def _cells_seconds(self) -> float:
+        return max(self.limits.call_seconds, self.limits.start_seconds)
+
+    def _request(
+        self, header: dict, blobs=(), callbacks: list | None = None, seconds: float | None = None
+    ) -> tuple[dict, list[bytes]]:
         """Send one request and answer the child's callbacks until its reply; kill it on any trouble."""
-        deadline = time.monotonic() + self.limits.call_seconds
+        seconds = seconds or self.limits.call_seconds
+        deadline = time.monotonic() + seconds
         try:
             wire.send(self._w, header, blobs)
             while True:
@@ -371,7 +382,7 @@ class Sandbox:
                 self._callback(reply, data, callbacks or [])
         except TimeoutError:
             self.close()
-            raise StudentCodeError(f"took longer than {self.limits.call_seconds:g} s and was stopped") from None
+            raise StudentCodeError(f"took longer than {seconds:g} s and was stopped") from None
         except (EOFError, BrokenPipeError, OSError):
             try:  # the pipe closed as the process ended: its status says how
                 code = self._proc.wait(timeout=2) if self._proc else None
@@ -405,7 +416,7 @@ class Sandbox:
         if self._proc is None:
             self._start()
             return self.cell_errors
-        errors = self._request({"op": "exec", "cells": cells})[0].get("errors", {})
+        errors = self._request({"op": "exec", "cells": cells}, seconds=self._cells_seconds)[0].get("errors", {})
         self.cell_errors.update(errors)
         return errors
 
