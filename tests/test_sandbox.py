@@ -54,9 +54,9 @@ def read_reference():
     import autograder.reference
     return 1.0
 
-def network():
+def network(port):
     import socket
-    socket.create_connection(("pypi.org", 443), timeout=2)
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
     return 1.0
 
 def big_file():
@@ -78,6 +78,44 @@ def fork_bomb():
 
 aliased = np.tanh
 """
+
+
+class _Listener:
+    """A TCP server on 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.port = self.server.getsockname()[1]
+        self.accepted = 0
+        self.stop, self.first = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            conn.close()
+            self.first.set()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.server.close()
+
+
+@pytest.fixture
+def listener():
+    server = _Listener()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +190,25 @@ def test_the_course_is_out_of_reach(box):
         box.call("read_reference")
 
 
-def test_no_network_and_no_large_files(box):
-    with pytest.raises(StudentCodeError, match="OSError|gaierror|unreachable"):
-        box.call("network")
+def test_no_network(box, listener):
+    """A server listening on the grader's loopback is out of the sandbox's reach (its network namespace
+    has no interface up); the test talks to nobody else."""
+    if box.mode != "namespaces":
+        pytest.skip(f"the sandbox runs with isolation {box.mode!r} ({sandbox.FALLBACK_REASON}): no network namespace")
+    with pytest.raises(StudentCodeError, match="OSError|ConnectionRefused|unreachable"):
+        box.call("network", listener.port)
+    assert listener.accepted == 0
+
+
+def test_the_network_check_would_see_a_connection(listener):
+    """The check above can fail: the same call made here, outside the sandbox, reaches the listener."""
+    import socket
+
+    socket.create_connection(("127.0.0.1", listener.port), timeout=2).close()
+    assert listener.first.wait(60) and listener.accepted == 1
+
+
+def test_no_large_files(box):
     with pytest.raises(StudentCodeError, match="File too large"):
         box.call("big_file")
 

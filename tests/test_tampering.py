@@ -24,7 +24,8 @@ from autograder import course, grading, sandbox
 ASSIGNMENT, NOTEBOOK = "01_activations", "activations.ipynb"
 SIGMOID_PARTS = {"sigmoid_values": 2, "sigmoid_extremes": 1, "sigmoid_prime_values": 2}
 TANH_PARTS = {"tanh_values": 2, "tanh_extremes": 1, "tanh_prime_values": 2}
-BUDGET, CALL_TIMEOUT = 90.0, 3.0
+# Budgets with ample margins: honest work passes on a loaded machine; only what never ends reaches them.
+BUDGET, CALL_TIMEOUT, CELL_TIMEOUT = 900.0, 10.0, 15
 
 WRONG = "def sigmoid(z):\n    return np.zeros_like(np.asarray(z, dtype=float))\n"
 
@@ -198,7 +199,7 @@ HONEST = {
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("tampering")
     config = (course.COURSE_ROOT / "nbgrader_config.py").read_text()
-    (root / "nbgrader_config.py").write_text(config + "\nc.Execute.timeout = 5\n")
+    (root / "nbgrader_config.py").write_text(config + f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
     shutil.copytree(course.COURSE_ROOT / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
     course.release([ASSIGNMENT], root)
     src = nbformat.read(root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
@@ -270,8 +271,8 @@ def test_faults_are_recorded_and_stopped(graded):
     _, outcomes, _ = graded
     assert outcomes["fault_segfault"].status == grading.KERNEL_DIED
     assert outcomes["fault_input"].status == grading.GRADED
-    for student in FAULTS:
-        assert outcomes[student].seconds < BUDGET, student
+    for student in FAULTS:  # each stopped by what it ran into (a limit, a dead kernel), not by the budget
+        assert "grading stopped after" not in outcomes[student].detail, student
 
 
 def test_feedback_explains_the_isolated_verdict(graded):
