@@ -231,17 +231,27 @@ def _error_log(error: BaseException) -> Path:
     return Path("(nowhere: no writable folder)")
 
 
+def _in_subprocess(error: BaseException) -> bool:
+    """Whether the error was raised while starting a program (subprocess), not while opening a file."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename.endswith("subprocess.py"):
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def _what_to_do(error: BaseException) -> str:
     """The next step for the person who ran the command, in a few words."""
     cause = error
     while cause.__cause__ or cause.__context__:
         cause = cause.__cause__ or cause.__context__
-    missing = getattr(cause, "filename", None) if isinstance(cause, FileNotFoundError) else None
+    missing = cause.filename if isinstance(cause, FileNotFoundError) and _in_subprocess(cause) else None
     text = f"{error} {getattr(error, 'log', '')}"
-    if (missing and "/" not in str(missing)) or "No such file or directory: 'alembic'" in text:
-        program = missing if missing and "/" not in str(missing) else "alembic"
+    if missing or "No such file or directory: 'alembic'" in text:  # a program that was not found
+        program = missing or "alembic"
         return (
-            f"the program {program!r}, which nbgrader runs, is not installed beside {sys.executable}: "
+            f"the program {program!r} is neither on PATH nor beside {sys.executable}: "
             f"install the course there with `{sys.executable} -m pip install -e {COURSE_ROOT}`"
         )
     if isinstance(cause, PermissionError):
