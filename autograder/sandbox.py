@@ -40,6 +40,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,11 +138,14 @@ os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
 
 
 def _site_dirs() -> list[str]:
-    """Where NumPy (and the rest of the student environment) is installed, without .pth files."""
+    """Where NumPy (and the rest of the student environment) is installed, without .pth files.
+
+    The grader's user site (~/.local/lib/...) only if NumPy is there: it is the grader's home.
+    """
     import numpy
 
     dirs = [str(Path(numpy.__file__).resolve().parent.parent)]
-    for d in [*site.getsitepackages(), site.getusersitepackages()]:
+    for d in site.getsitepackages():
         if Path(d).is_dir() and d not in dirs:
             dirs.append(d)
     return dirs
@@ -342,15 +346,34 @@ class Sandbox:
                     os.close(fd)
                 except OSError:
                     pass
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            self._kill()
             self._proc.wait()
             self._proc = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def _kill(self) -> None:
+        """SIGKILL the child and all it started. In its own PID namespace, the namespace's first process
+        takes every other with it, those that left the process group (setsid) and cleared their
+        parent-death signal included; outside one, the process group."""
+        proc = self._proc
+        if proc is None:
+            return
+        for task in Path(f"/proc/{proc.pid}/task").glob("*/children"):
+            try:
+                children = [int(pid) for pid in task.read_text().split()]
+            except (OSError, ValueError):
+                continue
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def __enter__(self):
         return self
@@ -370,6 +393,12 @@ class Sandbox:
         """Send one request and answer the child's callbacks until its reply; kill it on any trouble."""
         seconds = seconds or self.limits.call_seconds
         deadline = time.monotonic() + seconds
+        # The deadline holds wherever the exchange blocks (a child that sends half a reply, or stops
+        # reading a large request): at the deadline the child is killed, and the pipe's end wakes us.
+        expired = threading.Event()
+        timer = threading.Timer(seconds, lambda: (expired.set(), self._kill()))
+        timer.daemon = True
+        timer.start()
         try:
             wire.send(self._w, header, blobs)
             while True:
@@ -377,22 +406,31 @@ class Sandbox:
                 if left <= 0 or not select.select([self._r], [], [], left)[0]:
                     raise TimeoutError
                 reply, data = wire.receive(self._r)
+                if not isinstance(reply, dict):
+                    raise wire.WireError("a reply that is not a dict")
                 if reply.get("op") != "callback":
                     return reply, data
                 self._callback(reply, data, callbacks or [])
         except TimeoutError:
             self.close()
             raise StudentCodeError(f"took longer than {seconds:g} s and was stopped") from None
-        except (EOFError, BrokenPipeError, OSError):
+        except (EOFError, OSError):
             try:  # the pipe closed as the process ended: its status says how
                 code = self._proc.wait(timeout=2) if self._proc else None
             except subprocess.TimeoutExpired:
                 code = None
             self.close()
+            if expired.is_set():
+                raise StudentCodeError(f"took longer than {seconds:g} s and was stopped") from None
             raise StudentCodeError(_death(code)) from None
-        except wire.WireError as error:
+        except Exception as error:  # anything else the child sent us: refused, whatever it was
             self.close()
-            raise StudentCodeError(f"sent back something that is not numbers ({error})") from None
+            raise StudentCodeError(f"sent back something that is not numbers ({type(error).__name__})") from None
+        finally:
+            timer.cancel()
+            timer.join()
+            if expired.is_set() and self._proc is not None:  # killed as its reply came: start anew next time
+                self.close()
 
     def _callback(self, request: dict, data: list[bytes], callbacks: list) -> None:
         """The child calls one of our functions (a J handed to the student's numerical_gradient)."""
@@ -438,7 +476,8 @@ class Sandbox:
         try:
             result = wire.decode(reply["result"], data)
             after = [wire.decode(t, data) for t in reply.get("after", [])]
-        except (wire.WireError, KeyError, ValueError, IndexError) as error:
+        except Exception as error:  # WireError, or a tree that does not fit its blobs
+            self.close()
             raise StudentCodeError(f"sent back something that is not numbers ({error})") from None
         _mirror(wire.arrays_and_generators([list(args), kwargs], []), after)
         return result

@@ -22,6 +22,9 @@ import struct
 import sys
 
 MAX_MESSAGE = 256 * 2**20  # bytes: a larger reply is refused, not read
+# bytes of a message's JSON header (arrays travel as blobs beside it): parsing JSON takes many times
+# its size in memory, so a header of empty lists as large as MAX_MESSAGE would cost the grader gigabytes
+MAX_HEADER = 16 * 2**20
 MAX_DEPTH = 32
 NUMERIC_KINDS = "biuf"
 
@@ -55,12 +58,18 @@ def send(fd: int, header: dict, blobs: list[bytes] = ()) -> None:
 
 def receive(fd: int) -> tuple[dict, list[bytes]]:
     head_len, body_len = struct.unpack("<QQ", _read_exactly(fd, 16))
-    if head_len + body_len > MAX_MESSAGE:
-        raise WireError(f"a message of {head_len + body_len} bytes is over the limit of {MAX_MESSAGE}")
-    header = json.loads(_read_exactly(fd, head_len))
+    if head_len + body_len > MAX_MESSAGE or head_len > MAX_HEADER:
+        raise WireError(f"a message of {head_len} + {body_len} bytes is over the limits ({MAX_HEADER}, {MAX_MESSAGE})")
+    try:
+        header = json.loads(_read_exactly(fd, head_len))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise WireError(f"a header that is not JSON ({type(error).__name__})") from None
     body = _read_exactly(fd, body_len)
+    sizes = header.pop("blobs", []) if isinstance(header, dict) else None
+    if not (isinstance(sizes, list) and all(type(n) is int and n >= 0 for n in sizes) and sum(sizes) == body_len):
+        raise WireError("a header that is not a dict with the sizes of its blobs")
     blobs, at = [], 0
-    for n in header.pop("blobs", []):
+    for n in sizes:
         blobs.append(body[at : at + n])
         at += n
     return header, blobs

@@ -7,6 +7,7 @@ their own. Everything here runs in a few seconds.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -268,3 +269,87 @@ def test_a_function_that_hung_on_one_input_is_called_again_on_the_next():
         with pytest.raises(StudentCodeError, match="took longer than 1 s"):
             b.call("f", -1.0)
         assert b.call("f", 2.0) == 2.0
+
+
+# A child that breaks the protocol on purpose (students can read sandbox_child.py): it writes to
+# the grader's pipe itself. Each must cost its call only, within the call budget, and never the grader.
+WIRE = r"""
+import os, struct, sys, time
+_R, _W = int(sys.argv[1]), int(sys.argv[2])
+
+def _raw(head, body=b"", claim_head=None):
+    os.write(_W, struct.pack("<QQ", len(head) if claim_head is None else claim_head, len(body)) + head + body)
+"""
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("_raw(b'', claim_head=100)\n    time.sleep(3600)", "took longer than 2 s"),  # half a reply, then silence
+        ("_raw(b'[1, 2]')\n    time.sleep(3600)", "not numbers"),  # JSON, but not a dict
+        ("_raw(b'\\xff{')\n    time.sleep(3600)", "not numbers"),  # not JSON
+        ("_raw(b'[' * 200000 + b']' * 200000)\n    time.sleep(3600)", "not numbers"),  # too deep for the parser
+        ("_raw(b'{\"blobs\": [5]}')\n    time.sleep(3600)", "not numbers"),  # blobs that are not there
+        ("_raw(b'[' + b'[],' * (6 * 2**20) + b'[]]')\n    time.sleep(3600)", "not numbers"),  # 18 MB header
+    ],
+)
+def test_a_child_that_breaks_the_protocol_costs_only_its_call(body, message):
+    source = WIRE + f"\ndef bad(z):\n    {body}\n\ndef good(z):\n    return z + 1.0\n"
+    with Sandbox(Limits(call_seconds=2)) as b:
+        b.run_cells([{"id": "answer", "source": source, "student": True}])
+        with pytest.raises(StudentCodeError, match=message):
+            b.call("bad", 1.0)
+        assert b.call("good", 1.0) == 2.0
+
+
+def test_a_child_that_stops_reading_is_stopped_at_the_call_budget():
+    # The request (an 8 MB array) is larger than the pipe holds: writing it blocks until the child is killed.
+    source = "import __main__, time\n__main__.receive = lambda fd: time.sleep(3600)\n\ndef f(x):\n    return 1.0\n"
+    with Sandbox(Limits(call_seconds=2)) as b:
+        b.run_cells([{"id": "answer", "source": source, "student": True}])
+        with pytest.raises(StudentCodeError, match="took longer than 2 s"):
+            b.call("f", np.zeros(2**20))
+
+
+def test_nothing_the_child_started_outlives_close():
+    """A process that leaves the process group (setsid) and clears its parent-death signal is still
+    killed by close(): in namespaces mode, with the whole PID namespace."""
+    source = (
+        "import ctypes, os, threading, time\n"
+        "def escape():\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid()\n"
+        "        ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG: none\n"
+        "        time.sleep(3600)\n"
+        "    os.setsid()\n"
+        "    ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)\n"
+        "    threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()\n"
+        "    return 1.0\n"
+    )
+    b = Sandbox(Limits(call_seconds=20))
+    b.run_cells([{"id": "answer", "source": source, "student": True}])
+    assert b.call("escape") == 1.0
+    if b.mode != "namespaces":
+        b.close()
+        pytest.skip(f"isolation {b.mode!r}: no PID namespace to end")
+    from pathlib import Path
+
+    (child,) = [int(p) for t in Path(f"/proc/{b._proc.pid}/task").glob("*/children") for p in t.read_text().split()]
+    namespace = os.readlink(f"/proc/{child}/ns/pid")
+    b.close()
+
+    def members():
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if os.readlink(proc / "ns" / "pid") == namespace:
+                    found.append(proc.name)
+            except OSError:
+                continue
+        return found
+
+    for _ in range(600):  # SIGKILL is delivered at once; the kernel may take a moment to reap
+        if not members():
+            break
+        time.sleep(0.1)
+    assert members() == []
