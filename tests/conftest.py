@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import autograder  # noqa: F401  (first: it puts the interpreter's bin/ on PATH, where nbgrader finds alembic)
+
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 
 
