@@ -10,6 +10,7 @@ say why they are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -70,8 +71,15 @@ def test_the_sandbox_child_has_no_capability_and_stays_in_its_chroot(box):
 @pytest.mark.parametrize("where", ["/", "/etc", "/usr/lib", "venv", "course"])
 def test_the_sandbox_writes_nowhere_but_its_tmp(box, where):
     folder = {"venv": sys.prefix, "course": str(course.COURSE_ROOT)}.get(where, where)
-    with pytest.raises(StudentCodeError, match="Error"):
-        box.call("write", os.path.join(folder, "autograder-was-here"))
+    target = os.path.join(folder, "autograder-was-here")
+    bound = where != "course"  # the system and the Python installation are there, read-only; the course is not
+    if bound or not folder.startswith("/tmp/"):
+        with pytest.raises(StudentCodeError, match="Error"):
+            box.call("write", target)
+    else:  # a checkout under /tmp (CI's): that path, inside, is in the sandbox's own /tmp (writable or not)
+        with contextlib.suppress(StudentCodeError):
+            box.call("write", target)
+    assert not os.path.exists(target)  # nothing landed where the grader sees it
     assert box.call("write", "/tmp/mine") == 1.0
 
 
