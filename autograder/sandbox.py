@@ -395,6 +395,8 @@ class Sandbox:
         deadline = time.monotonic() + seconds
         # The deadline holds wherever the exchange blocks (a child that sends half a reply, or stops
         # reading a large request): at the deadline the child is killed, and the pipe's end wakes us.
+        # The select below is kept: waiting for a reply it needs no pipe's end (in "limits" mode a
+        # process that left the process group may still hold the pipe open after the kill).
         expired = threading.Event()
         timer = threading.Timer(seconds, lambda: (expired.set(), self._kill()))
         timer.daemon = True
