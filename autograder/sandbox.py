@@ -84,6 +84,10 @@ def mount(src, dst, fstype, flags, data=None):
         e = ctypes.get_errno()
         raise OSError(e, f"mount {src} on {dst}: {os.strerror(e)}")
 
+if cfg.get("quiet"):  # nothing the child prints reaches whoever started it
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
 new = cfg["root"]
 mount(None, "/", None, MS_REC | MS_PRIVATE)
 mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
@@ -103,9 +107,13 @@ for path in cfg["binds"]:
     mount(path, target, None, MS_BIND | MS_REC)
     nodev = 0 if path.startswith("/dev/") else MS_NODEV
     mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | nodev)
-mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # writable: /tmp only
+for path, inside in cfg.get("writable", []):  # a folder of its own, seen at another path
+    os.makedirs(new + inside, exist_ok=True)
+    mount(path, new + inside, None, MS_BIND | MS_REC)
+    mount(None, new + inside, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
+mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # writable: /tmp and those
 os.chroot(new)
-os.chdir("/tmp")
+os.chdir(cfg.get("cwd", "/tmp"))
 for name, value in cfg["limits"].items():
     kind = getattr(resource, name)
     hard = resource.getrlimit(kind)[1]
@@ -185,6 +193,47 @@ def _binds() -> list[str]:
         if not any(p == q or p.startswith(q.rstrip("/") + "/") for q in paths):
             paths.append(p)
     return [p for p in paths if os.path.lexists(p)]
+
+
+def namespaced(
+    argv: list[str],
+    env: dict[str, str],
+    limits: dict[str, int],
+    root: Path,
+    *,
+    uid: int | None = None,
+    binds: list[str] = (),
+    writable: list[tuple[str, str]] = (),
+    cwd: str = "/tmp",
+    quiet: bool = False,
+) -> list[str]:
+    """The command that runs argv in namespaces of its own, through LAUNCHER (see the module).
+
+    root: an empty folder, where its root file system is built. It sees _binds() and binds
+    read-only; writable: (folder, path inside) pairs, the only places it writes besides its own
+    /tmp. uid: the user id it runs as when the grader is root (random by default). quiet: its
+    stdin, stdout and stderr are /dev/null whatever it inherited.
+    """
+    root.mkdir(exist_ok=True)
+    config = {
+        "root": str(root),
+        "binds": [*_binds(), *(b for b in binds if b not in _binds())],
+        "writable": [list(w) for w in writable],
+        "cwd": cwd,
+        "quiet": quiet,
+        "limits": limits,
+        "uid": (uid or random_uid()) if real_root() else 0,
+        "argv": argv,
+        "env": env,
+    }
+    userns = [] if real_root() else ["--user", "--map-root-user"]
+    flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", *userns]
+    return ["unshare", *flags, "--", sys.executable, "-I", "-S", "-c", LAUNCHER, json.dumps(config)]
+
+
+def random_uid() -> int:
+    """A user id no one on the machine has: what a sandboxed child runs as when the grader is root."""
+    return random.randrange(200_000, 2_000_000_000)
 
 
 def real_root() -> bool:
@@ -289,18 +338,7 @@ class Sandbox:
         child = [sys.executable, "-I", "-S", "-c", CHILD_SOURCE, str(child_r), str(child_w), *_site_dirs()]
         env = _env()
         if self.mode == "namespaces":
-            (tmp / "root").mkdir()
-            config = {
-                "root": str(tmp / "root"),
-                "binds": _binds(),
-                "limits": _rlimits(self.limits),
-                "uid": random.randrange(200_000, 2_000_000_000) if real_root() else 0,
-                "argv": child,
-                "env": env,
-            }
-            userns = [] if real_root() else ["--user", "--map-root-user"]
-            flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", *userns]
-            cmd = ["unshare", *flags, "--", sys.executable, "-I", "-S", "-c", LAUNCHER, json.dumps(config)]
+            cmd = namespaced(child, env, _rlimits(self.limits), tmp / "root")
             preexec, cwd = None, "/"
         else:
             work = tmp / "work"
@@ -498,8 +536,21 @@ class Sandbox:
             except StudentCodeError as error:
                 raise _as_exception(str(error)) from None
 
+        def code_names() -> set[str] | None:
+            """The names its code uses (see autograder.checks.code_names); None if it is not the student's."""
+            if self._proc is None:
+                self._start()
+            reply, _ = self._request({"op": "names", "name": name})
+            if "error" in reply:
+                raise _as_exception(str(reply["error"]))
+            names = reply.get("names")
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                return None
+            return set(names)
+
         proxy.__name__ = proxy.__qualname__ = name
         proxy.__doc__ = f"The student's {name}, run in the sandbox."
+        proxy.code_names = code_names
         return proxy
 
 

@@ -1,0 +1,126 @@
+"""nbgrader's in-kernel run, sandboxed: the kernel that executes a submission sees nothing of the grader.
+
+nbgrader's ``Execute`` starts a Jupyter kernel with the grader's rights, next to the course, the
+other students, the gradebook and the worker's own output. Here the kernel is started through the
+sandbox's launcher instead (``autograder.sandbox.namespaced``): its own mount, PID, network, IPC
+and UTS namespaces, a read-only root file system of the system and the Python installation, the
+``autograder`` package (the hidden tests call its checks), no capability, a user id of its own
+when the grader is root, resource limits, and stdin/stdout/stderr on /dev/null.
+
+It talks to nbgrader over ZeroMQ *ipc* sockets (files in a folder of its own, bound in), not TCP:
+with no network it could not do otherwise, and two kernels started at once can no longer race for
+the same port (a kernel that lost that race died before its first cell).
+
+Writable for it: that folder, its own /tmp, and a private copy of the submission's folder, seen at
+the submission's own path (so ``np.load("IMAGES.npy")`` works; what it writes there is thrown away).
+
+Used by ``autograder.grading`` as nbgrader's ``Autograde.autograde_preprocessors[0]``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from nbgrader.preprocessors import Execute
+
+from . import sandbox
+
+#: What one kernel may use: ample for assignment 05's training, finite for a bomb.
+KERNEL_LIMITS = {
+    "RLIMIT_CPU": 1800,
+    "RLIMIT_AS": 8 * 2**30,
+    "RLIMIT_FSIZE": 256 * 2**20,
+    "RLIMIT_NPROC": 128,
+    "RLIMIT_NOFILE": 1024,
+    "RLIMIT_CORE": 0,
+}
+#: The environment variables the kernel keeps from those nbgrader gives it (BLAS threads).
+KEPT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def available() -> bool:
+    """Whether kernels can be sandboxed here (the sandbox's namespaces work)."""
+    return sandbox.isolation() == "namespaces"
+
+
+def _package() -> Path:
+    return Path(__file__).resolve().parent
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels run in the sandbox and speak over ipc sockets."""
+
+    _box: tempfile.TemporaryDirectory | None = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        self._box = tempfile.TemporaryDirectory(prefix="autograder-kernel-")
+        box = Path(self._box.name)
+        (box / "ipc").mkdir()
+        self.transport = "ipc"
+        self.ip = str(box / "ipc" / "k")
+        self.connection_file = str(box / "ipc" / "connection.json")
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        box = Path(self._box.name)
+        cwd = str(Path(kw.get("cwd") or os.getcwd()).resolve())
+        work = box / "work"  # the submission's folder, a copy of its own
+        shutil.copytree(cwd, work, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb"))
+        uid = sandbox.random_uid()
+        if sandbox.real_root():  # its user id must write its folders and read the connection file
+            for path in (box, *box.rglob("*")):
+                os.chown(path, uid, uid, follow_symlinks=False)
+        package = _package()
+        start = (
+            f"import sys; sys.path.insert(0, {str(package.parent)!r}); "
+            "from ipykernel import kernelapp; kernelapp.launch_new_instance()"
+        )
+        if "-f" not in kernel_cmd:
+            raise RuntimeError(f"not a Python kernel's command (no -f connection_file): {kernel_cmd}")
+        # As Jupyter's own launcher leaves it: the notebook's folder importable (not -I), no user site.
+        argv = [sys.executable, "-s", "-c", start, *kernel_cmd[kernel_cmd.index("-f") :]]
+        env = sandbox._env()
+        del env["MPLBACKEND"]  # the kernel's own (inline): figures reach the feedback
+        env.update({k: v for k, v in (kw.get("env") or {}).items() if k in KEPT})
+        kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # for unshare itself
+        kw["cwd"] = "/"
+        cmd = sandbox.namespaced(
+            argv,
+            env,
+            KERNEL_LIMITS,
+            box / "root",
+            uid=uid,
+            binds=[str(package)],
+            writable=[(str(box / "ipc"), str(box / "ipc")), (str(work), cwd)],
+            cwd=cwd,
+            quiet=not os.environ.get("AUTOGRADER_DEBUG"),
+        )
+        await super()._async_launch_kernel(cmd, **kw)
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if self._box is not None and not restart:
+            self._box.cleanup()
+            self._box = None
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute, with its kernels in the sandbox (configured as Execute is: c.Execute.*)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["kernel_manager_class"] = SandboxedKernelManager
+        super().__init__(*args, **kwargs)
+
+
+def configure(config) -> None:
+    """Make nbgrader's autograde (with this traitlets config) run its kernels in the sandbox."""
+    from nbgrader.converters import Autograde
+
+    configured = config.Autograde.get("autograde_preprocessors")  # the course's, or nbgrader's own
+    preprocessors = configured or Autograde.class_traits()["autograde_preprocessors"].default()
+    config.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p for p in preprocessors]
