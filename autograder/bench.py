@@ -545,7 +545,7 @@ def time_grading(root: Path, assignments: list[str], jobs: int, feedback: bool) 
 
     from . import grading
 
-    report = grading.grade(root, assignments, jobs=jobs, feedback=feedback, check=False)
+    report = grading.grade(root, assignments, jobs=jobs, feedback=feedback, check=False, unsafe=True)  # our own work
     problems = [
         f"{o.student}/{o.assignment}: {o.status} {o.detail}".strip()
         for o in report.outcomes

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import cgroup, course, verdict
+from . import kernel as sandboxed_kernel
 from .sandbox import Limits, tasks_of_user
 
 #: Bounds of one student's grading worker with its kernels and sandboxes (see autograder.cgroup).
@@ -295,6 +296,8 @@ def _worker(
     scores over nbgrader's in the scratch gradebook, the feedback, and the outcome (a line).
     """
     api = course.nbgrader_api(scratch)
+    if sandboxed_kernel.available():  # nbgrader's kernels in the sandbox too (see autograder.kernel)
+        sandboxed_kernel.configure(api.config)
     db = gradebook_path(scratch)
     isolated = call_timeout is not None
     limits = Limits(call_seconds=call_timeout) if isolated else None
@@ -352,9 +355,14 @@ def _grade_student(
         shutil.copy(root / "nbgrader_config.py", scratch)
         with lock, sqlite3.connect(golden) as src, sqlite3.connect(gradebook_path(scratch)) as dst:
             src.backup(dst)
-        for a in assignments:
-            shutil.copytree(root / "submitted" / student / a, scratch / "submitted" / student / a)
+        refused = {
+            a: copy_submission(root / "submitted" / student / a, scratch / "submitted" / student / a)
+            for a in assignments
+        }
         outcomes = _run_worker(root, scratch, student, assignments, feedback, timeout, threads, call_timeout)
+        for o in outcomes:
+            if refused[o.assignment]:
+                o.detail = "; ".join([*refused[o.assignment], *([o.detail] if o.detail else [])])
         with lock:
             for o in outcomes:
                 record_scores(golden, student, o.assignment, o.isolated or o.kernel)
@@ -367,6 +375,46 @@ def _grade_student(
         return outcomes
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def copy_submission(src: Path, dest: Path) -> list[str]:
+    """Copy a submitted folder's plain files and folders; what was refused, in words.
+
+    A symbolic link (to the course's source, to another student's notebook, or to nothing), a
+    device, a pipe, or a notebook that is not a notebook is not copied: that file is graded as
+    missing. Nothing is followed, so nothing outside the submission is read.
+    """
+    refused: list[str] = []
+    dest.mkdir(parents=True, exist_ok=True)
+    if src.is_symlink() or not src.is_dir():
+        return [f"{src.name}/ is not a folder: nothing of it is graded"]
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if any(p.is_symlink() for p in (src / rel).parents if p != src and src in p.parents):
+            continue  # inside a linked folder: reported with the link
+        if path.is_symlink():
+            refused.append(f"{rel} is a symbolic link: graded as missing")
+        elif path.is_dir():
+            (dest / rel).mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            refused.append(f"{rel} is not a plain file: graded as missing")
+        elif path.suffix == ".ipynb" and not _is_notebook(path):
+            refused.append(f"{rel} is not a notebook nbgrader can read: graded as missing")
+        else:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest / rel, follow_symlinks=False)
+    return refused
+
+
+def _is_notebook(path: Path) -> bool:
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        return all(isinstance(c.get("metadata", {}).get("nbgrader", {}), dict) for c in nb.cells)
+    except Exception:  # whatever it is, it is not a notebook: graded as missing
+        return False
 
 
 def _run_worker(
@@ -526,6 +574,7 @@ def grade(
     check: bool = True,
     call_timeout: float | None = 10.0,
     students: list[str] | None = None,
+    unsafe: bool = False,
 ) -> Report:
     """Grade every submission of the given assignments (default: all) and export the grades.
 
@@ -534,7 +583,10 @@ def grade(
     call_timeout: seconds a call of a student function may take in the isolated pass, whose scores
       are recorded (autograder.verdict); None: no isolated pass, nbgrader's in-kernel scores are kept.
     students: grade only these (default: everyone in submitted/); an unknown one is a CourseError.
+    unsafe: grade where student code cannot be sandboxed (refused otherwise: see refuse_unsandboxed).
     """
+    if not unsafe:
+        refuse_unsandboxed()
     root = Path(root).resolve()
     assignments = assignments or course.source_assignments(root)
     if check:
@@ -572,6 +624,24 @@ def grade(
     report.csv = export_csv(root, csv or root / "grades.csv")
     report.seconds = time.perf_counter() - start
     return report
+
+
+def refuse_unsandboxed() -> None:
+    """A CourseError where this machine cannot sandbox student code (see autograder.kernel and .sandbox).
+
+    Without namespaces, nbgrader's kernel would run every submission with the grader's rights, next
+    to the course, the gradebook and the other students: no score it leads to can be trusted.
+    """
+    if sandboxed_kernel.available():
+        return
+    from . import sandbox
+
+    raise CourseError(
+        f"student code cannot be sandboxed here ({sandbox.FALLBACK_REASON.split(';')[0]}): each submission "
+        "would run with your rights, next to the course and every other student. Grade as root or where "
+        "unprivileged user namespaces are allowed, or pass --unsafe if you trust every submission "
+        "(README: threat model)"
+    )
 
 
 def export_csv(root: Path, path: Path) -> Path:

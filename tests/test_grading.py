@@ -11,8 +11,11 @@ The isolated pass (autograder.verdict) grades carl's and dora's 01 for what they
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -218,3 +221,17 @@ def test_a_fault_in_the_graders_own_work_on_one_student_loses_no_other_grade(tmp
         True
     ]
     assert report.csv.is_file()
+
+
+def test_grading_refuses_where_student_code_cannot_be_sandboxed(tmp_path):
+    """No namespaces (as AUTOGRADER_SANDBOX=limits pretends): grade says why and what to do, and touches nothing."""
+    course.scratch_course(tmp_path, ["01_activations"], course.COURSE_ROOT)
+    course.submit(tmp_path, "alice", "01_activations", {})
+    before = sorted(tmp_path.rglob("*"))
+    env = {**os.environ, "AUTOGRADER_SANDBOX": "limits"}
+    cmd = [sys.executable, "-m", "autograder", "grade", "--course", str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "student code cannot be sandboxed here (AUTOGRADER_SANDBOX=limits)" in done.stdout
+    assert "--unsafe" in done.stdout
+    assert sorted(tmp_path.rglob("*")) == before  # no gradebook backup, no grades, no feedback
