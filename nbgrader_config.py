@@ -24,9 +24,10 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # hidden tests nor tracebacks through them (nbgrader issues #917, #1363): nbgrader's
 # default feedback preprocessors, with autograder.feedback.SafeFeedback (nbgrader's
 # ClearHiddenTests plus one-line error outputs) after GetGrades.
+# Then SanitizeFeedback: no script, no raw HTML from a student's outputs or Markdown cells.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from autograder.feedback import SafeFeedback  # noqa: E402
+from autograder.feedback import SafeFeedback, SanitizeFeedback  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, SanitizeFeedback, CSSHTMLHeaderPreprocessor]

@@ -23,6 +23,18 @@ with full IPython tracebacks (#1363), which quote hidden lines, name
   test cell that scored 0 because of stderr output says so (nbgrader gives 0 to a test
   cell that writes to stderr).
 
+* an output that quotes the grader (a line of a hidden-test block, or a line of the
+  ``autograder`` package, which the kernel can read: the hidden tests import it) is
+  replaced by one sentence, whoever printed it (``inspect.getsource``, a ``pre_run_cell``
+  hook that prints each cell, ...). Lines are compared whole, after ``\\n`` escapes are
+  split too; a student who encodes what they print (base64, say) is not caught (README,
+  threat model).
+
+``SanitizeFeedback`` (registered after it in ``nbgrader_config.py``) keeps the student's HTML
+and JavaScript out of the page, which instructors open too: nbconvert's ``SanitizeHTML`` on
+outputs (no script, no SVG, HTML cleaned by bleach) and, in Markdown cells, every ``<`` that
+could open a tag written as text.
+
 The score of each part is shown by nbgrader's feedback template (from ``GetGrades``).
 Note: when the kernel dies, nbgrader 0.9.6 fails the whole notebook and writes no
 autograded notebook, so there is nothing to give feedback on; the ``DeadKernelError``
@@ -31,14 +43,17 @@ case only covers graders that record the error in the cell.
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Bool, Integer, List, Unicode
 
-__all__ = ["SafeFeedback", "safe_text", "error_line"]
+__all__ = ["SafeFeedback", "SanitizeFeedback", "safe_text", "error_line"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 #: An absolute or home-relative path with at least two components (not "1/m", not "lambda/2").
@@ -106,6 +121,33 @@ def _safe_stderr(text: str, limit: int) -> str:
     return safe_text("\n".join(out), limit) + "\n"
 
 
+#: Lines of the grader's code shorter than this are not secrets ("import numpy as np", "return z").
+SECRET_MIN_CHARS = 30
+
+
+@functools.cache
+def grader_lines() -> frozenset[str]:
+    """The stripped lines of the autograder package's Python files, SECRET_MIN_CHARS long or more."""
+    lines = set()
+    for path in Path(__file__).resolve().parent.rglob("*.py"):
+        lines.update(line.strip() for line in path.read_text().splitlines())
+    return frozenset(line for line in lines if len(line) >= SECRET_MIN_CHARS)
+
+
+def _lines(text: str) -> set[str]:
+    return {line.strip() for line in str(text).replace("\\n", "\n").splitlines() if line.strip()}
+
+
+def output_text(output) -> str:
+    """All the text of an output: a stream's, an error's message and traceback, every field of its data."""
+    if output.get("output_type") == "stream":
+        return str(output.get("text", ""))
+    if output.get("output_type") == "error":
+        return "\n".join([str(output.get("evalue", "")), *map(str, output.get("traceback", []))])
+    data = output.get("data", {})
+    return "\n".join(v if isinstance(v, str) else "\n".join(map(str, v)) for v in data.values() if v)
+
+
 class SafeFeedback(ClearHiddenTests):
     """nbgrader's ClearHiddenTests, plus error outputs reduced to "ExceptionName: message" (see the module)."""
 
@@ -143,12 +185,37 @@ class SafeFeedback(ClearHiddenTests):
         help="Added to a test cell that scored 0 with no error, only because it wrote to stderr.",
     ).tag(config=True)
 
+    withheld_message = Unicode(
+        "[output withheld: it quotes the grader's hidden tests or code]",
+        help="Replaces an output that quotes a hidden-test block or the autograder package.",
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._secrets = self._secret_lines(nb)
+        return super().preprocess(nb, resources)
+
+    def _secret_lines(self, nb) -> set[str]:
+        """The hidden blocks' lines and the grader's, less any line the student sees in the notebook anyway."""
+        hidden, seen = set(), set()
+        for cell in nb.cells:
+            block = hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+            for number, line in enumerate(cell.source.split("\n"), start=1):
+                (hidden if number in block else seen).add(line.strip())
+        hidden = {line for line in hidden if len(line) >= 8 or self.begin_test_delimeter in line}
+        return (hidden | grader_lines()) - seen - {""}
+
+    def _quotes_the_grader(self, output) -> bool:
+        text = output_text(output)
+        return self.begin_test_delimeter in text or not _lines(text).isdisjoint(self._secrets)
+
     def preprocess_cell(self, cell, resources, cell_index):
         hidden = hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
         cell, resources = super().preprocess_cell(cell, resources, cell_index)  # nbgrader removes the block
         if cell.cell_type == "code":
             isolated = cell.metadata.get("autograder", {}).get("isolated")
-            cell.outputs = self._isolated_outputs(cell, isolated) if isolated else self._safe_outputs(cell, hidden)
+            outputs = self._isolated_outputs(cell, isolated) if isolated else self._safe_outputs(cell, hidden)
+            withheld = NotebookNode(output_type="stream", name="stdout", text=self.withheld_message + "\n")
+            cell.outputs = [withheld if self._quotes_the_grader(o) else o for o in outputs]
         return cell, resources
 
     def _isolated_outputs(self, cell, isolated: dict) -> list:
@@ -218,3 +285,26 @@ class SafeFeedback(ClearHiddenTests):
             if in_hidden and ename not in self.hidden_messages:
                 return error_line(ename, self.hidden_error_message)
         return error_line(ename, message)
+
+
+def escape_tags(markdown: str) -> str:
+    """markdown with every ``<`` that could open an HTML tag or comment written as ``&lt;``.
+
+    Everywhere, math and code included: guessing where Markdown's math and code spans are (escaped
+    dollars, nested backticks) as its renderer does is how a tag would slip through. No cell of the
+    course has such a ``<``; in a student's math or code span it shows as ``&lt;``.
+    """
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", markdown)
+
+
+class SanitizeFeedback(SanitizeHTML):
+    """nbconvert's SanitizeHTML for outputs; in Markdown cells, tags become text (see the module)."""
+
+    # nbconvert's preprocessors are off unless enabled (nbgrader's are on): registered is not enough.
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type in ("markdown", "raw"):
+            cell.source = escape_tags(cell.source)
+            return cell, resources
+        return super().preprocess_cell(cell, resources, cell_index)

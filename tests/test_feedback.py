@@ -24,7 +24,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from traitlets.config import Config
 
 from autograder import course
-from autograder.feedback import SafeFeedback
+from autograder.feedback import SafeFeedback, SanitizeFeedback
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT, NOTEBOOK = "03_backprop", "backprop.ipynb"
@@ -147,11 +147,11 @@ def test_the_course_configures_safe_feedback():
     assert SafeFeedback in api.config.GenerateFeedback.preprocessors
     from nbgrader.converters import GenerateFeedback
 
-    # nbgrader's defaults are kept, in their order, with GetGrades before SafeFeedback.
+    # nbgrader's defaults are kept, in their order, with GetGrades before SafeFeedback, then SanitizeFeedback.
     configured = list(api.config.GenerateFeedback.preprocessors)
-    defaults = [p for p in configured if p is not SafeFeedback]
+    defaults = [p for p in configured if p not in (SafeFeedback, SanitizeFeedback)]
     assert defaults == list(GenerateFeedback.class_traits()["preprocessors"].default())
-    assert configured.index(SafeFeedback) == 1
+    assert configured.index(SafeFeedback) == 1 and configured.index(SanitizeFeedback) == 2
 
 
 def test_nbgrader_alone_leaks_hidden_tests_and_tracebacks(graded):
