@@ -251,7 +251,7 @@ def serve(rfd: int, wfd: int) -> None:
                     errors[cell["id"]] = _error_text(error)
                 only_me()
             send(wfd, {"errors": errors})
-        elif op == "call":
+        elif op in ("call", "names"):
             name = header["name"]
             function = namespace.get(name)
             reply: dict = {}
@@ -261,6 +261,8 @@ def serve(rfd: int, wfd: int) -> None:
             elif not isinstance(function, types.FunctionType) or function.__code__.co_filename not in student_files:
                 where = getattr(getattr(function, "__code__", None), "co_filename", type(function).__name__)
                 reply["error"] = f"NotYours: {name} was not defined by an answer cell of the notebook (but by {where})"
+            elif op == "names":  # the global and attribute names its code uses (np.tanh: "np", "tanh")
+                reply["names"] = sorted(code_names(function.__code__))
             else:
                 try:
                     args = decode(header["args"], blobs, remote)
@@ -277,6 +279,17 @@ def serve(rfd: int, wfd: int) -> None:
             send(wfd, reply, out)
         else:
             send(wfd, {"error": f"unknown request {op!r}"})
+
+
+def code_names(code) -> set[str]:
+    """The names (globals, attributes) a code object and the functions defined in it use."""
+    import types
+
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= code_names(const)
+    return names
 
 
 if __name__ == "__main__":

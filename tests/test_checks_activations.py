@@ -13,6 +13,13 @@ def naive_sigmoid(z):
     return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
 
 
+def stable_tanh(z):
+    """As the notebook asks: from eq. (1), without overflow, without np.tanh."""
+    z = np.asarray(z, dtype=float)
+    t = np.exp(-2 * np.abs(z))
+    return np.sign(z) * (1 - t) / (1 + t)
+
+
 def naive_tanh(z):
     z = np.asarray(z, dtype=float)
     return (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))
@@ -24,8 +31,8 @@ def naive_tanh(z):
         (activations.check_sigmoid_values, R.sigmoid),
         (activations.check_sigmoid_extremes, R.sigmoid),
         (activations.check_sigmoid_prime, R.sigmoid_prime),
-        (activations.check_tanh_values, R.tanh),
-        (activations.check_tanh_extremes, R.tanh),
+        (activations.check_tanh_values, stable_tanh),
+        (activations.check_tanh_extremes, stable_tanh),
         (activations.check_tanh_prime, R.tanh_prime),
         (activations.check_sigmoid_values, naive_sigmoid),
         (activations.check_sigmoid_extremes, naive_sigmoid),  # warns, but is exact
@@ -103,3 +110,31 @@ def test_objects_that_fake_equality_are_judged_by_their_numbers():
     with pytest.raises(CheckFailure):
         compare("sigmoid(z)", liar, np.ones(3))
     assert type(as_floats(liar, "x")) is np.ndarray
+
+
+def wrapped_tanh(z):
+    return np.tanh(z)
+
+
+@pytest.mark.parametrize("check", [activations.check_tanh_values, activations.check_tanh_extremes])
+@pytest.mark.parametrize(
+    ("fn", "said"),
+    [(np.tanh, "tanh is np.tanh itself"), (wrapped_tanh, "tanh calls np.tanh"), (R.tanh, "tanh calls np.tanh")],
+)
+def test_tanh_from_numpy_is_refused_with_the_reason(check, fn, said):
+    """The notebook asks for tanh from its definition: np.tanh itself, or wrapped, is named (in the kernel)."""
+    with pytest.raises(CheckFailure, match=said):
+        check(fn)
+
+
+def test_tanh_from_numpy_is_refused_in_the_sandbox_too():
+    """The isolated pass sees the same: the child names what the student's tanh calls."""
+    from autograder.sandbox import Sandbox
+
+    source = "import numpy as np\ndef tanh(z):\n    return np.tanh(z)\n"
+    source += "def own(z):\n    return 2 / (1 + np.exp(-2 * z)) - 1\n"
+    with Sandbox() as box:
+        box.run_cells([{"id": "a", "source": source, "student": True}])
+        with pytest.raises(CheckFailure, match="tanh calls np.tanh"):
+            activations.check_tanh_values(box.function("tanh"))
+        assert "tanh" not in box.function("own").code_names()

@@ -83,6 +83,39 @@ def run(function: Callable, name: str, *args, **kwargs):
         raise CheckFailure(f"{name} raised {type(error).__name__}: {error}") from None
 
 
+def code_names(function) -> set[str] | None:
+    """The global and attribute names a function's code uses (``np.tanh(z)``: "np" and "tanh").
+
+    The function itself, in the kernel; a sandbox proxy asks the child. None for what is not a
+    Python function (a NumPy ufunc, a builtin).
+    """
+    ask = getattr(function, "code_names", None)
+    if callable(ask):
+        return ask()
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return None
+    from ..sandbox_child import code_names as of_code
+
+    return of_code(code)
+
+
+def forbid(function: Callable, name: str, library: str) -> None:
+    """CheckFailure if function is, or calls, the library function it is asked to write (np.tanh for tanh)."""
+    if not callable(function):
+        return  # run() says so
+    try:
+        names = code_names(function)
+    except Exception:  # not defined, not the student's, a dead child: the call that follows says so
+        return
+    if names is None:
+        raise CheckFailure(f"{name} is {library} itself: write {name} from its definition, as the notebook asks")
+    if library.rsplit(".", 1)[-1] in names:
+        raise CheckFailure(
+            f"{name} calls {library} (or another library's {name}): write it from its definition, as the notebook asks"
+        )
+
+
 def call(function: Callable, name: str, *args, **kwargs):
     """``run`` on private copies of the arguments, then fail if the function modified any of them."""
     mine = copy.deepcopy((args, kwargs))
