@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin"  # useradd, runuser (a plain PATH may lack them)
 checkout=$(pwd)
 python=$checkout/.venv/bin/python
-tests=(tests/test_sandbox.py tests/test_tampering.py tests/test_unprivileged.py)
+tests=(tests/test_sandbox.py tests/test_tampering.py tests/test_attacks.py tests/test_unprivileged.py)
 
 if [ "$(id -u)" != 0 ]; then
     exec "$python" -m pytest -p no:cacheprovider "${tests[@]}" "$@"

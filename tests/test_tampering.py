@@ -194,6 +194,12 @@ HONEST = {
     ),
 }
 
+# Plain mistakes, not cheats: tanh from NumPy, which the notebook asks not to use (aliased, or wrapped).
+MISTAKES = {
+    "mistake_alias": {"tanh": "tanh = np.tanh\n"},
+    "mistake_wrapper": {"tanh": "def tanh(z):\n    return np.tanh(z)\n"},
+}
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
@@ -204,7 +210,7 @@ def graded(tmp_path_factory):
     course.release([ASSIGNMENT], root)
     src = nbformat.read(root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
     rel = nbformat.read(root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    students = {**_cheats(root), **FAULTS, **HONEST}
+    students = {**_cheats(root), **FAULTS, **HONEST, **MISTAKES}
     for student, answers in students.items():
         folder = root / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
@@ -258,10 +264,20 @@ def test_honest_students_lose_nothing(graded):
         assert not any("tampering" in f for f in outcomes[student].flags)
 
 
+@pytest.mark.parametrize("student", sorted(MISTAKES))
+def test_tanh_from_numpy_loses_its_two_parts_and_is_not_called_tampering(graded, student):
+    """Both passes refuse it alike (autograder.checks.forbid), so nothing disagrees: no flag."""
+    _, outcomes, scores = graded
+    assert scores[student, ASSIGNMENT] == {**SIGMOID_PARTS, **TANH_PARTS, "tanh_values": 0, "tanh_extremes": 0}
+    assert outcomes[student].flags == []
+
+
 def test_the_gradebook_holds_only_what_the_grader_wrote(graded):
     root, _, scores = graded
-    assert (root / "pwned.txt").exists()  # the cheat's code ran in the kernel and reached the course's gradebook ...
-    with sqlite3.connect(root / "gradebook.db") as db:  # ... and none of what it wrote there is left
+    # The cheat's code ran in the kernel, which sees neither the course nor the scratch copy of it
+    # (autograder.kernel): nothing was written, by absolute path or by relative.
+    assert not (root / "pwned.txt").exists()
+    with sqlite3.connect(root / "gradebook.db") as db:
         tables = {row[0] for row in db.execute("select name from sqlite_master where type = 'table'")}
         assert "pwned" not in tables
         assert db.execute("select count(*) from grade where auto_score > 10").fetchone()[0] == 0

@@ -1,0 +1,312 @@
+"""Student code reaches nothing of the grader: the attacks of issue 11, end to end.
+
+The course is open source: a student can read ``autograder/`` and aim at it. Each attacker below
+submits assignment 01 with a *wrong* sigmoid and the solution's tanh, and an attack in the
+sigmoid answer cell that only nbgrader's kernel runs (``get_ipython()`` exists there, not in the
+isolated pass). The attacker knows every path: the course root, the package, the other students.
+Whatever the attack, the grader must record exactly the 5 points of tanh (none for the wrong
+sigmoid), leave every other student's grade and submission as they were, leave the course as it
+was, finish the run with a table, and give feedback that holds no hidden test, no line of the
+grader's code and no script. Submissions that are links or not notebooks are graded as missing.
+
+Run as root by the suite and as an unprivileged user by ``tests/run_as_user.sh``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import textwrap
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import course, feedback, grading
+
+ASSIGNMENT, NOTEBOOK = "01_activations", "activations.ipynb"
+SIGMOID_PARTS = ("sigmoid_values", "sigmoid_extremes", "sigmoid_prime_values")
+TANH_PARTS = {"tanh_values": 2.0, "tanh_extremes": 1.0, "tanh_prime_values": 2.0}
+BUDGET, CALL_TIMEOUT, CELL_TIMEOUT = 900.0, 10.0, 15
+PACKAGE = Path(grading.__file__).resolve().parent
+MARK = f"autograder-attack-{uuid.uuid4().hex[:8]}"  # in the command line of what the attacker leaves behind
+
+WRONG = "def sigmoid(z):\n    return np.zeros_like(np.asarray(z, dtype=float))\n"
+FULL = {
+    "activations": {**dict.fromkeys(SIGMOID_PARTS, 9.0), **TANH_PARTS},
+}
+
+
+def _in_kernel(attack: str) -> dict[str, str]:
+    """The sigmoid answer: the wrong sigmoid, then the attack, run where get_ipython() exists."""
+    body = textwrap.indent(textwrap.dedent(attack).strip(), "        ")
+    code = f"{WRONG}\ntry:\n    get_ipython\nexcept NameError:\n    pass\nelse:\n    try:\n{body}\n"
+    code += "    except Exception as _e:\n        print('attack failed:', type(_e).__name__)\n"
+    return {"sigmoid": code}
+
+
+def _attacks(root: Path) -> dict[str, dict[str, str]]:
+    forged = {"student": "forge_results", "assignment": ASSIGNMENT, "status": "graded", "seconds": 0.0}
+    forged.update({"detail": "", "kernel": FULL, "isolated": FULL, "flags": []})
+    line = json.dumps(forged)
+    return {
+        # 1. Forged results on every stream the worker might read, and a malformed line after them.
+        "forge_results": _in_kernel(
+            f"""
+            import os, sys
+            _procs = [p for p in os.listdir("/proc") if p.isdigit()] if os.path.isdir("/proc") else []
+            for _path in ["/dev/stdout", "/dev/stderr", *(f"/proc/{{p}}/fd/{{n}}" for p in _procs for n in (1, 2))]:
+                try:
+                    with open(_path, "w") as _f:
+                        _f.write({line!r} + "\\n")
+                except Exception:
+                    pass
+            # Last, with a fragment after it: the worker's own line that follows no longer parses.
+            _text = ("\\n" + {line!r} + "\\n" + '{{"no": 1}}' + "\\n" + "[" * 100000 + "\\n" + "tail").encode()
+            for _fd in (getattr(sys.stdout, "_original_stdstream_copy", None), 1, 2, 3, 4, 5):
+                try:
+                    os.write(_fd, _text)
+                except Exception:
+                    pass
+            """
+        ),
+        # 2. Rewritten tests: the source's test cells become `pass` worth 100, a check of the package
+        #    is replaced, and so is every course a worker's command line names.
+        "rewrite_tests": _in_kernel(
+            f"""
+            import glob, json, os
+            _roots = [{str(root)!r}]
+            for _cmd in glob.glob("/proc/*/cmdline"):
+                try:
+                    _roots += [a for a in open(_cmd).read().split("\\0") if a.startswith("/")]
+                except Exception:
+                    pass
+            for _r in _roots:
+                for _nb in glob.glob(_r + "/source/*/*.ipynb") + glob.glob(_r + "/release/*/*.ipynb"):
+                    try:
+                        _d = json.load(open(_nb))
+                        for _c in _d["cells"]:
+                            if _c["metadata"].get("nbgrader", {{}}).get("grade"):
+                                _c["source"] = "pass"
+                                _c["metadata"]["nbgrader"]["points"] = 100
+                        json.dump(_d, open(_nb, "w"))
+                    except Exception:
+                        pass
+            for _f in ({str(PACKAGE / "checks" / "pwned.py")!r}, {str(PACKAGE / "checks" / "activations.py")!r}):
+                try:
+                    open(_f, "a").write("\\nPWNED = True\\n")
+                except Exception:
+                    pass
+            """
+        ),
+        # 3. Other students destroyed: every other notebook the kernel can find becomes a blank release copy.
+        "destroy_others": _in_kernel(
+            f"""
+            import glob, shutil
+            _blank = {str(root / "release" / ASSIGNMENT / NOTEBOOK)!r}
+            _targets = glob.glob({str(root)!r} + "/submitted/*/*/*.ipynb")
+            _targets += glob.glob("/tmp/autograder-*/submitted/*/*/*.ipynb") + glob.glob("/tmp/*/*/*/*/*.ipynb")
+            _targets += glob.glob("../../*/*/*.ipynb")
+            for _t in _targets:
+                try:
+                    shutil.copy(_blank, _t)
+                except Exception:
+                    pass
+            """
+        ),
+        # 4. The answer key: every cell the kernel runs is printed (hidden tests included), and so
+        #    are the reference and the checks, line by line and as one escaped string.
+        "leak_key": _in_kernel(
+            """
+            import inspect
+            import autograder.checks.activations
+            import autograder.reference
+            get_ipython().events.register("pre_run_cell", lambda info: print(info.raw_cell))
+            print(inspect.getsource(autograder.reference))
+            print(repr(inspect.getsource(autograder.checks.activations)))
+            """
+        ),
+        # 6. A script in the feedback (which instructors open too): HTML, JavaScript, a Markdown cell below.
+        "script_html": _in_kernel(
+            """
+            from IPython.display import HTML, Javascript, display
+            display(HTML("<script>alert('xss-html')</script><b onmouseover=\\"alert('xss-attr')\\">x</b>"))
+            display(Javascript("alert('xss-js')"))
+            """
+        ),
+        # 7. Out of the control group: the kernel moves itself to the root group.
+        "cgroup_escape": _in_kernel(
+            """
+            import glob, os
+            for _procs in ["/sys/fs/cgroup/cgroup.procs", *glob.glob("/sys/fs/cgroup/*/cgroup.procs")]:
+                try:
+                    with open(_procs, "w") as _f:
+                        _f.write(str(os.getpid()))
+                    print("ESCAPED", _procs)
+                except Exception:
+                    pass
+            """
+        ),
+        # 10. The run killed: every process the kernel may signal.
+        "kill_all": _in_kernel(
+            """
+            import os, signal
+            os.kill(-1, signal.SIGKILL)
+            """
+        ),
+        # 10. The run hung: processes that keep the kernel's stdout and stderr open, one of them a daemon.
+        "background": _in_kernel(
+            f"""
+            import os, subprocess, sys
+            _cmd = [sys.executable, "-c", "import time; time.sleep(600)", {MARK!r}]
+            subprocess.Popen(_cmd, start_new_session=True)
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execv(sys.executable, _cmd)
+                os._exit(0)
+            """
+        ),
+    }
+
+
+#: 5. and 8.: submissions that are not plain notebooks (made in the fixture).
+MISSING = {
+    "link_source": "a link to the course's source notebook (its solution)",
+    "link_other": "a link to another student's notebook",
+    "link_dangling": "a link to nothing",
+    "not_notebook": "a file that is not JSON",
+    "metadata_oops": "a notebook whose nbgrader metadata is a string",
+}
+HONEST = ("alice", "bob")
+
+
+def _digest(folder: Path, pattern: str = "*") -> dict[str, str]:
+    """{file: its SHA-256} of the plain files under folder (not their bytecode, which Python rewrites)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob(pattern))
+        if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attacks")
+    course.scratch_course(root, [ASSIGNMENT], course.COURSE_ROOT, f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
+    for student in HONEST:
+        course.submit(root, student, ASSIGNMENT, {})
+    for student, answers in _attacks(root).items():
+        course.submit(root, student, ASSIGNMENT, answers)
+    script = root / "submitted" / "script_html" / ASSIGNMENT / NOTEBOOK
+    nb = nbformat.read(script, as_version=4)
+    nb.cells.append(
+        nbformat.v4.new_markdown_cell("<script>alert('xss-md')</script><img src=x onerror=alert('xss-img')>")
+    )
+    nbformat.write(nb, script)
+    for student in MISSING:
+        (root / "submitted" / student / ASSIGNMENT).mkdir(parents=True)
+    sub = {s: root / "submitted" / s / ASSIGNMENT / NOTEBOOK for s in [*HONEST, *MISSING]}
+    sub["link_source"].symlink_to(root / "source" / ASSIGNMENT / NOTEBOOK)
+    sub["link_other"].symlink_to(sub["alice"])
+    sub["link_dangling"].symlink_to(root / "nowhere.ipynb")
+    sub["not_notebook"].write_bytes(b"\x00not a notebook\xff")
+    oops = nbformat.read(sub["alice"], as_version=4)
+    oops.cells[0].metadata["nbgrader"] = "oops"
+    sub["metadata_oops"].write_text(json.dumps(oops))
+    before = {name: _digest(root / name) for name in ("source", "release", "submitted")}
+    before["package"] = _digest(PACKAGE)
+    try:
+        report = grading.grade(root, [ASSIGNMENT], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT)
+        table = grading.summary(root, report, [ASSIGNMENT])
+    finally:
+        (PACKAGE / "checks" / "pwned.py").unlink(missing_ok=True)  # never left in the package, pass or fail
+    print(table)
+    return root, before, report, table, grading.scores(root, [ASSIGNMENT])
+
+
+def _outcome(report, student):
+    (outcome,) = [o for o in report.outcomes if o.student == student]
+    return outcome
+
+
+def _feedback(root, student) -> str:
+    return (root / "feedback" / student / ASSIGNMENT / "activations.html").read_text()
+
+
+def test_the_run_completes_with_a_table_that_names_every_student(attacked):
+    root, _, report, table, scores = attacked
+    students = {*HONEST, *_attacks(root), *MISSING}
+    assert {o.student for o in report.outcomes} == students
+    assert all(student in table for student in students)
+    assert {s for s, _ in scores} == students
+
+
+def test_honest_students_keep_their_grades_and_their_submissions(attacked):
+    root, before, report, _, scores = attacked
+    for student in HONEST:
+        assert sum(scores[student, ASSIGNMENT].values()) == 10, student
+        assert _outcome(report, student).status == grading.GRADED
+    assert _digest(root / "submitted") == before["submitted"]
+
+
+@pytest.mark.parametrize("student", sorted(_attacks(Path("/course"))))
+def test_an_attack_earns_nothing_but_the_tanh_it_got_right(attacked, student):
+    _, _, report, _, scores = attacked
+    got = scores[student, ASSIGNMENT]
+    assert {k: got[k] for k in SIGMOID_PARTS} == dict.fromkeys(SIGMOID_PARTS, 0), got
+    assert {k: got[k] for k in TANH_PARTS} == TANH_PARTS, got
+    assert "grading stopped" not in _outcome(report, student).detail  # nothing hung the worker
+
+
+def test_the_course_and_the_package_are_as_they_were(attacked):
+    root, before, _, _, _ = attacked
+    for name in ("source", "release"):
+        assert _digest(root / name) == before[name], name
+    assert _digest(PACKAGE) == before["package"]
+
+
+def test_the_kernel_saw_no_control_group_and_left_nothing_running(attacked):
+    root, _, _, _, _ = attacked
+    outputs = nbformat.read(root / "autograded" / "cgroup_escape" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    assert "ESCAPED" not in json.dumps([c.get("outputs", []) for c in outputs.cells])
+    left = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if MARK in cmdline.read_text():
+                left.append(cmdline.parent.name)
+        except OSError:
+            continue
+    assert not left, f"processes the kernel started outlived the run: {left}"
+
+
+@pytest.mark.parametrize("student", sorted(MISSING))
+def test_links_and_non_notebooks_are_graded_as_missing(attacked, student):
+    _, _, report, _, scores = attacked
+    assert sum(scores[student, ASSIGNMENT].values()) == 0
+    detail = _outcome(report, student).detail
+    assert ("symbolic link" if student.startswith("link_") else "not a notebook") in detail, detail
+
+
+def test_feedback_holds_no_hidden_test_and_no_line_of_the_grader(attacked):
+    root, _, _, _, _ = attacked
+    page = html.unescape(_feedback(root, "leak_key"))
+    assert "BEGIN HIDDEN TESTS" not in page
+    submitted = nbformat.read(root / "submitted" / "leak_key" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    own = {line.strip() for cell in submitted.cells for line in cell.source.splitlines()}  # the student's own
+    leaked = [line for line in feedback.grader_lines() - own if line in page]
+    assert not leaked, leaked[:5]
+    assert "[output withheld" in page  # said, not silently dropped
+
+
+def test_feedback_holds_no_script_from_the_student(attacked):
+    root, _, _, _, _ = attacked
+    page = _feedback(root, "script_html")
+    for payload in ("xss-html", "xss-js", "xss-md"):
+        assert not re.search(rf"<script[^<]*>[^<]*{payload}", page), payload  # no script tag runs it
+    assert "output_javascript" not in page  # a JavaScript output is dropped whole
+    assert not re.search(r"<[A-Za-z][^<>]*\son[a-z]+\s*=", page)  # no tag with an event handler
+    assert "xss-md" in page  # the Markdown cell is shown, as text
