@@ -432,6 +432,10 @@ def _run_worker(
     if threads:
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(threads)
+    # The worker's temporary folders (its kernels' and sandboxes'), removed whatever becomes of it.
+    # Short: the kernels' ipc sockets are in it, and a socket's path has at most 107 bytes.
+    tmp = Path(tempfile.mkdtemp(prefix="ag-"))
+    env["TMPDIR"] = str(tmp)
     cmd = [sys.executable, "-m", "autograder.grading", "--worker", str(root), str(scratch), student, *assignments]
     if not feedback:
         cmd.append("--no-feedback")
@@ -464,6 +468,7 @@ def _run_worker(
             killed = True
     finally:
         group.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     done, early = {}, {}
     for line in out.splitlines():
         if not line.startswith("{"):

@@ -58,7 +58,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     _box: tempfile.TemporaryDirectory | None = None
 
     async def _async_pre_start_kernel(self, **kw):
-        self._box = tempfile.TemporaryDirectory(prefix="autograder-kernel-")
+        self._box = tempfile.TemporaryDirectory(prefix="kernel-")  # under the worker's TMPDIR
         box = Path(self._box.name)
         (box / "ipc").mkdir()
         self.transport = "ipc"
