@@ -13,10 +13,12 @@ Isolation, strongest available first (``isolation()`` says which one is in use):
   and UTS namespaces (and, when the grader is not root, a user namespace of its own, where the
   grader's user id is root); the launcher below builds a read-only root file system of bind mounts
   of the system and of the Python installation only (no course, no gradebook, no home, no
-  ``autograder``) with an empty ``/tmp``, the only place it can write, chroots into it, sets
-  resource limits and drops every capability for good (as root, to a user id of its own too), so
-  that it can never chroot again (the way out of a chroot). No network, no other process is
-  visible, and every process the student starts dies with the child.
+  ``autograder``) with an empty ``/tmp``, the only place it can write, makes it the root with
+  ``pivot_root`` (the machine's root is unmounted from the namespace), sets resource limits and
+  drops every capability for good (as root, to a user id of its own too), so that it can never
+  mount or chroot again. No network, no other process is visible, and every process the student
+  starts dies with the child. ``namespaced`` builds the command (nbgrader's kernels start
+  through it too: autograder.kernel).
 * ``limits`` — where namespaces are not allowed (no util-linux, or a kernel that refuses user
   namespaces to users other than root): the same child with resource limits, a scrubbed
   environment and a fresh temporary directory, but the file system is visible (see the README's
@@ -72,7 +74,7 @@ class StudentCodeError(Exception):
 # --------------------------------------------------------------------------- the launcher
 
 # Run by ``python -I -S -c`` as root inside fresh namespaces: build the root file system,
-# chroot, limit, drop privileges, then exec the child. argv[1] is a JSON configuration.
+# pivot_root into it, limit, drop privileges, then exec the child. argv[1] is a JSON configuration.
 LAUNCHER = r"""
 import ctypes, json, os, resource, sys
 cfg = json.loads(sys.argv[1])
@@ -112,7 +114,18 @@ for path, inside in cfg.get("writable", []):  # a folder of its own, seen at ano
     mount(path, new + inside, None, MS_BIND | MS_REC)
     mount(None, new + inside, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
 mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # writable: /tmp and those
-os.chroot(new)
+# pivot_root, not chroot: the new root becomes the namespace's root and the old one is unmounted,
+# so nothing of the machine's file system is left in this mount namespace to climb back to.
+# (pivot_root has no libc wrapper: its system call number, per architecture; chroot elsewhere.)
+PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(os.uname().machine)
+os.chdir(new)
+if PIVOT_ROOT is None:
+    os.chroot(".")
+else:
+    if libc.syscall(PIVOT_ROOT, b".", b".") != 0:
+        raise OSError(ctypes.get_errno(), "pivot_root")
+    if libc.umount2(b".", 2) != 0:  # MNT_DETACH: the old root, stacked on the new one
+        raise OSError(ctypes.get_errno(), "umount2")
 os.chdir(cfg.get("cwd", "/tmp"))
 for name, value in cfg["limits"].items():
     kind = getattr(resource, name)
