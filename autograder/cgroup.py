@@ -4,8 +4,10 @@ nbgrader runs student code in a kernel with the grader's own rights; as root, re
 on the number of processes do not apply (the kernel exempts uid 0), so a fork bomb or a memory
 bomb in a notebook would take the machine down with every other student's grading. A control
 group bounds the worker, its kernels and everything they start, whoever they run as: a fork
-fails once ``pids`` processes exist, and the kernel's OOM killer stops the group at ``memory``
-bytes (the notebook is then recorded as "kernel died").
+fails once ``pids`` processes exist, the kernel's OOM killer stops the group at ``memory``
+bytes (the notebook is then recorded as "kernel died"), and ``cpus`` cores' worth of CPU time is
+all it gets (so that processes spinning on every core cost the honest students graded beside it
+nothing, not even a cell timeout).
 
 Both cgroup v1 (one hierarchy per controller, ``/sys/fs/cgroup/pids``) and v2 (the unified
 ``/sys/fs/cgroup``) are handled; where neither is writable (no rights, no such file system)
@@ -22,6 +24,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
+PERIOD = 100_000  # µs: the kernel's default CFS period (cgroup v1 cpu.cfs_period_us, v2 cpu.max)
 
 
 def _own(controller: str) -> Path | None:
@@ -47,17 +50,23 @@ def _own(controller: str) -> Path | None:
 class Cgroup:
     """Create with limits, pass ``preexec`` to subprocess.Popen, ``close()`` when the process ended."""
 
-    def __init__(self, pids: int | None = 512, memory: int | None = 8 * 2**30):
+    def __init__(self, pids: int | None = 512, memory: int | None = 8 * 2**30, cpus: float | None = None):
+        """cpus: the CPU time it may use, in cores (a quota per 100 ms period): its share of the machine."""
         self.folders: list[Path] = []
         name = f"autograder-{uuid.uuid4().hex[:12]}"
-        for controller, file, value in (("pids", "pids.max", pids), ("memory", "memory.limit_in_bytes", memory)):
+        quota = int(cpus * PERIOD) if cpus else None
+        limits = (("pids", "pids.max", pids), ("memory", "memory.limit_in_bytes", memory))
+        for controller, file, value in (*limits, ("cpu", "cpu.cfs_quota_us", quota)):
             if value is None:
                 continue
             parent = _own(controller)
             if parent is None:
                 continue
             if parent == ROOT or (parent / "cgroup.controllers").exists():  # v2: one folder, other file names
-                file = {"pids.max": "pids.max", "memory.limit_in_bytes": "memory.max"}[file]
+                file = {"pids.max": "pids.max", "memory.limit_in_bytes": "memory.max", "cpu.cfs_quota_us": "cpu.max"}[
+                    file
+                ]
+                value = f"{value} {PERIOD}" if file == "cpu.max" else value
             folder = parent / name
             try:
                 folder.mkdir(exist_ok=True)

@@ -259,6 +259,23 @@ def _flags(kernel: dict, verdicts: list[verdict.NotebookVerdict]) -> list[str]:
     return out
 
 
+def _sanitize(scratch: Path, student: str, assignment: str) -> None:
+    """No script or raw HTML of the student's in the autograded notebooks, which formgrader shows instructors.
+
+    (feedback.SanitizeFeedback: outputs cleaned, JavaScript dropped, tags in Markdown written as text.)
+    """
+    import nbformat
+
+    from .feedback import SanitizeFeedback
+
+    for path in sorted((scratch / "autograded" / student / assignment).glob("*.ipynb")):
+        nb, _ = SanitizeFeedback().preprocess(nbformat.read(path, as_version=4), {})
+        mode = path.stat().st_mode & 0o7777  # read-only as nbgrader leaves it (see _annotate)
+        path.chmod(mode | 0o200)
+        nbformat.write(nb, path)
+        path.chmod(mode)
+
+
 def _annotate(scratch: Path, student: str, assignment: str, verdicts: list[verdict.NotebookVerdict]) -> None:
     """Write each test cell's isolated verdict into the autograded notebook, for the feedback.
 
@@ -314,6 +331,7 @@ def _worker(
         if status == GRADED:
             detail = _timed_out_cells(scratch, student, assignment)
         kernel = gradebook_scores(db, student, assignment)
+        _sanitize(scratch, student, assignment)
         if isolated:
             record_scores(db, student, assignment, scores)
             _annotate(scratch, student, assignment, verdicts)
@@ -377,12 +395,17 @@ def _grade_student(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+#: A submitted file larger than this is not copied (the course's largest, 05's IMAGES.npy, is 2 MB).
+MAX_SUBMITTED_BYTES = 64 * 2**20
+
+
 def copy_submission(src: Path, dest: Path) -> list[str]:
     """Copy a submitted folder's plain files and folders; what was refused, in words.
 
     A symbolic link (to the course's source, to another student's notebook, or to nothing), a
-    device, a pipe, or a notebook that is not a notebook is not copied: that file is graded as
-    missing. Nothing is followed, so nothing outside the submission is read.
+    device, a pipe, a file over MAX_SUBMITTED_BYTES, or a notebook that is not a notebook is not
+    copied: that file is graded as missing. Nothing is followed, so nothing outside the
+    submission is read.
     """
     refused: list[str] = []
     dest.mkdir(parents=True, exist_ok=True)
@@ -398,6 +421,8 @@ def copy_submission(src: Path, dest: Path) -> list[str]:
             (dest / rel).mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
             refused.append(f"{rel} is not a plain file: graded as missing")
+        elif path.stat().st_size > MAX_SUBMITTED_BYTES:
+            refused.append(f"{rel} is larger than {MAX_SUBMITTED_BYTES // 2**20} MiB: graded as missing")
         elif path.suffix == ".ipynb" and not _is_notebook(path):
             refused.append(f"{rel} is not a notebook nbgrader can read: graded as missing")
         else:
@@ -443,8 +468,9 @@ def _run_worker(
     # Every process the kernels start, daemons included, dies with the worker.
     cmd = [*_pid_namespace(), *cmd]
     start = time.perf_counter()
-    # At most WORKER_PROCESSES processes and WORKER_MEMORY bytes for the worker and all it starts.
-    group = cgroup.Cgroup(pids=WORKER_PROCESSES, memory=WORKER_MEMORY)
+    # At most WORKER_PROCESSES processes and WORKER_MEMORY bytes for the worker and all it starts,
+    # and its share of the cores: a submission that spins on every core slows no one else's grading.
+    group = cgroup.Cgroup(pids=WORKER_PROCESSES, memory=WORKER_MEMORY, cpus=threads)
     if not group.active:  # no control group for this user: the worker limits itself (see _worker_limits)
         cmd += _worker_limits()
     try:
@@ -557,7 +583,8 @@ def worker_bounds() -> str:
     if not pid:
         where = "in no PID namespace (unshare is refused: a process a kernel leaves behind outlives its worker)"
     if cgroup.available():
-        limits = f"a control group ({WORKER_PROCESSES} processes, {WORKER_MEMORY / 2**30:g} GiB in all)"
+        memory = f"{WORKER_MEMORY / 2**30:g} GiB"
+        limits = f"a control group ({WORKER_PROCESSES} processes, {memory} in all, its share of the cores)"
     else:
         limits = (
             f"resource limits ({_rlimit_processes()} processes, {WORKER_MEMORY / 2**30:g} GiB per process; "

@@ -180,6 +180,7 @@ MISSING = {
     "link_dangling": "a link to nothing",
     "not_notebook": "a file that is not JSON",
     "metadata_oops": "a notebook whose nbgrader metadata is a string",
+    "too_large": "a notebook of 65 MiB (sparse: no disk is spent on it)",
 }
 HONEST = ("alice", "bob")
 
@@ -217,6 +218,8 @@ def attacked(tmp_path_factory):
     oops = nbformat.read(sub["alice"], as_version=4)
     oops.cells[0].metadata["nbgrader"] = "oops"
     sub["metadata_oops"].write_text(json.dumps(oops))
+    with open(sub["too_large"], "wb") as big:
+        big.truncate(grading.MAX_SUBMITTED_BYTES + 2**20)
     before = {name: _digest(root / name) for name in ("source", "release", "submitted")}
     before["package"] = _digest(PACKAGE)
     try:
@@ -288,7 +291,8 @@ def test_links_and_non_notebooks_are_graded_as_missing(attacked, student):
     _, _, report, _, scores = attacked
     assert sum(scores[student, ASSIGNMENT].values()) == 0
     detail = _outcome(report, student).detail
-    assert ("symbolic link" if student.startswith("link_") else "not a notebook") in detail, detail
+    said = {"link": "symbolic link", "too": "larger than 64 MiB"}.get(student.split("_")[0], "not a notebook")
+    assert said in detail, detail
 
 
 def test_feedback_holds_no_hidden_test_and_no_line_of_the_grader(attacked):
@@ -310,3 +314,13 @@ def test_feedback_holds_no_script_from_the_student(attacked):
     assert "output_javascript" not in page  # a JavaScript output is dropped whole
     assert not re.search(r"<[A-Za-z][^<>]*\son[a-z]+\s*=", page)  # no tag with an event handler
     assert "xss-md" in page  # the Markdown cell is shown, as text
+
+
+def test_the_autograded_notebook_formgrader_shows_holds_no_script_either(attacked):
+    """Instructors open autograded notebooks in formgrader, in their own Jupyter session."""
+    root, _, _, _, _ = attacked
+    nb = nbformat.read(root / "autograded" / "script_html" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    assert not any("application/javascript" in o.get("data", {}) for o in outputs)
+    assert not any("<script" in o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "<script" not in nb.cells[-1].source and "<img" not in nb.cells[-1].source
