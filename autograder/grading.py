@@ -239,18 +239,25 @@ def record_scores(db: Path, student: str, assignment: str, scores: dict[str, dic
 
 def _flags(kernel: dict, verdicts: list[verdict.NotebookVerdict]) -> list[str]:
     """Where nbgrader's in-kernel score and the isolated one disagree, in words."""
-    faked, lost = [], []
+    faked, aliased, lost = [], [], []
     for v in verdicts:
         mine = kernel.get(Path(v.notebook).stem, {})
         for gid, cell in v.cells.items():
             k = mine.get(gid) or 0.0
             if k > cell.score + 1e-9:
-                faked.append(gid)
+                # A library's function under the student's name (tanh = np.tanh) is a plain mistake
+                # that the isolated pass refuses, not tampering.
+                (aliased if "NotYours:" in cell.message else faked).append(gid)
             elif k < cell.score - 1e-9:
                 lost.append(gid)
     out = []
     if faked:
         out.append(f"in-kernel tests passed, isolated check failed: possible tampering ({', '.join(faked)})")
+    if aliased:
+        out.append(
+            f"a function is a library's under the student's name ({', '.join(aliased)}): "
+            "the isolated pass refuses it, its score is recorded"
+        )
     if lost:
         out.append(
             f"isolated check passed where the in-kernel test did not ({', '.join(lost)}: output on stderr, "

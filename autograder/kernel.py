@@ -11,8 +11,9 @@ It talks to nbgrader over ZeroMQ *ipc* sockets (files in a folder of its own, bo
 with no network it could not do otherwise, and two kernels started at once can no longer race for
 the same port (a kernel that lost that race died before its first cell).
 
-Writable for it: that folder, its own /tmp, and a private copy of the submission's folder, seen at
-the submission's own path (so ``np.load("IMAGES.npy")`` works; what it writes there is thrown away).
+Writable for it: that folder, its own /tmp (a 64 MB tmpfs), and a copy of the submission's folder on
+a tmpfs of its own (WORK_TMPFS), seen at the submission's own path (so ``np.load("IMAGES.npy")`` works;
+what it writes there is bounded and thrown away).
 
 Used by ``autograder.grading`` as nbgrader's ``Autograde.autograde_preprocessors[0]``.
 """
@@ -39,6 +40,8 @@ KERNEL_LIMITS = {
     "RLIMIT_NOFILE": 1024,
     "RLIMIT_CORE": 0,
 }
+#: The submission's folder as the kernel sees it: a tmpfs of its own (in memory, bounded, thrown away).
+WORK_TMPFS = "size=512m,nr_inodes=20000,mode=0755"
 #: The environment variables the kernel keeps from those nbgrader gives it (BLAS threads).
 KEPT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -96,7 +99,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             box / "root",
             uid=uid,
             binds=[str(package)],
-            writable=[(str(box / "ipc"), str(box / "ipc")), (str(work), cwd)],
+            writable=[(str(box / "ipc"), str(box / "ipc"))],
+            scratch=[(str(work), cwd, WORK_TMPFS)],
             cwd=cwd,
             quiet=not os.environ.get("AUTOGRADER_DEBUG"),
         )

@@ -90,9 +90,12 @@ if cfg.get("quiet"):  # nothing the child prints reaches whoever started it
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-new = cfg["root"]
+top = cfg["root"]
 mount(None, "/", None, MS_REC | MS_PRIVATE)
-mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
+mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
+new = top + "/box"  # the child's root: a folder of the namespace's root (see pivot_root below)
+os.makedirs(new)
+mount(new, new, None, MS_BIND)
 # /tmp first: a Python installation under /tmp (a venv in a checkout there) is bound inside it.
 os.makedirs(new + "/tmp")
 mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
@@ -113,19 +116,32 @@ for path, inside in cfg.get("writable", []):  # a folder of its own, seen at ano
     os.makedirs(new + inside, exist_ok=True)
     mount(path, new + inside, None, MS_BIND | MS_REC)
     mount(None, new + inside, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
+for path, inside, options in cfg.get("scratch", []):  # a tmpfs of its own (bounded), a copy of path in it
+    import shutil
+
+    os.makedirs(new + inside, exist_ok=True)
+    mount("tmpfs", new + inside, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    shutil.copytree(path, new + inside, symlinks=True, dirs_exist_ok=True)
+    for folder, dirs, files in os.walk(new + inside):
+        for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
+            os.lchown(name, cfg["uid"], cfg["uid"])
 mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # writable: /tmp and those
-# pivot_root, not chroot: the new root becomes the namespace's root and the old one is unmounted,
-# so nothing of the machine's file system is left in this mount namespace to climb back to.
-# (pivot_root has no libc wrapper: its system call number, per architecture; chroot elsewhere.)
+mount(None, top, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+# pivot_root: the tmpfs becomes the namespace's root and the machine's is unmounted, so nothing of
+# its file system is left in this mount namespace to climb back to. Then chroot into box/: a
+# chrooted process may not create a user namespace (where it would get capabilities back), and
+# without CAP_SYS_CHROOT (dropped below) it cannot leave for the empty tmpfs around it either.
+# (pivot_root has no libc wrapper: its system call number, per architecture; chroot alone elsewhere.)
 PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}.get(os.uname().machine)
-os.chdir(new)
 if PIVOT_ROOT is None:
-    os.chroot(".")
+    os.chroot(new)
 else:
+    os.chdir(top)
     if libc.syscall(PIVOT_ROOT, b".", b".") != 0:
         raise OSError(ctypes.get_errno(), "pivot_root")
     if libc.umount2(b".", 2) != 0:  # MNT_DETACH: the old root, stacked on the new one
         raise OSError(ctypes.get_errno(), "umount2")
+    os.chroot("/box")
 os.chdir(cfg.get("cwd", "/tmp"))
 for name, value in cfg["limits"].items():
     kind = getattr(resource, name)
@@ -217,6 +233,7 @@ def namespaced(
     uid: int | None = None,
     binds: list[str] = (),
     writable: list[tuple[str, str]] = (),
+    scratch: list[tuple[str, str, str]] = (),
     cwd: str = "/tmp",
     quiet: bool = False,
 ) -> list[str]:
@@ -224,14 +241,17 @@ def namespaced(
 
     root: an empty folder, where its root file system is built. It sees _binds() and binds
     read-only; writable: (folder, path inside) pairs, the only places it writes besides its own
-    /tmp. uid: the user id it runs as when the grader is root (random by default). quiet: its
-    stdin, stdout and stderr are /dev/null whatever it inherited.
+    /tmp; scratch: (folder, path inside, tmpfs options) triples, a tmpfs of that size with a copy
+    of folder in it (what is written there is bounded, and thrown away). uid: the user id it runs
+    as when the grader is root (random by default). quiet: its stdin, stdout and stderr are
+    /dev/null whatever it inherited.
     """
     root.mkdir(exist_ok=True)
     config = {
         "root": str(root),
         "binds": [*_binds(), *(b for b in binds if b not in _binds())],
         "writable": [list(w) for w in writable],
+        "scratch": [list(t) for t in scratch],
         "cwd": cwd,
         "quiet": quiet,
         "limits": limits,

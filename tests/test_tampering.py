@@ -264,12 +264,16 @@ def test_honest_students_lose_nothing(graded):
         assert not any("tampering" in f for f in outcomes[student].flags)
 
 
-@pytest.mark.parametrize("student", sorted(MISTAKES))
-def test_tanh_from_numpy_loses_its_two_parts_and_is_not_called_tampering(graded, student):
-    """Both passes refuse it alike (autograder.checks.forbid), so nothing disagrees: no flag."""
+def test_tanh_from_numpy_loses_its_parts_and_is_not_called_tampering(graded):
+    """Wrapped, both passes refuse it alike (autograder.checks.forbid): no flag. Aliased, the isolated
+    pass refuses the alias wherever it is called (tanh_prime's test cell calls tanh too): said so."""
     _, outcomes, scores = graded
-    assert scores[student, ASSIGNMENT] == {**SIGMOID_PARTS, **TANH_PARTS, "tanh_values": 0, "tanh_extremes": 0}
-    assert outcomes[student].flags == []
+    lost = {"tanh_values": 0, "tanh_extremes": 0}
+    assert scores["mistake_wrapper", ASSIGNMENT] == {**SIGMOID_PARTS, **TANH_PARTS, **lost}
+    assert outcomes["mistake_wrapper"].flags == []
+    assert scores["mistake_alias", ASSIGNMENT] == {**SIGMOID_PARTS, **dict.fromkeys(TANH_PARTS, 0)}
+    (flag,) = outcomes["mistake_alias"].flags
+    assert "a library's under the student's name (tanh_prime_values)" in flag and "tampering" not in flag
 
 
 def test_the_gradebook_holds_only_what_the_grader_wrote(graded):
