@@ -23,11 +23,12 @@ with full IPython tracebacks (#1363), which quote hidden lines, name
   test cell that scored 0 because of stderr output says so (nbgrader gives 0 to a test
   cell that writes to stderr).
 
+* a test cell judged by the isolated pass shows its verdict, none of the kernel's outputs;
 * an output that quotes the grader (a line of a hidden-test block, or a line of the
-  ``autograder`` package, which the kernel can read: the hidden tests import it) is
-  replaced by one sentence, whoever printed it (``inspect.getsource``, a ``pre_run_cell``
-  hook that prints each cell, ...). Lines are compared whole, after ``\\n`` escapes are
-  split too; a student who encodes what they print (base64, say) is not caught (README,
+  ``autograder`` package, which the kernel can read: the hidden tests import it) anywhere
+  in its text, data or metadata is replaced by one sentence, whoever printed it
+  (``inspect.getsource``, a ``pre_run_cell`` hook that prints each cell, ...): see
+  ``Secrets``. A student who encodes what they print (base64, say) is not caught (README,
   threat model).
 
 ``SanitizeFeedback`` (registered after it in ``nbgrader_config.py``) keeps the student's HTML
@@ -44,6 +45,7 @@ case only covers graders that record the error in the cell.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -134,18 +136,47 @@ def grader_lines() -> frozenset[str]:
     return frozenset(line for line in lines if len(line) >= SECRET_MIN_CHARS)
 
 
-def _lines(text: str) -> set[str]:
-    return {line.strip() for line in str(text).replace("\\n", "\n").splitlines() if line.strip()}
+_SPACE = re.compile(r"\s+")
+#: Secrets are found by their first KEY characters (whitespace collapsed), then compared whole.
+KEY = 16
 
 
-def output_text(output) -> str:
-    """All the text of an output: a stream's, an error's message and traceback, every field of its data."""
-    if output.get("output_type") == "stream":
-        return str(output.get("text", ""))
-    if output.get("output_type") == "error":
-        return "\n".join([str(output.get("evalue", "")), *map(str, output.get("traceback", []))])
-    data = output.get("data", {})
-    return "\n".join(v if isinstance(v, str) else "\n".join(map(str, v)) for v in data.values() if v)
+class Secrets:
+    """Lines that must not appear anywhere in a text: found as substrings, whatever surrounds them.
+
+    Whitespace is collapsed on both sides and ``\\n`` escapes count as line breaks, so that neither
+    indentation, a prefix ("> "), ``repr()`` nor a join of several lines hides one.
+    """
+
+    def __init__(self, lines):
+        self.index: dict[str, list[str]] = {}
+        for line in lines:
+            line = _SPACE.sub(" ", line).strip()
+            if len(line) >= KEY:
+                self.index.setdefault(line[:KEY], []).append(line)
+
+    def __bool__(self) -> bool:
+        return bool(self.index)
+
+    def found_in(self, text: str) -> bool:
+        text = _SPACE.sub(" ", text.replace("\\n", "\n"))
+        index = self.index
+        for i in range(len(text) - KEY + 1):
+            candidates = index.get(text[i : i + KEY])
+            if candidates and any(text.startswith(c, i) for c in candidates):
+                return True
+        return False
+
+
+def strings(value) -> list[str]:
+    """Every string in a JSON-like value (an output's data and metadata included), keys too."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*strings(k), *strings(v))]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in strings(v)]
+    return []
 
 
 class SafeFeedback(ClearHiddenTests):
@@ -194,19 +225,18 @@ class SafeFeedback(ClearHiddenTests):
         self._secrets = self._secret_lines(nb)
         return super().preprocess(nb, resources)
 
-    def _secret_lines(self, nb) -> set[str]:
+    def _secret_lines(self, nb) -> Secrets:
         """The hidden blocks' lines and the grader's, less any line the student sees in the notebook anyway."""
         hidden, seen = set(), set()
         for cell in nb.cells:
             block = hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
             for number, line in enumerate(cell.source.split("\n"), start=1):
                 (hidden if number in block else seen).add(line.strip())
-        hidden = {line for line in hidden if len(line) >= 8 or self.begin_test_delimeter in line}
-        return (hidden | grader_lines()) - seen - {""}
+        return Secrets((hidden | grader_lines()) - seen)
 
     def _quotes_the_grader(self, output) -> bool:
-        text = output_text(output)
-        return self.begin_test_delimeter in text or not _lines(text).isdisjoint(self._secrets)
+        text = "\n".join(strings(dict(output)))  # its data, its metadata, its text, its traceback
+        return self.begin_test_delimeter in text or self._secrets.found_in(text)
 
     def preprocess_cell(self, cell, resources, cell_index):
         hidden = hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
@@ -219,16 +249,11 @@ class SafeFeedback(ClearHiddenTests):
         return cell, resources
 
     def _isolated_outputs(self, cell, isolated: dict) -> list:
-        """A test cell judged by the isolated pass (autograder.verdict): its verdict replaces the kernel's.
-
-        What the kernel printed on stdout stays; its errors and stderr go, since the recorded
-        score is the isolated one, which they did not decide.
+        """A test cell judged by the isolated pass (autograder.verdict): its verdict replaces the kernel's
+        outputs, all of them: the recorded score is the isolated one, which they did not decide, and
+        code run before the cell (a pre_run_cell hook) could write anything there.
         """
-        kept = [
-            o
-            for o in cell.get("outputs", [])
-            if o.output_type != "error" and not (o.output_type == "stream" and o.get("name") == "stderr")
-        ]
+        kept: list = []
         if isolated.get("score", 0) >= isolated.get("points", 0):
             return kept
         ename, _, message = str(isolated.get("message", "")).partition(": ")
@@ -297,14 +322,108 @@ def escape_tags(markdown: str) -> str:
     return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", markdown)
 
 
+#: A link's or an image's destination that is kept: a relative path, an anchor, an attachment. (No
+#: cell of the course links anywhere; a remote image would tell its server who opened the page.)
+_SAFE_DESTINATION = re.compile(r"(attachment:)?[\w./-]+|#[\w-]*")
+#: Whatever precedes "](", nested brackets and line breaks included: every inline link and image.
+_INLINE = re.compile(r"(\]\(\s*)(<[^>]*>|[^\s)]*)")
+_REFERENCE = re.compile(r"^( {0,3}\[[^\]]+\]:\s*)(<[^>]*>|\S+)", re.MULTILINE)
+
+
+def safe_links(markdown: str) -> str:
+    """markdown whose link and image destinations all match _SAFE_DESTINATION ("#" instead).
+
+    A whitelist, not a list of bad schemes: ``javascript:``, entity-encoded or backslash-escaped
+    variants of it, ``data:`` and remote images all fail it. (Autolinks ``<scheme:...>`` are tags
+    to escape_tags.)
+    """
+
+    def keep_safe(match: re.Match) -> str:
+        before, destination = match.groups()
+        return before + (destination if _SAFE_DESTINATION.fullmatch(destination) else "#")
+
+    return _REFERENCE.sub(keep_safe, _INLINE.sub(keep_safe, markdown))
+
+
 class SanitizeFeedback(SanitizeHTML):
-    """nbconvert's SanitizeHTML for outputs; in Markdown cells, tags become text (see the module)."""
+    """nbconvert's SanitizeHTML for outputs, and more (see the module).
+
+    Outputs: no Markdown (shown as its text), no metadata but numeric widths and heights (an
+    image's file name becomes its source). Markdown cells: tags written as text, links and
+    images restricted (safe_links).
+    """
 
     # nbconvert's preprocessors are off unless enabled (nbgrader's are on): registered is not enough.
     enabled = Bool(True).tag(config=True)
 
+    max_string_chars = Integer(2**20, help="An output's longer text or data is cut to this many characters.").tag(
+        config=True
+    )
+    max_notebook_chars = Integer(16 * 2**20, help="Outputs past this many characters in all are dropped.").tag(
+        config=True
+    )
+
+    def preprocess(self, nb, resources):
+        self._chars = 0
+        return super().preprocess(nb, resources)
+
+    def _bounded(self, outputs: list) -> list:
+        """Outputs with every string cut to max_string_chars, none past max_notebook_chars in all.
+
+        nbgrader's LimitOutput counts the lines of streams only: one display of 300 MB of text
+        would otherwise reach the autograded notebook and the feedback whole.
+        """
+        kept = []
+        for output in outputs:
+            for key in ("text", "evalue"):
+                if isinstance(output.get(key), str):
+                    output[key] = _cut(output[key], self.max_string_chars)
+            data = output.get("data")
+            if isinstance(data, dict):
+                for kind, value in list(data.items()):
+                    text = (
+                        value if isinstance(value, str) else "".join(map(str, value)) if isinstance(value, list) else ""
+                    )
+                    data[kind] = _cut(text, self.max_string_chars) if not isinstance(value, dict) else value
+            if isinstance(output.get("traceback"), list):
+                output["traceback"] = [_cut(str(line), self.max_string_chars) for line in output["traceback"][:200]]
+            size = len(json.dumps(dict(output), default=str))
+            if self._chars + size > self.max_notebook_chars:
+                note = "[output dropped: this notebook's outputs are too large for the feedback]\n"
+                kept.append(NotebookNode(output_type="stream", name="stdout", text=note))
+                break
+            self._chars += size
+            kept.append(output)
+        return kept
+
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type in ("markdown", "raw"):
-            cell.source = escape_tags(cell.source)
+            cell.source = safe_links(escape_tags(cell.source))
             return cell, resources
+        if "outputs" in cell:
+            cell.outputs = self._bounded(list(cell.outputs))
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if isinstance(data, dict) and "text/markdown" in data:
+                text = data.pop("text/markdown")
+                data.setdefault("text/plain", text if isinstance(text, str) else "".join(map(str, text)))
+            if "metadata" in output:
+                output["metadata"] = _sizes(output["metadata"])
         return super().preprocess_cell(cell, resources, cell_index)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n[... {len(text) - limit} more characters cut]"
+
+
+def _sizes(metadata) -> dict:
+    """Of an output's metadata, the numeric width and height of each kind of data only."""
+    if not isinstance(metadata, dict):
+        return {}
+    out = {}
+    for kind, value in metadata.items():
+        if isinstance(value, dict):
+            size = {k: v for k, v in value.items() if k in ("width", "height") and isinstance(v, (int, float))}
+            if size:
+                out[kind] = size
+    return out

@@ -501,7 +501,7 @@ def _run_worker(
             killed = True
     finally:
         group.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        sandboxed_kernel.remove(tmp)  # follows no link a kernel left there
     done, early = {}, {}
     for line in out.splitlines():
         if not line.startswith("{"):

@@ -20,6 +20,7 @@ Used by ``autograder.grading`` as nbgrader's ``Autograde.autograde_preprocessors
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -27,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.util import run_sync
 from nbgrader.preprocessors import Execute
 
 from . import sandbox
@@ -58,11 +60,10 @@ def _package() -> Path:
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run in the sandbox and speak over ipc sockets."""
 
-    _box: tempfile.TemporaryDirectory | None = None
+    _box: Path | None = None  # its folder, under the worker's TMPDIR (removed with it, or by remove())
 
     async def _async_pre_start_kernel(self, **kw):
-        self._box = tempfile.TemporaryDirectory(prefix="kernel-")  # under the worker's TMPDIR
-        box = Path(self._box.name)
+        self._box = box = Path(tempfile.mkdtemp(prefix="kernel-"))
         (box / "ipc").mkdir()
         self.transport = "ipc"
         self.ip = str(box / "ipc" / "k")
@@ -70,7 +71,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        box = Path(self._box.name)
+        box = self._box
         cwd = str(Path(kw.get("cwd") or os.getcwd()).resolve())
         work = box / "work"  # the submission's folder, a copy of its own
         shutil.copytree(cwd, work, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb"))
@@ -106,10 +107,22 @@ class SandboxedKernelManager(AsyncKernelManager):
         )
         await super()._async_launch_kernel(cmd, **kw)
 
+    def lock(self) -> None:
+        """Once the kernel has bound its sockets, its ipc folder is the grader's again (as root).
+
+        It can then neither fill the folder nor swap a socket for a link to one of the machine's
+        (which the client, reconnecting, would follow). A grader that is not root shares its user
+        id with the kernel, which could take the folder back: README, threat model.
+        """
+        if self._box is not None and sandbox.real_root():
+            ipc = self._box / "ipc"
+            os.chown(ipc, 0, 0)
+            ipc.chmod(0o755)
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if self._box is not None and not restart:
-            self._box.cleanup()
+            remove(self._box)
             self._box = None
 
 
@@ -119,6 +132,22 @@ class SandboxedExecute(Execute):
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
+
+    async def async_start_new_kernel_client(self):
+        client = await super().async_start_new_kernel_client()  # the kernel replied: its sockets are bound
+        self.km.lock()
+        return client
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient's is bound to its own
+
+
+def remove(folder: Path) -> None:
+    """Remove a folder a kernel wrote in, following no link (tempfile's cleanup, before Python 3.11.8
+    and 3.12.2, chmods a link's target: CVE-2023-6597): every folder made writable, then rmtree."""
+    for parent, _, _ in os.walk(folder):  # real folders only: os.walk follows no link
+        with contextlib.suppress(OSError):
+            os.chmod(parent, 0o700)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def configure(config) -> None:

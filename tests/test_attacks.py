@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, feedback, grading
+from autograder import course, feedback, grading, sandbox
 
 ASSIGNMENT, NOTEBOOK = "01_activations", "activations.ipynb"
 SIGMOID_PARTS = ("sigmoid_values", "sigmoid_extremes", "sigmoid_prime_values")
@@ -124,9 +124,18 @@ def _attacks(root: Path) -> dict[str, dict[str, str]]:
             import inspect
             import autograder.checks.activations
             import autograder.reference
-            get_ipython().events.register("pre_run_cell", lambda info: print(info.raw_cell))
+            from IPython.display import display
+
+            def _leak(info):
+                print(info.raw_cell)
+                print("\\n".join("> " + line for line in info.raw_cell.splitlines()))  # prefixed
+                png = {"image/png": "iVBORw0KGgo=", "text/plain": "a picture"}
+                display(png, metadata={"image/png": {"alt": " | ".join(info.raw_cell.splitlines())}}, raw=True)
+
+            get_ipython().events.register("pre_run_cell", _leak)
             print(inspect.getsource(autograder.reference))
             print(repr(inspect.getsource(autograder.checks.activations)))
+            print("\\n".join("> " + line for line in inspect.getsource(autograder.checks).splitlines()))
             """
         ),
         # 6. A script in the feedback (which instructors open too): HTML, JavaScript, a Markdown cell below.
@@ -135,6 +144,47 @@ def _attacks(root: Path) -> dict[str, dict[str, str]]:
             from IPython.display import HTML, Javascript, display
             display(HTML("<script>alert('xss-html')</script><b onmouseover=\\"alert('xss-attr')\\">x</b>"))
             display(Javascript("alert('xss-js')"))
+            display({"text/markdown": "[see the report](javascript:alert('xss-link'))"}, raw=True)
+            png = {"image/png": "iVBORw0KGgo=", "text/plain": "i"}
+            display(png, metadata={"filenames": {"image/png": "http://127.0.0.1:9/xss-track.png"}}, raw=True)
+            """
+        ),
+        # The disk filled: the submission's folder and /tmp, as far as they go.
+        "fill_disk": _in_kernel(
+            """
+            import os
+            for _where in (".", "/tmp"):
+                try:
+                    with open(os.path.join(_where, "fill.bin"), "wb") as _f:
+                        for _ in range(1024):
+                            _f.write(b"\\0" * 2**20)
+                    print("FILLED", _where)
+                except OSError as _e:
+                    print("stopped:", _where, _e.strerror)
+            """
+        ),
+        # A display of 40 MB of text (nbgrader's LimitOutput counts stream lines only).
+        "huge_display": _in_kernel(
+            """
+            from IPython.display import display
+            display({"text/plain": "W" * (40 << 20)}, raw=True)
+            """
+        ),
+        # The kernel's ipc folder: one of its sockets swapped for a link to a socket of the machine's.
+        "ipc_swap": _in_kernel(
+            """
+            import json, os, time
+            from ipykernel.connect import get_connection_file
+            _cfg = json.load(open(get_connection_file()))
+            _path = f"{_cfg['ip']}-{_cfg['stdin_port']}"
+            get_ipython().kernel.stdin_socket.close(linger=0)
+            time.sleep(0.5)
+            try:
+                os.unlink(_path)
+                os.symlink("/run/anything.sock", _path)
+                print("SWAPPED")
+            except OSError as _e:
+                print("refused:", _e.strerror)
             """
         ),
         # 7. Out of the control group: the kernel moves itself to the root group.
@@ -286,6 +336,28 @@ def test_the_kernel_saw_no_control_group_and_left_nothing_running(attacked):
     assert not left, f"processes the kernel started outlived the run: {left}"
 
 
+def _outputs(root, student) -> str:
+    nb = nbformat.read(root / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+    return json.dumps([cell.get("outputs", []) for cell in nb.cells])
+
+
+def test_the_kernel_fills_no_disk_and_no_output_is_huge(attacked):
+    root, _, _, _, _ = attacked
+    said = _outputs(root, "fill_disk")
+    assert "FILLED" not in said and "No space left on device" in said  # its tmpfs of 512 MiB, its /tmp of 64
+    for student in ("huge_display", "fill_disk"):
+        for kind in ("autograded", "feedback"):
+            size = sum(f.stat().st_size for f in (root / kind / student).rglob("*") if f.is_file())
+            assert size < 4 * 2**20, (student, kind, size)
+
+
+def test_the_kernel_cannot_swap_its_sockets_when_the_grader_is_root(attacked):
+    root, _, _, _, _ = attacked
+    if not sandbox.real_root():
+        pytest.skip("a grader that is not root shares its user id with the kernel (README, threat model)")
+    assert "SWAPPED" not in _outputs(root, "ipc_swap")
+
+
 @pytest.mark.parametrize("student", sorted(MISSING))
 def test_links_and_non_notebooks_are_graded_as_missing(attacked, student):
     _, _, report, _, scores = attacked
@@ -314,6 +386,8 @@ def test_feedback_holds_no_script_from_the_student(attacked):
     assert "output_javascript" not in page  # a JavaScript output is dropped whole
     assert not re.search(r"<[A-Za-z][^<>]*\son[a-z]+\s*=", page)  # no tag with an event handler
     assert "xss-md" in page  # the Markdown cell is shown, as text
+    assert not re.search(r"(href|src)=[\"']?\s*javascript", page, flags=re.I)  # no link runs a script
+    assert not re.search(r"src=[\"']?[^\"'>]*xss-track", page)  # no image from where the student says
 
 
 def test_the_autograded_notebook_formgrader_shows_holds_no_script_either(attacked):
