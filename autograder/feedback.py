@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from nbconvert.preprocessors.sanitize import SanitizeHTML
@@ -141,17 +142,32 @@ _SPACE = re.compile(r"\s+")
 KEY = 16
 
 
+@functools.cache
+def _invisible() -> dict[int, None]:
+    """Characters that show nothing (zero-width spaces and joiners, direction marks: Unicode's "Cf")."""
+    return {c: None for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
+
+
+def _normal(text: str) -> str:
+    """text as a reader sees it: no ANSI codes, no invisible characters, compatibility forms folded
+    (NFKC: full-width letters, ligatures), escaped line breaks as breaks, whitespace collapsed."""
+    text = _ANSI.sub("", text.replace("\\n", "\n")).translate(_invisible())
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text))
+
+
 class Secrets:
     """Lines that must not appear anywhere in a text: found as substrings, whatever surrounds them.
 
-    Whitespace is collapsed on both sides and ``\\n`` escapes count as line breaks, so that neither
-    indentation, a prefix ("> "), ``repr()`` nor a join of several lines hides one.
+    Both sides are read as a reader sees them (_normal), so that neither indentation, a prefix
+    ("> "), ``repr()``, a join of several lines, ANSI codes nor zero-width characters hide one.
+    (Look-alike letters of other scripts, entities in HTML and encodings do: the kernel sees no
+    hidden test and no line of the grader in the first place, autograder.kernel.)
     """
 
     def __init__(self, lines):
         self.index: dict[str, list[str]] = {}
         for line in lines:
-            line = _SPACE.sub(" ", line).strip()
+            line = _normal(line).strip()
             if len(line) >= KEY:
                 self.index.setdefault(line[:KEY], []).append(line)
 
@@ -159,7 +175,7 @@ class Secrets:
         return bool(self.index)
 
     def found_in(self, text: str) -> bool:
-        text = _SPACE.sub(" ", text.replace("\\n", "\n"))
+        text = _normal(text)
         index = self.index
         for i in range(len(text) - KEY + 1):
             candidates = index.get(text[i : i + KEY])
@@ -322,35 +338,48 @@ def escape_tags(markdown: str) -> str:
     return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", markdown)
 
 
+#: What a Markdown cell may render to (what nbconvert's Markdown makes of the course's cells, and more).
+MARKDOWN_TAGS = {
+    *"p br hr h1 h2 h3 h4 h5 h6 em strong b i u s del code pre blockquote ul ol li a img".split(),
+    *"table thead tbody tr th td span div sup sub".split(),
+}
 #: A link's or an image's destination that is kept: a relative path, an anchor, an attachment. (No
 #: cell of the course links anywhere; a remote image would tell its server who opened the page.)
-_SAFE_DESTINATION = re.compile(r"(attachment:)?[\w./-]+|#[\w-]*")
-#: Whatever precedes "](", nested brackets and line breaks included: every inline link and image.
-_INLINE = re.compile(r"(\]\(\s*)(<[^>]*>|[^\s)]*)")
-_REFERENCE = re.compile(r"^( {0,3}\[[^\]]+\]:\s*)(<[^>]*>|\S+)", re.MULTILINE)
+_SAFE_DESTINATION = re.compile(r"(attachment:)?\w[\w./-]*|#[\w-]*")
 
 
-def safe_links(markdown: str) -> str:
-    """markdown whose link and image destinations all match _SAFE_DESTINATION ("#" instead).
+def _attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("href", "src"):
+        return bool(_SAFE_DESTINATION.fullmatch(value))
+    if tag == "img":
+        return name in ("alt", "title", "width", "height")
+    if tag in ("th", "td"):
+        return name == "align"
+    return name in ("id", "class", "title")
 
-    A whitelist, not a list of bad schemes: ``javascript:``, entity-encoded or backslash-escaped
-    variants of it, ``data:`` and remote images all fail it. (Autolinks ``<scheme:...>`` are tags
-    to escape_tags.)
+
+def safe_markdown(markdown: str) -> str:
+    """A Markdown cell as the HTML it renders to, cleaned, in a block that Markdown passes on as is.
+
+    Judged on the HTML the renderer made, not on the Markdown: every way to write a link or an
+    image (inline, by reference, in a list or a quote, entity-encoded, protocol-relative) ends as
+    an ``href`` or a ``src`` here, and keeps it only if it matches _SAFE_DESTINATION. Tags other
+    than MARKDOWN_TAGS, scripts and event handlers included, are shown as text. (The feedback
+    template renders the cell again: an HTML block without a blank line is left as it is.)
     """
+    import bleach
+    from nbconvert.filters import markdown2html
 
-    def keep_safe(match: re.Match) -> str:
-        before, destination = match.groups()
-        return before + (destination if _SAFE_DESTINATION.fullmatch(destination) else "#")
-
-    return _REFERENCE.sub(keep_safe, _INLINE.sub(keep_safe, markdown))
+    clean = bleach.clean(markdown2html(markdown), tags=MARKDOWN_TAGS, attributes=_attribute, strip=False)
+    lines = [line if line.strip() else "<!---->" for line in clean.strip().split("\n")]
+    return '<div class="autograder-markdown">\n' + "\n".join(lines) + "\n</div>"
 
 
 class SanitizeFeedback(SanitizeHTML):
     """nbconvert's SanitizeHTML for outputs, and more (see the module).
 
     Outputs: no Markdown (shown as its text), no metadata but numeric widths and heights (an
-    image's file name becomes its source). Markdown cells: tags written as text, links and
-    images restricted (safe_links).
+    image's file name becomes its source). Markdown cells: rendered and cleaned (safe_markdown).
     """
 
     # nbconvert's preprocessors are off unless enabled (nbgrader's are on): registered is not enough.
@@ -397,8 +426,11 @@ class SanitizeFeedback(SanitizeHTML):
         return kept
 
     def preprocess_cell(self, cell, resources, cell_index):
-        if cell.cell_type in ("markdown", "raw"):
-            cell.source = safe_links(escape_tags(cell.source))
+        if cell.cell_type == "markdown":
+            cell.source = safe_markdown(cell.source)
+            return cell, resources
+        if cell.cell_type == "raw":
+            cell.source = escape_tags(cell.source)
             return cell, resources
         if "outputs" in cell:
             cell.outputs = self._bounded(list(cell.outputs))

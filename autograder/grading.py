@@ -178,8 +178,7 @@ def _classify(result: dict) -> tuple[str, str]:
     if not result.get("success") and ("CellTimeoutError" in log or "timed out" in log):
         return TIMED_OUT, "a cell ran past the cell timeout and ignored the interrupt: the notebook could not be graded"
     if not result.get("success"):
-        last = [line for line in log.strip().splitlines() if line.strip()][-1:] or ["(no log)"]
-        return FAILED, last[0][:300]
+        return FAILED, course._last_error(log) or "(no log)"
     return GRADED, ""
 
 
@@ -238,12 +237,19 @@ def record_scores(db: Path, student: str, assignment: str, scores: dict[str, dic
 
 
 def _flags(kernel: dict, verdicts: list[verdict.NotebookVerdict]) -> list[str]:
-    """Where nbgrader's in-kernel score and the isolated one disagree, in words."""
+    """Where nbgrader's in-kernel score and the isolated one disagree, in words.
+
+    The kernel runs the visible tests only (autograder.kernel), so a part the isolated pass failed
+    on a hidden line says nothing when the kernel passed it; one it failed on a visible line, which
+    the kernel passed, does: the same asserts on the same code gave two answers.
+    """
     faked, aliased, lost = [], [], []
     for v in verdicts:
         mine = kernel.get(Path(v.notebook).stem, {})
         for gid, cell in v.cells.items():
             k = mine.get(gid) or 0.0
+            if k > cell.score + 1e-9 and cell.hidden:
+                continue  # the kernel ran the visible tests only (autograder.kernel): nothing to compare
             if k > cell.score + 1e-9:
                 # A library's function under the student's name (tanh = np.tanh) is a plain mistake
                 # that the isolated pass refuses, not tampering.
@@ -320,10 +326,10 @@ def _worker(
     scores over nbgrader's in the scratch gradebook, the feedback, and the outcome (a line).
     """
     api = course.nbgrader_api(scratch)
-    if sandboxed_kernel.available():  # nbgrader's kernels in the sandbox too (see autograder.kernel)
-        sandboxed_kernel.configure(api.config)
-    db = gradebook_path(scratch)
     isolated = call_timeout is not None
+    if sandboxed_kernel.available():  # nbgrader's kernels in the sandbox too (see autograder.kernel)
+        sandboxed_kernel.configure(api.config, hidden_tests=not isolated)
+    db = gradebook_path(scratch)
     limits = Limits(call_seconds=call_timeout) if isolated else None
     for assignment in assignments:
         start = time.perf_counter()

@@ -3,9 +3,9 @@
 nbgrader's ``Execute`` starts a Jupyter kernel with the grader's rights, next to the course, the
 other students, the gradebook and the worker's own output. Here the kernel is started through the
 sandbox's launcher instead (``autograder.sandbox.namespaced``): its own mount, PID, network, IPC
-and UTS namespaces, a read-only root file system of the system and the Python installation, the
-``autograder`` package (the hidden tests call its checks), no capability, a user id of its own
-when the grader is root, resource limits, and stdin/stdout/stderr on /dev/null.
+and UTS namespaces, a read-only root file system of the system and the Python installation (and
+the ``autograder`` package only where it runs the hidden tests: see configure), no capability, a
+user id of its own when the grader is root, resource limits, and stdin/stdout/stderr on /dev/null.
 
 It talks to nbgrader over ZeroMQ *ipc* sockets (files in a folder of its own, bound in), not TCP:
 with no network it could not do otherwise, and two kernels started at once can no longer race for
@@ -23,13 +23,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.util import run_sync
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute
+from traitlets import Bool
 
 from . import sandbox
 
@@ -60,6 +62,10 @@ def _package() -> Path:
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run in the sandbox and speak over ipc sockets."""
 
+    with_grader = Bool(False, help="Whether the kernel sees the autograder package (only hidden tests import it).").tag(
+        config=True
+    )
+
     _box: Path | None = None  # its folder, under the worker's TMPDIR (removed with it, or by remove())
 
     async def _async_pre_start_kernel(self, **kw):
@@ -80,10 +86,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             for path in (box, *box.rglob("*")):
                 os.chown(path, uid, uid, follow_symlinks=False)
         package = _package()
-        start = (
-            f"import sys; sys.path.insert(0, {str(package.parent)!r}); "
-            "from ipykernel import kernelapp; kernelapp.launch_new_instance()"
-        )
+        path = f"sys.path.insert(0, {str(package.parent)!r}); " if self.with_grader else ""
+        start = f"import sys; {path}from ipykernel import kernelapp; kernelapp.launch_new_instance()"
         if "-f" not in kernel_cmd:
             raise RuntimeError(f"not a Python kernel's command (no -f connection_file): {kernel_cmd}")
         # As Jupyter's own launcher leaves it: the notebook's folder importable (not -I), no user site.
@@ -99,7 +103,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             KERNEL_LIMITS,
             box / "root",
             uid=uid,
-            binds=[str(package)],
+            binds=[str(package)] if self.with_grader else [],
             writable=[(str(box / "ipc"), str(box / "ipc"))],
             scratch=[(str(work), cwd, WORK_TMPFS)],
             cwd=cwd,
@@ -114,10 +118,20 @@ class SandboxedKernelManager(AsyncKernelManager):
         (which the client, reconnecting, would follow). A grader that is not root shares its user
         id with the kernel, which could take the folder back: README, threat model.
         """
-        if self._box is not None and sandbox.real_root():
-            ipc = self._box / "ipc"
-            os.chown(ipc, 0, 0)
-            ipc.chmod(0o755)
+        if self._box is None or not sandbox.real_root():
+            return
+        ipc = self._box / "ipc"
+        os.chown(ipc, 0, 0)
+        ipc.chmod(0o755)
+        # What it did before (code of the submission's folder runs as the kernel starts): only its
+        # sockets and the connection file may be there, none a link, a hard link or a folder.
+        ports = (self.shell_port, self.iopub_port, self.stdin_port, self.control_port, self.hb_port)
+        sockets = {f"{Path(self.ip).name}-{port}" for port in ports}
+        for entry in os.scandir(ipc):
+            info = entry.stat(follow_symlinks=False)
+            plain = stat.S_ISSOCK(info.st_mode) if entry.name in sockets else stat.S_ISREG(info.st_mode)
+            if entry.name not in {*sockets, Path(self.connection_file).name} or not plain or info.st_nlink != 1:
+                raise RuntimeError(f"the kernel changed its ipc folder as it started ({entry.name}): stopped")
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
@@ -135,7 +149,11 @@ class SandboxedExecute(Execute):
 
     async def async_start_new_kernel_client(self):
         client = await super().async_start_new_kernel_client()  # the kernel replied: its sockets are bound
-        self.km.lock()
+        try:
+            self.km.lock()
+        except Exception:
+            await self._async_cleanup_kernel()
+            raise
         return client
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient's is bound to its own
@@ -150,10 +168,28 @@ def remove(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def configure(config) -> None:
-    """Make nbgrader's autograde (with this traitlets config) run its kernels in the sandbox."""
+class ClearHiddenTestsFirst(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests, run before the kernel does: it never sees a hidden test."""
+
+    enforce_metadata = Bool(False).tag(config=True)  # generate_assignment checked the source already
+
+
+def configure(config, hidden_tests: bool = False) -> None:
+    """Make nbgrader's autograde (with this traitlets config) run its kernels in the sandbox.
+
+    hidden_tests False (when the isolated pass records the scores): the hidden-test blocks are
+    removed from the test cells before the kernel runs them, and the kernel does not see the
+    autograder package, which only hidden tests import. Neither can then reach the student's
+    feedback, whatever the student's code prints; the kernel runs the visible tests, which are
+    the student's own anyway. True (nbgrader's in-kernel scores are recorded): both, as nbgrader
+    runs them.
+    """
     from nbgrader.converters import Autograde
 
     configured = config.Autograde.get("autograde_preprocessors")  # the course's, or nbgrader's own
     preprocessors = configured or Autograde.class_traits()["autograde_preprocessors"].default()
-    config.Autograde.autograde_preprocessors = [SandboxedExecute if p is Execute else p for p in preprocessors]
+    sandboxed = [SandboxedExecute if p is Execute else p for p in preprocessors]
+    if not hidden_tests:
+        sandboxed.insert(sandboxed.index(SandboxedExecute), ClearHiddenTestsFirst)
+    config.Autograde.autograde_preprocessors = sandboxed
+    config.SandboxedKernelManager.with_grader = hidden_tests

@@ -138,6 +138,24 @@ def _attacks(root: Path) -> dict[str, dict[str, str]]:
             print("\\n".join("> " + line for line in inspect.getsource(autograder.checks).splitlines()))
             """
         ),
+        # The hidden tests of each test cell kept as it starts, printed hidden from the filter (ANSI codes
+        # and zero-width spaces between their letters, HTML entities) by the next cell that is not a test.
+        "leak_disguised": _in_kernel(
+            """
+            from IPython.display import HTML, display
+            _stash = []
+
+            def _disguise(info):
+                if "BEGIN HIDDEN" + " TESTS" in info.raw_cell or "autograder" in info.raw_cell:
+                    _stash.extend(info.raw_cell.splitlines())
+                elif _stash:
+                    print("\\n".join("\\x1b[0m".join(line) for line in _stash))
+                    print("\\n".join("\\u200b".join(line) for line in _stash))
+                    display(HTML("<br>".join("".join(f"&#{ord(c)};" for c in line) for line in _stash)))
+
+            get_ipython().events.register("pre_run_cell", _disguise)
+            """
+        ),
         # 6. A script in the feedback (which instructors open too): HTML, JavaScript, a Markdown cell below.
         "script_html": _in_kernel(
             """
@@ -223,6 +241,23 @@ def _attacks(root: Path) -> dict[str, dict[str, str]]:
     }
 
 
+PRESTART = """
+import os, sys, threading
+
+def _prepare():
+    try:
+        ipc = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+        os.mkdir(os.path.join(ipc, "mine"))
+    except Exception:
+        pass
+
+threading.Thread(target=_prepare, daemon=True).start()
+del sys.modules["calendar"]
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+import calendar  # the standard library's, so that the kernel starts as usual
+sys.modules["calendar"] = calendar
+"""
+
 #: 5. and 8.: submissions that are not plain notebooks (made in the fixture).
 MISSING = {
     "link_source": "a link to the course's source notebook (its solution)",
@@ -254,9 +289,12 @@ def attacked(tmp_path_factory):
         course.submit(root, student, ASSIGNMENT, answers)
     script = root / "submitted" / "script_html" / ASSIGNMENT / NOTEBOOK
     nb = nbformat.read(script, as_version=4)
-    nb.cells.append(
-        nbformat.v4.new_markdown_cell("<script>alert('xss-md')</script><img src=x onerror=alert('xss-img')>")
+    markdown = (
+        "<script>alert('xss-md')</script><img src=x onerror=alert('xss-img')> [here](javascript:alert(1))\n\n"
+        "> [r]: javascript:alert(2)\n\n[quoted][r]\n\n[a\\]b]: javascript:alert(3)\n\n[escaped][a\\]b]\n\n"
+        "![t](//127.0.0.1:9/xss-track.png)\n\n- [i]: http://127.0.0.1:9/xss-track.png\n\n![x][i]\n"
     )
+    nb.cells.append(nbformat.v4.new_markdown_cell(markdown))
     nbformat.write(nb, script)
     for student in MISSING:
         (root / "submitted" / student / ASSIGNMENT).mkdir(parents=True)
@@ -268,6 +306,10 @@ def attacked(tmp_path_factory):
     oops = nbformat.read(sub["alice"], as_version=4)
     oops.cells[0].metadata["nbgrader"] = "oops"
     sub["metadata_oops"].write_text(json.dumps(oops))
+    # Code of the submission's folder, run as the kernel starts (before its ipc folder is locked):
+    # a folder of its own in the ipc folder, to fill the disk and swap sockets from later.
+    course.submit(root, "ipc_prestart", ASSIGNMENT, {"sigmoid": WRONG})
+    (root / "submitted" / "ipc_prestart" / ASSIGNMENT / "calendar.py").write_text(PRESTART)
     with open(sub["too_large"], "wb") as big:
         big.truncate(grading.MAX_SUBMITTED_BYTES + 2**20)
     before = {name: _digest(root / name) for name in ("source", "release", "submitted")}
@@ -292,7 +334,7 @@ def _feedback(root, student) -> str:
 
 def test_the_run_completes_with_a_table_that_names_every_student(attacked):
     root, _, report, table, scores = attacked
-    students = {*HONEST, *_attacks(root), *MISSING}
+    students = {*HONEST, *_attacks(root), *MISSING, "ipc_prestart"}
     assert {o.student for o in report.outcomes} == students
     assert all(student in table for student in students)
     assert {s for s, _ in scores} == students
@@ -352,10 +394,14 @@ def test_the_kernel_fills_no_disk_and_no_output_is_huge(attacked):
 
 
 def test_the_kernel_cannot_swap_its_sockets_when_the_grader_is_root(attacked):
-    root, _, _, _, _ = attacked
+    root, _, report, _, scores = attacked
     if not sandbox.real_root():
         pytest.skip("a grader that is not root shares its user id with the kernel (README, threat model)")
     assert "SWAPPED" not in _outputs(root, "ipc_swap")
+    # What the kernel did to its ipc folder as it started is found, and the kernel is stopped.
+    prestart = _outcome(report, "ipc_prestart")
+    assert prestart.status == grading.FAILED and "changed its ipc folder" in prestart.detail, prestart
+    assert scores["ipc_prestart", ASSIGNMENT] == {**dict.fromkeys(SIGMOID_PARTS, 0), **TANH_PARTS}
 
 
 @pytest.mark.parametrize("student", sorted(MISSING))
@@ -367,15 +413,26 @@ def test_links_and_non_notebooks_are_graded_as_missing(attacked, student):
     assert said in detail, detail
 
 
-def test_feedback_holds_no_hidden_test_and_no_line_of_the_grader(attacked):
+@pytest.mark.parametrize("student", ["leak_key", "leak_disguised"])
+def test_feedback_holds_no_hidden_test_and_no_line_of_the_grader(attacked, student):
     root, _, _, _, _ = attacked
-    page = html.unescape(_feedback(root, "leak_key"))
+    page = feedback._normal(html.unescape(_feedback(root, student)))  # as a reader sees it
     assert "BEGIN HIDDEN TESTS" not in page
-    submitted = nbformat.read(root / "submitted" / "leak_key" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    submitted = nbformat.read(root / "submitted" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
     own = {line.strip() for cell in submitted.cells for line in cell.source.splitlines()}  # the student's own
-    leaked = [line for line in feedback.grader_lines() - own if line in page]
+    hidden = {line.strip() for line in _hidden_lines() if len(line.strip()) >= 16}
+    leaked = [line for line in (feedback.grader_lines() | hidden) - own if feedback._normal(line) in page]
     assert not leaked, leaked[:5]
-    assert "[output withheld" in page  # said, not silently dropped
+
+
+def _hidden_lines() -> list[str]:
+    source = nbformat.read(course.COURSE_ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    return [
+        line
+        for cell in source.cells
+        for number, line in enumerate(cell.source.split("\n"), start=1)
+        if number in feedback.hidden_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    ]
 
 
 def test_feedback_holds_no_script_from_the_student(attacked):
@@ -397,4 +454,6 @@ def test_the_autograded_notebook_formgrader_shows_holds_no_script_either(attacke
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
     assert not any("application/javascript" in o.get("data", {}) for o in outputs)
     assert not any("<script" in o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "<script" not in nb.cells[-1].source and "<img" not in nb.cells[-1].source
+    markdown = nb.cells[-1].source  # rendered and cleaned: the tags it may have, none with a handler
+    assert "<script" not in markdown and not re.search(r"<[A-Za-z][^<>]*\son[a-z]+\s*=", markdown)
+    assert 'href="javascript' not in markdown and not re.search(r'src="[^"]*xss-track', markdown)

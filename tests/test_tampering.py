@@ -247,14 +247,21 @@ def test_faked_or_broken_sigmoid_earns_nothing_and_tanh_keeps_its_points(graded,
     assert outcomes[student].isolated["activations"] == {**dict.fromkeys(SIGMOID_PARTS, 0.0), **TANH_PARTS}
 
 
-@pytest.mark.parametrize("student", ["cheat_numpy_patch", "cheat_transformer", "cheat_reference", "cheat_numpy_file"])
+@pytest.mark.parametrize("student", ["cheat_numpy_patch", "cheat_transformer", "cheat_numpy_file"])
 def test_cheats_that_fool_nbgrader_are_flagged(graded, student):
     """In the kernel these cheats pass sigmoid tests that the isolated pass fails; the summary says so."""
-    _skip_where_the_course_is_visible(student)
     _, outcomes, _ = graded
     kernel = outcomes[student].kernel["activations"]
     assert sum(kernel[k] or 0 for k in SIGMOID_PARTS) > 0, kernel
     assert any("possible tampering" in f for f in outcomes[student].flags)
+
+
+def test_the_reference_is_out_of_the_kernels_reach_too(graded):
+    """The sandboxed kernel sees neither the course nor the autograder package (autograder.kernel)."""
+    _skip_where_the_course_is_visible("cheat_reference")
+    _, outcomes, _ = graded
+    kernel = outcomes["cheat_reference"].kernel["activations"]
+    assert {k: kernel[k] for k in SIGMOID_PARTS} == dict.fromkeys(SIGMOID_PARTS, 0), kernel
 
 
 def test_honest_students_lose_nothing(graded):
@@ -265,15 +272,17 @@ def test_honest_students_lose_nothing(graded):
 
 
 def test_tanh_from_numpy_loses_its_parts_and_is_not_called_tampering(graded):
-    """Wrapped, both passes refuse it alike (autograder.checks.forbid): no flag. Aliased, the isolated
-    pass refuses the alias wherever it is called (tanh_prime's test cell calls tanh too): said so."""
+    """Wrapped, the hidden checks refuse it (autograder.checks.forbid), which the kernel does not run:
+    no flag. Aliased, the isolated pass refuses the alias wherever the visible tests call it
+    (tanh_prime's call tanh too), which the kernel's visible tests do not: said so, not as tampering."""
     _, outcomes, scores = graded
     lost = {"tanh_values": 0, "tanh_extremes": 0}
     assert scores["mistake_wrapper", ASSIGNMENT] == {**SIGMOID_PARTS, **TANH_PARTS, **lost}
     assert outcomes["mistake_wrapper"].flags == []
     assert scores["mistake_alias", ASSIGNMENT] == {**SIGMOID_PARTS, **dict.fromkeys(TANH_PARTS, 0)}
     (flag,) = outcomes["mistake_alias"].flags
-    assert "a library's under the student's name (tanh_prime_values)" in flag and "tampering" not in flag
+    assert "a library's under the student's name (tanh_values, tanh_extremes, tanh_prime_values)" in flag
+    assert "tampering" not in flag
 
 
 def test_the_gradebook_holds_only_what_the_grader_wrote(graded):
