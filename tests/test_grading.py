@@ -235,3 +235,17 @@ def test_grading_refuses_where_student_code_cannot_be_sandboxed(tmp_path):
     assert "student code cannot be sandboxed here (AUTOGRADER_SANDBOX=limits)" in done.stdout
     assert "--unsafe" in done.stdout
     assert sorted(tmp_path.rglob("*")) == before  # no gradebook backup, no grades, no feedback
+
+
+def test_without_the_isolated_pass_the_sandboxed_kernel_runs_the_hidden_tests(tmp_path):
+    """--no-isolation records nbgrader's in-kernel scores: the kernel then runs the hidden checks
+    (it sees the autograder package, read-only), which refuse a tanh that calls np.tanh."""
+    course.scratch_course(tmp_path, ["01_activations"], course.COURSE_ROOT, f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
+    course.submit(tmp_path, "alice", "01_activations", {})
+    course.submit(tmp_path, "wanda", "01_activations", {"tanh": "def tanh(z):\n    return np.tanh(z)\n"})
+    report = grading.grade(tmp_path, ["01_activations"], jobs=2, timeout=BUDGET, call_timeout=None)
+    assert {o.status for o in report.outcomes} == {grading.GRADED}
+    scores = grading.scores(tmp_path, ["01_activations"])
+    assert sum(scores["alice", "01_activations"].values()) == 10
+    wanda = scores["wanda", "01_activations"]
+    assert (wanda["tanh_values"], wanda["tanh_extremes"], sum(wanda.values())) == (0, 0, 7)
