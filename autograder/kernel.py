@@ -15,7 +15,7 @@ Writable for it: that folder, its own /tmp (a 64 MB tmpfs), and a copy of the su
 a tmpfs of its own (WORK_TMPFS), seen at the submission's own path (so ``np.load("IMAGES.npy")`` works;
 what it writes there is bounded and thrown away).
 
-Used by ``autograder.grading`` as nbgrader's ``Autograde.autograde_preprocessors[0]``.
+Used by ``autograder.grading`` through ``configure``: nbgrader's Execute becomes SandboxedExecute.
 """
 
 from __future__ import annotations
@@ -79,8 +79,6 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         box = self._box
         cwd = str(Path(kw.get("cwd") or os.getcwd()).resolve())
-        work = box / "work"  # the submission's folder, a copy of its own
-        shutil.copytree(cwd, work, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb"))
         uid = sandbox.random_uid()
         if sandbox.real_root():  # its user id must write its folders and read the connection file
             for path in (box, *box.rglob("*")):
@@ -105,7 +103,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             uid=uid,
             binds=[str(package)] if self.with_grader else [],
             writable=[(str(box / "ipc"), str(box / "ipc"))],
-            scratch=[(str(work), cwd, WORK_TMPFS)],
+            # The submission's folder, its notebooks left out (the one being run holds the test cells).
+            scratch=[(cwd, cwd, WORK_TMPFS, ["*.ipynb"])],
             cwd=cwd,
             quiet=not os.environ.get("AUTOGRADER_DEBUG"),
         )

@@ -116,12 +116,12 @@ for path, inside in cfg.get("writable", []):  # a folder of its own, seen at ano
     os.makedirs(new + inside, exist_ok=True)
     mount(path, new + inside, None, MS_BIND | MS_REC)
     mount(None, new + inside, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
-for path, inside, options in cfg.get("scratch", []):  # a tmpfs of its own (bounded), a copy of path in it
+for path, inside, options, ignore in cfg.get("scratch", []):  # a tmpfs of its own (bounded), a copy in it
     import shutil
 
     os.makedirs(new + inside, exist_ok=True)
     mount("tmpfs", new + inside, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    shutil.copytree(path, new + inside, symlinks=True, dirs_exist_ok=True)
+    shutil.copytree(path, new + inside, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore))
     for folder, dirs, files in os.walk(new + inside):
         for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
             os.lchown(name, cfg["uid"], cfg["uid"])
@@ -233,7 +233,7 @@ def namespaced(
     uid: int | None = None,
     binds: list[str] = (),
     writable: list[tuple[str, str]] = (),
-    scratch: list[tuple[str, str, str]] = (),
+    scratch: list[tuple[str, str, str, list[str]]] = (),
     cwd: str = "/tmp",
     quiet: bool = False,
 ) -> list[str]:
@@ -241,8 +241,9 @@ def namespaced(
 
     root: an empty folder, where its root file system is built. It sees _binds() and binds
     read-only; writable: (folder, path inside) pairs, the only places it writes besides its own
-    /tmp; scratch: (folder, path inside, tmpfs options) triples, a tmpfs of that size with a copy
-    of folder in it (what is written there is bounded, and thrown away). uid: the user id it runs
+    /tmp; scratch: (folder, path inside, tmpfs options, patterns) tuples, a tmpfs of that size with
+    a copy of folder in it but the files that match patterns (what is written there is bounded, and
+    thrown away; it is copied as the launcher, before it drops its rights). uid: the user id it runs
     as when the grader is root (random by default). quiet: its stdin, stdout and stderr are
     /dev/null whatever it inherited.
     """
