@@ -38,10 +38,10 @@ class NbgraderError(RuntimeError):
 
     def __init__(self, what: str, log: str = ""):
         self.what, self.log = what, log
-        super().__init__(f"{what} failed" + (f": {_last_error(log)}" if log.strip() else ""))
+        super().__init__(f"{what} failed" + (f": {last_error(log)}" if log.strip() else ""))
 
 
-def _last_error(log: str) -> str:
+def last_error(log: str) -> str:
     """The line of a log that names the error (``FileNotFoundError: … 'alembic'``), else its last line."""
     import re
 

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import cgroup, course, verdict
+from . import cgroup, course, sandbox, verdict
 from . import kernel as sandboxed_kernel
 from .sandbox import Limits, tasks_of_user
 
@@ -178,7 +178,7 @@ def _classify(result: dict) -> tuple[str, str]:
     if not result.get("success") and ("CellTimeoutError" in log or "timed out" in log):
         return TIMED_OUT, "a cell ran past the cell timeout and ignored the interrupt: the notebook could not be graded"
     if not result.get("success"):
-        return FAILED, course._last_error(log) or "(no log)"
+        return FAILED, course.last_error(log) or "(no log)"
     return GRADED, ""
 
 
@@ -272,44 +272,32 @@ def _flags(kernel: dict, verdicts: list[verdict.NotebookVerdict]) -> list[str]:
     return out
 
 
-def _sanitize(scratch: Path, student: str, assignment: str) -> None:
-    """No script or raw HTML of the student's in the autograded notebooks, which formgrader shows instructors.
-
-    (feedback.SanitizeFeedback: outputs cleaned, JavaScript dropped, tags in Markdown written as text.)
-    """
-    import nbformat
-
-    from .feedback import SanitizeFeedback
-
-    for path in sorted((scratch / "autograded" / student / assignment).glob("*.ipynb")):
-        nb, _ = SanitizeFeedback().preprocess(nbformat.read(path, as_version=4), {})
-        mode = path.stat().st_mode & 0o7777  # read-only as nbgrader leaves it (see _annotate)
-        path.chmod(mode | 0o200)
-        nbformat.write(nb, path)
-        path.chmod(mode)
-
-
 def _annotate(scratch: Path, student: str, assignment: str, verdicts: list[verdict.NotebookVerdict]) -> None:
-    """Write each test cell's isolated verdict into the autograded notebook, for the feedback.
+    """Finish the autograded notebooks, one read and one write each: every test cell's isolated
+    verdict written in, for the feedback, and no script or raw HTML of the student's left, for
+    formgrader, which shows them to instructors (feedback.SanitizeFeedback).
 
     Where the kernel died nbgrader wrote no autograded notebook: the submitted one stands in,
     so that the student still gets feedback on every part.
     """
     import nbformat
 
+    from .feedback import SanitizeFeedback
+
+    folder = scratch / "autograded" / student / assignment
     for v in verdicts:
-        path = scratch / "autograded" / student / assignment / v.notebook
-        if not path.exists():
-            submitted_nb = scratch / "submitted" / student / assignment / v.notebook
-            if not submitted_nb.exists():
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(submitted_nb, path)
+        submitted_nb = scratch / "submitted" / student / assignment / v.notebook
+        if not (folder / v.notebook).exists() and submitted_nb.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy(submitted_nb, folder / v.notebook)
+    cells = {v.notebook: v.cells for v in verdicts}
+    for path in sorted(folder.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid in v.cells and cell.metadata["nbgrader"].get("grade"):
-                cell.metadata["autograder"] = {"isolated": asdict(v.cells[gid])}
+            if gid in cells.get(path.name, {}) and cell.metadata["nbgrader"].get("grade"):
+                cell.metadata["autograder"] = {"isolated": asdict(cells[path.name][gid])}
+        nb, _ = SanitizeFeedback().preprocess(nb, {})
         mode = path.stat().st_mode & 0o7777  # nbgrader leaves it read-only (0444): so it stays
         path.chmod(mode | 0o200)  # (as root that goes unnoticed; any other user needs it)
         nbformat.write(nb, path)
@@ -344,10 +332,9 @@ def _worker(
         if status == GRADED:
             detail = _timed_out_cells(scratch, student, assignment)
         kernel = gradebook_scores(db, student, assignment)
-        _sanitize(scratch, student, assignment)
         if isolated:
             record_scores(db, student, assignment, scores)
-            _annotate(scratch, student, assignment, verdicts)
+        _annotate(scratch, student, assignment, verdicts)
         if feedback and (status in (GRADED, KERNEL_DIED) or isolated):
             fb = api.generate_feedback(assignment, student, force=True)
             if not fb.get("success"):
@@ -424,10 +411,8 @@ def copy_submission(src: Path, dest: Path) -> list[str]:
     dest.mkdir(parents=True, exist_ok=True)
     if src.is_symlink() or not src.is_dir():
         return [f"{src.name}/ is not a folder: nothing of it is graded"]
-    for path in sorted(src.rglob("*")):
+    for path in sorted(src.rglob("*")):  # rglob enters no linked folder: the link is reported instead
         rel = path.relative_to(src)
-        if any(p.is_symlink() for p in (src / rel).parents if p != src and src in p.parents):
-            continue  # inside a linked folder: reported with the link
         if path.is_symlink():
             refused.append(f"{rel} is a symbolic link: graded as missing")
         elif path.is_dir():
@@ -679,8 +664,6 @@ def refuse_unsandboxed() -> None:
     """
     if sandboxed_kernel.available():
         return
-    from . import sandbox
-
     raise CourseError(
         f"student code cannot be sandboxed here ({sandbox.FALLBACK_REASON.split(';')[0]}): each submission "
         "would run with your rights, next to the course and every other student. Grade as root or where "

@@ -249,3 +249,24 @@ def test_without_the_isolated_pass_the_sandboxed_kernel_runs_the_hidden_tests(tm
     assert sum(scores["alice", "01_activations"].values()) == 10
     wanda = scores["wanda", "01_activations"]
     assert (wanda["tanh_values"], wanda["tanh_extremes"], sum(wanda.values())) == (0, 0, 7)
+
+
+def test_the_submitted_notebook_standing_in_for_a_dead_kernels_is_sanitized_too(tmp_path):
+    """Where the kernel died, the submitted notebook is the autograded one (for the feedback and
+    formgrader): its outputs, as the student saved them, are cleaned like any other."""
+    from autograder import verdict
+
+    meta = {"grade": True, "grade_id": "test_f", "locked": True, "points": 1, "schema_version": 3, "solution": False}
+    script = nbformat.v4.new_output("display_data", data={"application/javascript": "alert(1)", "text/plain": "x"})
+    cells = [
+        nbformat.v4.new_code_cell("f()", outputs=[script]),
+        nbformat.v4.new_code_cell("assert f()", metadata={"nbgrader": meta}),
+    ]
+    submitted = tmp_path / "submitted" / "ada" / "01" / "f.ipynb"
+    submitted.parent.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), submitted)
+    found = verdict.NotebookVerdict("f.ipynb", {"test_f": verdict.Verdict("test_f", 1.0, 0.0, "AssertionError")})
+    grading._annotate(tmp_path, "ada", "01", [found])
+    nb = nbformat.read(tmp_path / "autograded" / "ada" / "01" / "f.ipynb", as_version=4)
+    assert nb.cells[0].outputs[0].data == {"text/plain": "x"}
+    assert nb.cells[1].metadata["autograder"]["isolated"]["message"] == "AssertionError"
