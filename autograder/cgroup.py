@@ -55,18 +55,18 @@ class Cgroup:
         self.folders: list[Path] = []
         name = f"autograder-{uuid.uuid4().hex[:12]}"
         quota = int(cpus * PERIOD) if cpus else None
-        limits = (("pids", "pids.max", pids), ("memory", "memory.limit_in_bytes", memory))
-        for controller, file, value in (*limits, ("cpu", "cpu.cfs_quota_us", quota)):
-            if value is None:
-                continue
-            parent = _own(controller)
+        # (controller, v1 file, its value, v2 file, its value): v2 has one folder and other file names.
+        limits = (
+            ("pids", "pids.max", pids, "pids.max", pids),
+            ("memory", "memory.limit_in_bytes", memory, "memory.max", memory),
+            ("cpu", "cpu.cfs_quota_us", quota, "cpu.max", f"{quota} {PERIOD}"),
+        )
+        for controller, file, value, file_v2, value_v2 in limits:
+            parent = _own(controller) if value is not None else None
             if parent is None:
                 continue
-            if parent == ROOT or (parent / "cgroup.controllers").exists():  # v2: one folder, other file names
-                file = {"pids.max": "pids.max", "memory.limit_in_bytes": "memory.max", "cpu.cfs_quota_us": "cpu.max"}[
-                    file
-                ]
-                value = f"{value} {PERIOD}" if file == "cpu.max" else value
+            if parent == ROOT or (parent / "cgroup.controllers").exists():
+                file, value = file_v2, value_v2
             folder = parent / name
             try:
                 folder.mkdir(exist_ok=True)

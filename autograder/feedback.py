@@ -25,16 +25,17 @@ with full IPython tracebacks (#1363), which quote hidden lines, name
 
 * a test cell judged by the isolated pass shows its verdict, none of the kernel's outputs;
 * an output that quotes the grader (a line of a hidden-test block, or a line of the
-  ``autograder`` package, which the kernel can read: the hidden tests import it) anywhere
-  in its text, data or metadata is replaced by one sentence, whoever printed it
-  (``inspect.getsource``, a ``pre_run_cell`` hook that prints each cell, ...): see
-  ``Secrets``. A student who encodes what they print (base64, say) is not caught (README,
-  threat model).
+  ``autograder`` package) anywhere in its text, data or metadata is replaced by one
+  sentence, whoever printed it: see ``Secrets``. A second line of defence: where the
+  isolated pass records the scores, the kernel sees neither (autograder.kernel); with
+  ``--no-isolation`` it sees both, and what it prints encoded (base64, say) is not caught
+  (README, threat model).
 
-``SanitizeFeedback`` (registered after it in ``nbgrader_config.py``) keeps the student's HTML
-and JavaScript out of the page, which instructors open too: nbconvert's ``SanitizeHTML`` on
-outputs (no script, no SVG, HTML cleaned by bleach) and, in Markdown cells, every ``<`` that
-could open a tag written as text.
+``SanitizeFeedback`` (registered after it in ``nbgrader_config.py``, and run by the grader on
+the autograded notebooks that formgrader shows) keeps the student's HTML and JavaScript out of
+the page, which instructors open too: nbconvert's ``SanitizeHTML`` on outputs (no script, no
+SVG, HTML cleaned by bleach), Markdown outputs as text, output metadata reduced to sizes,
+every output bounded, and Markdown cells rendered and cleaned (``safe_markdown``).
 
 The score of each part is shown by nbgrader's feedback template (from ``GetGrades``).
 Note: when the kernel dies, nbgrader 0.9.6 fails the whole notebook and writes no
@@ -170,9 +171,6 @@ class Secrets:
             line = _normal(line).strip()
             if len(line) >= KEY:
                 self.index.setdefault(line[:KEY], []).append(line)
-
-    def __bool__(self) -> bool:
-        return bool(self.index)
 
     def found_in(self, text: str) -> bool:
         text = _normal(text)
@@ -408,12 +406,9 @@ class SanitizeFeedback(SanitizeHTML):
                 if isinstance(output.get(key), str):
                     output[key] = _cut(output[key], self.max_string_chars)
             data = output.get("data")
-            if isinstance(data, dict):
-                for kind, value in list(data.items()):
-                    text = (
-                        value if isinstance(value, str) else "".join(map(str, value)) if isinstance(value, list) else ""
-                    )
-                    data[kind] = _cut(text, self.max_string_chars) if not isinstance(value, dict) else value
+            for kind, value in list(data.items()) if isinstance(data, dict) else []:
+                if not isinstance(value, dict):  # JSON data stays as it is; text, as lines or not, is cut
+                    data[kind] = _cut(_text(value), self.max_string_chars)
             if isinstance(output.get("traceback"), list):
                 output["traceback"] = [_cut(str(line), self.max_string_chars) for line in output["traceback"][:200]]
             size = len(json.dumps(dict(output), default=str))
@@ -437,11 +432,17 @@ class SanitizeFeedback(SanitizeHTML):
         for output in cell.get("outputs", []):
             data = output.get("data")
             if isinstance(data, dict) and "text/markdown" in data:
-                text = data.pop("text/markdown")
-                data.setdefault("text/plain", text if isinstance(text, str) else "".join(map(str, text)))
+                data.setdefault("text/plain", _text(data.pop("text/markdown")))
             if "metadata" in output:
                 output["metadata"] = _sizes(output["metadata"])
         return super().preprocess_cell(cell, resources, cell_index)
+
+
+def _text(value) -> str:
+    """An output's data as one string: as it is, or its lines joined (anything else: nothing)."""
+    if isinstance(value, list):
+        return "".join(map(str, value))
+    return value if isinstance(value, str) else ""
 
 
 def _cut(text: str, limit: int) -> str:
