@@ -248,9 +248,9 @@ def _flags(kernel: dict, verdicts: list[verdict.NotebookVerdict]) -> list[str]:
         mine = kernel.get(Path(v.notebook).stem, {})
         for gid, cell in v.cells.items():
             k = mine.get(gid) or 0.0
-            if k > cell.score + 1e-9 and cell.hidden:
-                continue  # the kernel ran the visible tests only (autograder.kernel): nothing to compare
             if k > cell.score + 1e-9:
+                if cell.hidden:
+                    continue  # the kernel ran the visible tests only (autograder.kernel): nothing to compare
                 # A library's function under the student's name (tanh = np.tanh) is a plain mistake
                 # that the isolated pass refuses, not tampering.
                 (aliased if "NotYours:" in cell.message else faked).append(gid)
