@@ -1,6 +1,6 @@
 """Sample submissions of assignment 03 (backpropagation)."""
 
-from submissions import Submission
+from . import Submission
 
 ASSIGNMENT = "03_backprop"
 NOTEBOOK = "backprop.ipynb"

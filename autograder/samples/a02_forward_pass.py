@@ -1,6 +1,6 @@
 """Sample submissions of assignment 02 (forward pass)."""
 
-from submissions import Submission
+from . import Submission
 
 ASSIGNMENT = "02_forward_pass"
 NOTEBOOK = "forward_pass.ipynb"

@@ -1,6 +1,6 @@
 """Sample submissions of assignment 06 (visualization)."""
 
-from submissions import Submission
+from . import Submission
 
 ASSIGNMENT = "06_visualization"
 NOTEBOOK = "visualization.ipynb"

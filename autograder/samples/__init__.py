@@ -1,4 +1,4 @@
-"""Sample submissions, one module per assignment, graded end to end by tests/test_assignments.py.
+"""Sample submissions, one module per assignment: realistic work with real bugs and the scores it earns.
 
 Each module ``aNN_name.py`` defines ``ASSIGNMENT`` (the folder name in source/),
 
@@ -9,7 +9,8 @@ Each module ``aNN_name.py`` defines ``ASSIGNMENT`` (the folder name in source/),
   ``scores`` gives the expected score of every test cell that does not get
   full marks (cells not named must get full marks).
 
-Two submissions are added for every assignment by the harness: ``solution``
+tests/test_assignments.py grades them all with nbgrader and asserts every score; ``bench``
+times the correct loop-style ones. The tests add two submissions to every assignment: ``solution``
 (all answers from source/, full marks everywhere) and ``untouched`` (the
 release notebook as students receive it, 0 everywhere).
 """

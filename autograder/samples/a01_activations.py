@@ -1,6 +1,6 @@
 """Sample submissions of assignment 01 (activations)."""
 
-from submissions import Submission
+from . import Submission
 
 ASSIGNMENT = "01_activations"
 NOTEBOOK = "activations.ipynb"

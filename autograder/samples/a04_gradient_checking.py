@@ -1,6 +1,6 @@
 """Sample submissions of assignment 04 (gradient checking)."""
 
-from submissions import Submission
+from . import Submission
 
 ASSIGNMENT = "04_gradient_checking"
 NOTEBOOK = "gradient_checking.ipynb"

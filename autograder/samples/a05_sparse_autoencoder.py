@@ -1,6 +1,6 @@
 """Sample submissions of assignment 05 (sparse autoencoder)."""
 
-from submissions import Submission
+from . import Submission
 
 ASSIGNMENT = "05_sparse_autoencoder"
 NOTEBOOK = "sparse_autoencoder.ipynb"
