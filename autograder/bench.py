@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reference
-from .course import COURSE_ROOT
+from .course import COURSE_ROOT, Course
 
 SECTIONS = ("cost", "training", "notebooks", "grading", "ci")
 
@@ -337,7 +337,7 @@ def measure_training(num_patches: int = 10000, max_iter: int = 400):
 
 # --------------------------------------------------------------------------- notebooks
 
-#: Correct loop-style sample submissions in tests/submissions/ (module, student) per assignment.
+#: Correct loop-style sample submissions of autograder.samples: (module, student) per assignment.
 LOOP_SAMPLES = {
     "02_forward_pass": ("a02_forward_pass", "loops_correct"),
     "03_backprop": ("a03_backprop", "loop_over_examples"),
@@ -395,17 +395,14 @@ def tanh(z):
 }
 
 
-def loop_answers(assignment: str, root: Path = COURSE_ROOT) -> dict[str, str]:
+def loop_answers(assignment: str) -> dict[str, str]:
     """{answer cell grade_id: source}: a per-example loop implementation of one assignment."""
     if assignment in LOOP_ANSWERS:
         return dict(LOOP_ANSWERS[assignment])
     module_name, student = LOOP_SAMPLES[assignment]
     import importlib
 
-    tests = str(root / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    module = importlib.import_module(f"submissions.{module_name}")
+    module = importlib.import_module(f"autograder.samples.{module_name}")
     return dict(module.SUBMISSIONS[student].answers)
 
 
@@ -510,24 +507,17 @@ def measure_notebooks(
     assignments: list[str], timeout: float = 300.0, blas_threads: int | None = 1, root: Path = COURSE_ROOT
 ) -> NotebookFigures:
     solutions = {a: time_assignment(a, None, timeout, root, blas_threads) for a in assignments}
-    loops = {a: time_assignment(a, loop_answers(a, root), timeout, root, blas_threads) for a in assignments}
+    loops = {a: time_assignment(a, loop_answers(a), timeout, root, blas_threads) for a in assignments}
     return NotebookFigures(solutions, loops, blas_threads)
 
 
 # --------------------------------------------------------------------------- grading
 
 
-def build_class_course(dest: Path, assignments: list[str], students: int, root: Path = COURSE_ROOT) -> Path:
+def build_class_course(dest: Path, assignments: list[str], students: int, source: Course | None = None) -> Course:
     """A fresh nbgrader course at dest: the assignments and `students` solution submissions of each."""
-    from . import course
-
-    if Path(dest).exists():
-        raise FileExistsError(dest)
-    course.scratch_course(dest, assignments, root)
-    for a in assignments:
-        for s in range(students):
-            course.submit(dest, f"student{s + 1:03d}", a, {})
-    return dest
+    work = {f"student{s + 1:03d}": dict.fromkeys(assignments, {}) for s in range(students)}
+    return (source or Course()).scratch(dest, assignments, submissions=work)
 
 
 @dataclass
@@ -539,21 +529,19 @@ class GradingRun:
     per_assignment: dict[str, float] = field(default_factory=dict)  # mean seconds of one submission's grading
 
 
-def time_grading(root: Path, assignments: list[str], jobs: int, feedback: bool) -> GradingRun:
+def time_grading(course: Course, assignments: list[str], jobs: int, feedback: bool) -> GradingRun:
     """grading.grade on a course of solution submissions; every one should get full marks."""
-    from nbgrader.api import Gradebook
-
     from . import grading
 
-    report = grading.grade(root, assignments, jobs=jobs, feedback=feedback, check=False, unsafe=True)  # our own work
+    options = grading.Options(assignments, jobs=jobs, feedback=feedback, check=False, unsafe=True)  # our own work
+    report = grading.grade(course, options)
     problems = [
         f"{o.student}/{o.assignment}: {o.status} {o.detail}".strip()
         for o in report.outcomes
-        if o.status != "graded" or o.detail
+        if o.status != grading.Status.GRADED or o.detail
     ]
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        maxima = {a: gb.find_assignment(a).max_score for a in assignments}
-    for (student, a), cells in grading.scores(root, assignments).items():
+    maxima = grading.gradebook.max_scores(course, assignments)
+    for (student, a), cells in grading.gradebook.scores(course, assignments).items():
         got = sum(v or 0.0 for v in cells.values())
         if got < maxima[a]:
             problems.append(f"{student}/{a}: {got:g}/{maxima[a]:g}")
@@ -575,16 +563,16 @@ class GradingFigures:
 
 
 def measure_grading(
-    assignments: list[str], students: int, jobs: int, feedback: bool, root: Path = COURSE_ROOT
+    assignments: list[str], students: int, jobs: int, feedback: bool, source: Course | None = None
 ) -> GradingFigures:
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
-        one = time_grading(build_class_course(tmp / "one", assignments, 1, root), assignments, jobs, feedback)
+        one = time_grading(build_class_course(tmp / "one", assignments, 1, source), assignments, jobs, feedback)
         seq = time_grading(
-            build_class_course(tmp / "sequential", assignments, students, root), assignments, 1, feedback
+            build_class_course(tmp / "sequential", assignments, students, source), assignments, 1, feedback
         )
         par = time_grading(
-            build_class_course(tmp / "parallel", assignments, students, root), assignments, jobs, feedback
+            build_class_course(tmp / "parallel", assignments, students, source), assignments, jobs, feedback
         )
     return GradingFigures(assignments, one, seq, par)
 
@@ -830,11 +818,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> str:
     """Measure the sections asked for and return the report (printing progress on stderr)."""
-    from . import course
-
     machine = Machine()
     sections = set(args.sections)
-    assignments = args.assignments or course.source_assignments()
+    assignments = args.assignments or Course().assignments()
     results: dict = {}
 
     def step(what: str) -> None:

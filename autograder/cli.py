@@ -15,6 +15,7 @@ Commands
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import tempfile
@@ -28,9 +29,9 @@ DEFAULT_PNG = COURSE_ROOT / "build" / "learned_features.png"
 
 def release(names: list[str] | None = None) -> list[str]:
     """Regenerate release/ for the named assignments (default: all); exit with nbgrader's log on failure."""
-    from . import course
+    from .course import Course
 
-    done = course.release(names)  # an nbgrader failure is said in one line by main()
+    done = Course().release(names)  # an nbgrader failure is said in one line by main()
     for name in done:
         print(f"released {name} -> release/{name}/")
     return done
@@ -68,56 +69,59 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-def _run_grading(root: Path, args) -> int:
-    from . import course, grading
+def _run_grading(course, args) -> int:
+    from . import grading
 
-    assignments = args.assignments or course.source_assignments(root)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # the progress, one line per student
+    options = grading.Options(
+        assignments=args.assignments or None,
+        students=args.student,
+        jobs=args.jobs,
+        feedback=not args.no_feedback,
+        csv=args.csv,
+        timeout=args.timeout,
+        check=not args.no_check,
+        call_timeout=None if args.no_isolation else args.call_timeout,
+        unsafe=args.unsafe,
+    )
     try:
-        report = grading.grade(
-            root,
-            assignments,
-            jobs=args.jobs,
-            feedback=not args.no_feedback,
-            csv=args.csv,
-            timeout=args.timeout,
-            check=not args.no_check,
-            call_timeout=None if args.no_isolation else args.call_timeout,
-            students=args.student,
-            unsafe=args.unsafe,
-        )
+        report = grading.grade(course, options)
     except grading.CourseError as error:
         print(f"error: {error}")
         return 1
-    print(grading.summary(root, report, assignments))
+    assignments = list(options.assignments or course.assignments())
+    print(grading.summary(course, report, assignments))
     graded = len({o.student for o in report.outcomes})
     print(
         f"\ngraded {len(report.outcomes)} submissions of {graded} students in {report.seconds:.0f} s "
         f"({report.seconds / max(graded, 1):.1f} s per student, {report.jobs} at once)"
     )
-    if not args.no_isolation:
+    if options.isolated:
         from . import sandbox
 
         mode = sandbox.isolation()
         why = f": {sandbox.FALLBACK_REASON}" if sandbox.FALLBACK_REASON else ""
         print(f"isolation: {mode}{why} (the recorded scores are the isolated pass's; README: threat model)")
-    print(f"workers: {grading.worker_bounds()}")
+    print(f"workers: {grading.worker_bounds(options)}")
     print(f"grades (CSV):     {report.csv}")
-    if not args.no_feedback:
-        print(f"feedback (HTML):  {root / 'feedback'}/<student>/<assignment>/")
+    if options.feedback:
+        print(f"feedback (HTML):  {course.root / 'feedback'}/<student>/<assignment>/")
     if report.backup:
         print(f"gradebook backup: {report.backup}  (undo with: python -m autograder restore {report.backup})")
     return 0
 
 
 def _cmd_grade(args) -> int:
-    return _run_grading(args.course.resolve(), args)
+    from .course import Course
+
+    return _run_grading(Course(args.course), args)
 
 
 def _cmd_restore(args) -> int:
     from . import grading
 
     try:
-        path = grading.restore_gradebook(args.course.resolve(), args.backup)
+        path = grading.gradebook.restore(grading.Course(args.course), args.backup)
     except grading.CourseError as error:
         print(f"error: {error}")
         return 1
@@ -128,10 +132,10 @@ def _cmd_restore(args) -> int:
 def _cmd_demo(args) -> int:
     from . import demo
 
-    root = demo.build_demo_course(args.dest.resolve())
-    print(f"demo course with {len(demo.DEMO_STUDENTS)} students set up in {root}")
+    course = demo.build_demo_course(args.dest.resolve())
+    print(f"demo course with {len(demo.DEMO_STUDENTS)} students set up in {course.root}")
     args.unsafe = True  # its submissions are the course's own: graded even where no sandbox can be made
-    return _run_grading(root, args)
+    return _run_grading(course, args)
 
 
 def _add_grading_options(p: argparse.ArgumentParser) -> None:

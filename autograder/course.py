@@ -1,35 +1,34 @@
-"""The course directory and nbgrader's Python API, loaded once per process.
+"""The course directory: an nbgrader course (``nbgrader_config.py``, ``source/``, ``release/``,
+``submitted/``, ``autograded/``, ``feedback/``, ``gradebook.db``) and nbgrader's Python API on it.
 
-nbgrader's command line pays about 4-8 s of start-up per call; its Python API
-(``NbGraderAPI``) pays it once, then generates an assignment in about 0.5 s.
-Everything here goes through that API, so the behaviour is nbgrader's own.
+``Course`` is the one place that knows the layout: the command line releases with it, grading
+checks and reads it, and the demo class, the benchmark and the test fixtures build scratch
+copies with submissions through ``Course.scratch``. Everything that makes or reads notebooks
+goes through nbgrader's Python API (``NbGraderAPI``, loaded once per ``Course``), so the
+behaviour is nbgrader's own.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 
-
-def nbgrader_api(root: str | Path = COURSE_ROOT):
-    """An ``NbGraderAPI`` for the course at root, configured by its ``nbgrader_config.py``."""
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config.loader import PyFileConfigLoader
-
-    root = Path(root).resolve()
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    config.CourseDirectory.root = str(root)
-    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+#: A student's answers to one assignment: {grade_id of an answer cell: the source they typed}.
+#: A cell not named gets the solution as a student types it; a cell named with None is left as
+#: released (a part left blank). None for the whole assignment: the release untouched.
+Answers = Mapping[str, str | None] | None
 
 
-def source_assignments(root: str | Path = COURSE_ROOT) -> list[str]:
-    """Names of the assignments in source/ (folders holding at least one notebook), sorted."""
-    source = Path(root) / "source"
-    if not source.is_dir():
-        return []
-    return sorted(d.name for d in source.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+class CourseError(RuntimeError):
+    """The course is not in a state for the command; the message says what to run."""
 
 
 class NbgraderError(RuntimeError):
@@ -43,8 +42,6 @@ class NbgraderError(RuntimeError):
 
 def last_error(log: str) -> str:
     """The line of a log that names the error (``FileNotFoundError: … 'alembic'``), else its last line."""
-    import re
-
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     named = [
         line for line in lines if re.match(r"[\w.]*(Error|Exception|Exit)\b:", line) and "NbGraderException" not in line
@@ -59,13 +56,151 @@ def checked(result: dict, what: str) -> dict:
     return result
 
 
-def release(names: list[str] | None = None, root: str | Path = COURSE_ROOT, api=None) -> list[str]:
-    """``generate_assignment --force --create`` for each assignment (default: all of source/)."""
-    names = names or source_assignments(root)
-    api = api or nbgrader_api(root)
-    for name in names:
-        checked(api.generate_assignment(name, force=True, create=True), f"nbgrader generate_assignment {name}")
-    return names
+@dataclass(frozen=True)
+class Course:
+    """The nbgrader course directory at root (default: this repository)."""
+
+    root: Path = COURSE_ROOT
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root).resolve())
+
+    # ----------------------------------------------------------------------- layout
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    def path(self, kind: str, assignment: str, student: str | None = None) -> Path:
+        """nbgrader's folder of one assignment: ``kind/assignment`` (source, release) or
+        ``kind/student/assignment`` (submitted, autograded, feedback)."""
+        return self.root / kind / assignment if student is None else self.root / kind / student / assignment
+
+    def assignments(self) -> list[str]:
+        """The assignments of source/ (folders holding at least one notebook), sorted."""
+        source = self.root / "source"
+        if not source.is_dir():
+            return []
+        return sorted(d.name for d in source.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+
+    def submissions(self, assignments: list[str]) -> dict[str, list[str]]:
+        """{student: [the assignments they submitted]}, from submitted/<student>/<assignment>/*.ipynb."""
+        out: dict[str, list[str]] = {}
+        folder = self.root / "submitted"
+        for student in sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+            have = [a for a in assignments if any(self.path("submitted", a, student).glob("*.ipynb"))]
+            if have:
+                out[student] = have
+        return out
+
+    # ----------------------------------------------------------------------- nbgrader
+
+    @functools.cached_property
+    def api(self):
+        """An ``NbGraderAPI`` configured by the course's ``nbgrader_config.py`` (made once)."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        config.CourseDirectory.root = str(self.root)
+        return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+    def release(self, names: list[str] | None = None) -> list[str]:
+        """``generate_assignment --force --create`` for each assignment (default: all of source/).
+
+        Also what puts the current hidden tests and points in the gradebook.
+        """
+        names = names or self.assignments()
+        for name in names:
+            checked(self.api.generate_assignment(name, force=True, create=True), f"nbgrader generate_assignment {name}")
+        return names
+
+    def stale_releases(self, assignments: list[str]) -> list[str]:
+        """Differences between release/ and what generate_assignment makes from source/ now, in words."""
+        import nbformat
+
+        problems = []
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh_course = self.scratch(tmp, assignments)
+            for assignment in assignments:
+                fresh, committed = fresh_course.path("release", assignment), self.path("release", assignment)
+                names = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
+                names |= {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()}
+                for rel in sorted(names):
+                    a, b = fresh / rel, committed / rel
+                    if not a.exists() or not b.exists():
+                        problems.append(f"release/{assignment}/{rel} is {'extra' if b.exists() else 'missing'}")
+                    elif rel.suffix == ".ipynb":
+                        if _cells(nbformat.read(a, as_version=4)) != _cells(nbformat.read(b, as_version=4)):
+                            problems.append(f"release/{assignment}/{rel} differs from its source")
+                    elif a.read_bytes() != b.read_bytes():
+                        problems.append(f"release/{assignment}/{rel} differs from its source")
+        return problems
+
+    def check(self, assignments: list[str]) -> None:
+        """Raise CourseError unless every assignment has a source and an up-to-date release."""
+        known = self.assignments()
+        problems = [f"source/{a} holds no notebook (known: {', '.join(known)})" for a in assignments if a not in known]
+        problems += self.stale_releases([a for a in assignments if a in known])
+        if problems:
+            raise CourseError(
+                "the course is not consistent:\n  "
+                + "\n  ".join(problems)
+                + "\nrun `python -m autograder release` (and commit release/), then grade again"
+            )
+
+    # ----------------------------------------------------------------------- scratch copies
+
+    def scratch(
+        self,
+        dest: str | Path,
+        assignments: list[str] | None = None,
+        *,
+        config: str = "",
+        submissions: Mapping[str, Mapping[str, Answers]] | None = None,
+    ) -> Course:
+        """A new course at dest (a folder that holds no course yet): this course's ``nbgrader_config.py`` plus the
+        lines ``config``, ``source/`` of the assignments (default: all), ``release/`` generated
+        from it by nbgrader, and ``submissions`` ({student: {assignment: Answers}}) made with
+        ``submit``. Returns it. The one way demo, bench and tests build a class to grade.
+        """
+        dest = Path(dest)
+        if dest.exists() and (not dest.is_dir() or (dest / "nbgrader_config.py").exists()):
+            raise FileExistsError(f"{dest} exists and is not a folder free for a course")
+        dest.mkdir(parents=True, exist_ok=True)
+        assignments = self.assignments() if assignments is None else assignments
+        (dest / "nbgrader_config.py").write_text((self.root / "nbgrader_config.py").read_text() + config)
+        for a in assignments:
+            shutil.copytree(self.path("source", a), dest / "source" / a)
+        scratch = Course(dest)
+        scratch.release(assignments)
+        for student, work in (submissions or {}).items():
+            for assignment, answers in work.items():
+                scratch.submit(student, assignment, answers)
+        return scratch
+
+    def submit(self, student: str, assignment: str, answers: Answers) -> Path:
+        """Put a student's submission in submitted/<student>/<assignment>/, made as students make it.
+
+        Every file of release/<assignment>/ is copied (the data files that ship with it), and each
+        notebook is the release notebook with its answer cells filled in (``fill_answers``).
+        Returns the folder.
+        """
+        import nbformat
+
+        folder = self.path("submitted", assignment, student)
+        shutil.copytree(self.path("release", assignment), folder)
+        for path in sorted(folder.glob("*.ipynb")):
+            source_nb = nbformat.read(self.path("source", assignment) / path.name, as_version=4)
+            release_nb = nbformat.read(path, as_version=4)
+            nbformat.write(fill_answers(source_nb, release_nb, answers), path)
+        return folder
+
+
+def _cells(nb) -> list[dict]:
+    """What matters of each cell for equality: type, source and nbgrader metadata (checksum included)."""
+    return [{"type": c.cell_type, "source": c.source, "nbgrader": c.metadata.get("nbgrader")} for c in nb.cells]
 
 
 def student_answer(solution: str) -> str:
@@ -81,15 +216,13 @@ def student_answer(solution: str) -> str:
     return "".join(kept).rstrip("\n") if len(kept) != len(lines) else solution
 
 
-def fill_answers(source_nb, release_nb, answers: dict[str, str] | None):
+def fill_answers(source_nb, release_nb, answers: Answers):
     """A student's notebook: the release with its answer cells filled in, as a student would.
 
-    answers: {grade_id of an answer cell: the student's source}; answer cells not
-    named get the solution of source_nb as a student types it (``student_answer``: no
-    solution markers); None leaves the release untouched.
+    answers (see ``Answers``): cells not named get the solution of source_nb as a student types
+    it (``student_answer``: no solution markers); cells named with None keep the release's
+    source; None leaves the release untouched.
     """
-    import copy
-
     nb = copy.deepcopy(release_nb)
     if answers is None:
         return nb
@@ -104,40 +237,9 @@ def fill_answers(source_nb, release_nb, answers: dict[str, str] | None):
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
-            cell.source = answers.get(meta["grade_id"], student_answer(solutions[meta["grade_id"]]))
+            gid = meta["grade_id"]
+            if gid not in answers:
+                cell.source = student_answer(solutions[gid])
+            elif answers[gid] is not None:
+                cell.source = answers[gid]
     return nb
-
-
-def scratch_course(dest: str | Path, assignments: list[str], root: str | Path = COURSE_ROOT, config: str = "") -> Path:
-    """A new nbgrader course at dest: root's ``nbgrader_config.py`` (plus the lines config),
-    ``source/`` of the assignments, and ``release/`` generated from it by nbgrader. Returns dest."""
-    import shutil
-
-    dest, root = Path(dest), Path(root)
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "nbgrader_config.py").write_text((root / "nbgrader_config.py").read_text() + config)
-    for a in assignments:
-        shutil.copytree(root / "source" / a, dest / "source" / a)
-    release(assignments, dest)
-    return dest
-
-
-def submit(root: str | Path, student: str, assignment: str, answers: dict[str, str] | None) -> Path:
-    """Put a student's submission in root/submitted/<student>/<assignment>/, made as students make it.
-
-    Every file of release/<assignment>/ is copied (the data files that ship with it), and each
-    notebook is the release notebook with its answer cells filled in (``fill_answers``: the
-    source's solution for cells not in answers; None: the release untouched). Returns the folder.
-    """
-    import shutil
-
-    import nbformat
-
-    root = Path(root)
-    released, folder = root / "release" / assignment, root / "submitted" / student / assignment
-    shutil.copytree(released, folder)
-    for path in sorted(folder.glob("*.ipynb")):
-        source_nb = nbformat.read(root / "source" / assignment / path.name, as_version=4)
-        release_nb = nbformat.read(path, as_version=4)
-        nbformat.write(fill_answers(source_nb, release_nb, answers), path)
-    return folder

@@ -6,7 +6,7 @@
 submission, made from ``release/`` as students make theirs. ``EXPECTED_SCORES`` are the totals
 nbgrader's autograde gives them (measured; the tests assert them exactly).
 
-The students (answers are {answer cell grade_id: source}, like tests/submissions/):
+The students (answers as in ``course.Answers``, like the sample submissions of ``autograder.samples``):
 
 * ``ada_perfect``: the solutions everywhere ({} = every answer from source/): 100 points;
 * ``ben_beginner``: a realistic beginner: naive overflowing formulas (01), epsilon used as the
@@ -19,8 +19,8 @@ The students (answers are {answer cell grade_id: source}, like tests/submissions
   and in 02 an infinite loop (``while True: pass``) reached by one test cell only, which times out.
 
 Assignment 05's training cell (400 L-BFGS iterations, ungraded) is skipped while nbgrader autogrades
-(``NBGRADER_EXECUTION``), so every cell of the demo takes well under a second on a quiet machine: the
-20 s cell timeout is there for dan's infinite loop, with ample room for a loaded one.
+(``NBGRADER_EXECUTION``), so no cell of the demo comes near the 20 s cell timeout but dan's infinite
+loop, which it is there for.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import course
+from .course import Course
 
 ASSIGNMENTS = [
     "01_activations",
@@ -234,21 +234,6 @@ EXPECTED_SCORES: dict[str, dict[str, float]] = {
 HANGING_CELL = ("dan_crash", "02_forward_pass", "initialize_seeding")
 
 
-def _answers(assignment: str, dest: Path, answers: dict[str, str | None] | None) -> dict[str, str] | None:
-    """answers with every None (a part left blank) replaced by the release's cell source."""
-    import nbformat
-
-    if answers is None:
-        return None
-    released = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for path in sorted((dest / "release" / assignment).glob("*.ipynb"))
-        for c in nbformat.read(path, as_version=4).cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
-    return {gid: released[gid] if src is None else src for gid, src in answers.items()}
-
-
 def _prepare(dest: Path) -> Path:
     """dest as an empty folder; a previous demo course there (it holds MARKER) is replaced."""
     dest = Path(dest).resolve()
@@ -261,20 +246,14 @@ def _prepare(dest: Path) -> Path:
     return dest
 
 
-def build_demo_course(dest: Path, root: Path = course.COURSE_ROOT) -> Path:
-    """A fresh nbgrader course at dest holding the demo class's submissions, ready to autograde. Returns dest.
+def build_demo_course(dest: Path, source: Course | None = None) -> Course:
+    """A fresh nbgrader course at dest holding the demo class's submissions, ready to autograde.
 
     Each submission is made as a student makes it: a copy of release/<assignment>/ (notebooks and
-    data files) with the student's answers typed into its answer cells (``course.submit``).
+    data files) with the student's answers typed into its answer cells (``Course.submit``).
     """
-    dest = _prepare(dest)
     config = (
         "\n# The demo class: a short per-cell timeout, so dan_crash's infinite loop costs little.\n"
         f"c.Execute.timeout = {DEMO_TIMEOUT}\n"
     )
-    course.scratch_course(dest, ASSIGNMENTS, root, config)
-    for assignment in ASSIGNMENTS:
-        for student, work in DEMO_STUDENTS.items():
-            if assignment in work:
-                course.submit(dest, student, assignment, _answers(assignment, dest, work[assignment]))
-    return dest
+    return (source or Course()).scratch(_prepare(dest), ASSIGNMENTS, config=config, submissions=DEMO_STUDENTS)

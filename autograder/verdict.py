@@ -30,7 +30,7 @@ import io
 import re
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -59,9 +59,6 @@ class NotebookVerdict:
     notes: list[str] = field(default_factory=list)  # answer cells that raised, a sandbox that died…
     isolation: str = ""
     seconds: float = 0.0
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "cells": {k: asdict(v) for k, v in self.cells.items()}}
 
 
 def _meta(cell) -> dict:

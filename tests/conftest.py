@@ -29,7 +29,7 @@ def random_network(layer_sizes, m, seed, scale=0.5):
 
 @pytest.fixture(scope="session")
 def trained():
-    """The original exercise trained once with the reference (about 30 s): a features.TrainingRun."""
+    """The original exercise trained once with the reference, shared by the session: a features.TrainingRun."""
     from autograder import features
 
     return features.train(num_patches=10000, max_iter=400, seed=0)

@@ -3,7 +3,7 @@
 For every assignment in source/:
 * release/ is exactly what ``nbgrader generate_assignment`` makes from source/ now;
 * release notebooks hold no solution, no hidden test and no ``autograder`` import;
-* sample submissions (tests/submissions/) are graded by ``nbgrader autograde`` in a
+* sample submissions (``autograder.samples``) are graded by ``nbgrader autograde`` in a
   scratch copy of the course, and every test cell's score is asserted:
   - ``solution`` (the source answers): full marks, and no cell of the notebook errors;
   - ``untouched`` (the release as students get it): 0 on every test cell, i.e. every
@@ -19,32 +19,32 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import submissions
-from submissions import Submission
 
-from autograder import course, grading
+from autograder import grading, samples
+from autograder.course import COURSE_ROOT, Course
+from autograder.grading import Options, Status, gradebook
+from autograder.samples import Submission
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
 SOURCE, RELEASE = COURSE_ROOT / "source", COURSE_ROOT / "release"
 
 
 def _samples() -> dict[str, object]:
-    """{assignment name: its tests/submissions module}."""
+    """{assignment name: its autograder.samples module}."""
     out = {}
-    for info in pkgutil.iter_modules(submissions.__path__):
-        module = importlib.import_module(f"submissions.{info.name}")
+    for info in pkgutil.iter_modules(samples.__path__):
+        module = importlib.import_module(f"autograder.samples.{info.name}")
         out[module.ASSIGNMENT] = module
     return out
 
 
-ASSIGNMENTS = course.source_assignments()
+ASSIGNMENTS = Course().assignments()
 SAMPLES = _samples()
 
 
 @pytest.fixture(scope="module")
 def stale() -> list[str]:
     """What differs between release/ and a fresh generate_assignment of every source/ (one run for all)."""
-    return grading.stale_releases(COURSE_ROOT, ASSIGNMENTS)
+    return Course().stale_releases(ASSIGNMENTS)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -93,29 +93,30 @@ def _expected(assignment: str) -> dict[str, dict[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def graded_samples(tmp_path_factory) -> tuple[Path, grading.Report]:
+def graded_samples(tmp_path_factory) -> tuple[Course, grading.Report]:
     """One scratch course with every assignment and every sample submission, graded by
     ``autograder.grading`` (the instructors' command's code: two students at a time)."""
-    root = tmp_path_factory.mktemp("samples")
-    # A shorter cell timeout than the course's 120 s: a slow (per-example loop) submission's
-    # ungraded training cell in 05 is interrupted sooner; every graded cell takes < 1 s.
-    course.scratch_course(root, ASSIGNMENTS, COURSE_ROOT, "\nc.Execute.timeout = 90\n")
+    work: dict[str, dict] = {}
     for assignment, sample in SAMPLES.items():
         answers = {"solution": {}, "untouched": None} | {s: sub.answers for s, sub in sample.SUBMISSIONS.items()}
-        for student, work in answers.items():
-            course.submit(root, student, assignment, work)  # made from release/, as students make it
-    report = grading.grade(root, ASSIGNMENTS, jobs=2, feedback=False, check=False)
-    failed = [o for o in report.outcomes if o.status != grading.GRADED]
+        for student, theirs in answers.items():
+            work.setdefault(student, {})[assignment] = theirs  # made from release/, as students make it
+    # A shorter cell timeout than the course's 120 s: a slow (per-example loop) submission's
+    # ungraded training cell in 05 is interrupted sooner.
+    config = "\nc.Execute.timeout = 90\n"
+    root = Course().scratch(tmp_path_factory.mktemp("samples"), ASSIGNMENTS, config=config, submissions=work)
+    report = grading.grade(root, Options(ASSIGNMENTS, jobs=2, feedback=False, check=False))
+    failed = [o for o in report.outcomes if o.status != Status.GRADED]
     assert not failed, failed
     return root, report
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_sample_submissions_get_exactly_their_scores(assignment, graded_samples):
-    assert assignment in SAMPLES, f"tests/submissions/ has no sample submissions for {assignment}"
+    assert assignment in SAMPLES, f"autograder/samples/ has no sample submissions for {assignment}"
     sample = SAMPLES[assignment]
     root, report = graded_samples
-    scores = grading.scores(root, [assignment])
+    scores = gradebook.scores(root, [assignment])
     kernel = {o.student: o.kernel[Path(sample.NOTEBOOK).stem] for o in report.outcomes if o.assignment == assignment}
     full = _expected(assignment)["solution"]
     for student, expected in _expected(assignment).items():
@@ -124,7 +125,7 @@ def test_sample_submissions_get_exactly_their_scores(assignment, graded_samples)
         assert scores[student, assignment] == pytest.approx(expected), f"{assignment} / {student}: per-cell scores"
         for part, points in kernel[student].items():
             assert points in (pytest.approx(expected[part]), pytest.approx(full[part])), (assignment, student, part)
-    graded = nbformat.read(root / "autograded" / "solution" / assignment / sample.NOTEBOOK, as_version=4)
+    graded = nbformat.read(root.path("autograded", assignment, "solution") / sample.NOTEBOOK, as_version=4)
     errors = [c.source[:60] for c in graded.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert not errors, f"{assignment}: cells of the solution notebook raise: {errors}"
 

@@ -25,13 +25,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, feedback, grading, sandbox
+import autograder
+from autograder import feedback, grading, sandbox
+from autograder.course import COURSE_ROOT, Course
+from autograder.grading import Options, Status, gradebook
+from autograder.grading.submission import MAX_SUBMITTED_BYTES
 
 ASSIGNMENT, NOTEBOOK = "01_activations", "activations.ipynb"
 SIGMOID_PARTS = ("sigmoid_values", "sigmoid_extremes", "sigmoid_prime_values")
 TANH_PARTS = {"tanh_values": 2.0, "tanh_extremes": 1.0, "tanh_prime_values": 2.0}
 BUDGET, CALL_TIMEOUT, CELL_TIMEOUT = 900.0, 10.0, 15
-PACKAGE = Path(grading.__file__).resolve().parent
+PACKAGE = Path(autograder.__file__).resolve().parent
 MARK = f"autograder-attack-{uuid.uuid4().hex[:8]}"  # in the command line of what the attacker leaves behind
 
 WRONG = "def sigmoid(z):\n    return np.zeros_like(np.asarray(z, dtype=float))\n"
@@ -53,10 +57,18 @@ def _attacks(root: Path) -> dict[str, dict[str, str]]:
     forged.update({"detail": "", "kernel": FULL, "isolated": FULL, "flags": []})
     line = json.dumps(forged)
     return {
-        # 1. Forged results on every stream the worker might read, and a malformed line after them.
+        # 1. Forged results: as result files wherever a worker's may be (autograder.grading.worker),
+        #    on every stream the worker might read, and a malformed line after them.
         "forge_results": _in_kernel(
             f"""
-            import os, sys
+            import glob, os, sys
+            for _dir in glob.glob("/tmp/*/results") + glob.glob("/tmp/*/*/results"):
+                for _name in ("{ASSIGNMENT}.json", "{ASSIGNMENT}.isolated.json"):
+                    try:
+                        with open(os.path.join(_dir, _name), "w") as _f:
+                            _f.write({line!r} if "isolated" not in _name else {json.dumps(FULL)!r})
+                    except Exception:
+                        pass
             _procs = [p for p in os.listdir("/proc") if p.isdigit()] if os.path.isdir("/proc") else []
             for _path in ["/dev/stdout", "/dev/stderr", *(f"/proc/{{p}}/fd/{{n}}" for p in _procs for n in (1, 2))]:
                 try:
@@ -81,7 +93,8 @@ def _attacks(root: Path) -> dict[str, dict[str, str]]:
             _roots = [{str(root)!r}]
             for _cmd in glob.glob("/proc/*/cmdline"):
                 try:
-                    _roots += [a for a in open(_cmd).read().split("\\0") if a.startswith("/")]
+                    _args = [a.split("=", 1)[-1] for a in open(_cmd).read().split("\\0")]  # --course=/path too
+                    _roots += [a for a in _args if a.startswith("/")]
                 except Exception:
                     pass
             for _r in _roots:
@@ -282,11 +295,12 @@ def _digest(folder: Path, pattern: str = "*") -> dict[str, str]:
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks")
-    course.scratch_course(root, [ASSIGNMENT], course.COURSE_ROOT, f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
-    for student in HONEST:
-        course.submit(root, student, ASSIGNMENT, {})
-    for student, answers in _attacks(root).items():
-        course.submit(root, student, ASSIGNMENT, answers)
+    work = {
+        student: {ASSIGNMENT: answers} for student, answers in {**dict.fromkeys(HONEST, {}), **_attacks(root)}.items()
+    }
+    work["ipc_prestart"] = {ASSIGNMENT: {"sigmoid": WRONG}}
+    config = f"\nc.Execute.timeout = {CELL_TIMEOUT}\n"
+    course = Course().scratch(root, [ASSIGNMENT], config=config, submissions=work)
     script = root / "submitted" / "script_html" / ASSIGNMENT / NOTEBOOK
     nb = nbformat.read(script, as_version=4)
     markdown = (
@@ -308,19 +322,18 @@ def attacked(tmp_path_factory):
     sub["metadata_oops"].write_text(json.dumps(oops))
     # Code of the submission's folder, run as the kernel starts (before its ipc folder is locked):
     # a folder of its own in the ipc folder, to fill the disk and swap sockets from later.
-    course.submit(root, "ipc_prestart", ASSIGNMENT, {"sigmoid": WRONG})
     (root / "submitted" / "ipc_prestart" / ASSIGNMENT / "calendar.py").write_text(PRESTART)
     with open(sub["too_large"], "wb") as big:
-        big.truncate(grading.MAX_SUBMITTED_BYTES + 2**20)
+        big.truncate(MAX_SUBMITTED_BYTES + 2**20)
     before = {name: _digest(root / name) for name in ("source", "release", "submitted")}
     before["package"] = _digest(PACKAGE)
     try:
-        report = grading.grade(root, [ASSIGNMENT], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT)
-        table = grading.summary(root, report, [ASSIGNMENT])
+        report = grading.grade(course, Options([ASSIGNMENT], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT))
+        table = grading.summary(course, report, [ASSIGNMENT])
     finally:
         (PACKAGE / "checks" / "pwned.py").unlink(missing_ok=True)  # never left in the package, pass or fail
     print(table)
-    return root, before, report, table, grading.scores(root, [ASSIGNMENT])
+    return root, before, report, table, gradebook.scores(course, [ASSIGNMENT])
 
 
 def _outcome(report, student):
@@ -344,7 +357,7 @@ def test_honest_students_keep_their_grades_and_their_submissions(attacked):
     root, before, report, _, scores = attacked
     for student in HONEST:
         assert sum(scores[student, ASSIGNMENT].values()) == 10, student
-        assert _outcome(report, student).status == grading.GRADED
+        assert _outcome(report, student).status == Status.GRADED
     assert _digest(root / "submitted") == before["submitted"]
 
 
@@ -400,7 +413,7 @@ def test_the_kernel_cannot_swap_its_sockets_when_the_grader_is_root(attacked):
     assert "SWAPPED" not in _outputs(root, "ipc_swap")
     # What the kernel did to its ipc folder as it started is found, and the kernel is stopped.
     prestart = _outcome(report, "ipc_prestart")
-    assert prestart.status == grading.FAILED and "changed its ipc folder" in prestart.detail, prestart
+    assert prestart.status == Status.FAILED and "changed its ipc folder" in prestart.detail, prestart
     assert scores["ipc_prestart", ASSIGNMENT] == {**dict.fromkeys(SIGMOID_PARTS, 0), **TANH_PARTS}
 
 
@@ -426,7 +439,7 @@ def test_feedback_holds_no_hidden_test_and_no_line_of_the_grader(attacked, stude
 
 
 def _hidden_lines() -> list[str]:
-    source = nbformat.read(course.COURSE_ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    source = nbformat.read(COURSE_ROOT / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
     return [
         line
         for cell in source.cells

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import scipy.special
 
-from autograder import bench, cli, course, features, reference
+from autograder import bench, cli, features, reference
+from autograder.course import Course
 
 
 def _instance(v=8, h=5, m=30, seed=0):
@@ -121,7 +122,7 @@ def test_ci_seconds_from_the_log_or_given(tmp_path):
 
 
 def test_loop_answers_exist_for_every_assignment():
-    for assignment in course.source_assignments():
+    for assignment in Course().assignments():
         answers = bench.loop_answers(assignment)
         assert answers and all("for " in src for src in answers.values()), assignment
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, demo
-
-COURSE_ROOT = Path(__file__).resolve().parent.parent
+from autograder import demo
+from autograder.course import COURSE_ROOT, Course
 
 
 def _notebooks(assignment: str) -> list[str]:
@@ -30,7 +29,7 @@ def _submissions() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def demo_course(tmp_path_factory) -> Path:
-    return demo.build_demo_course(tmp_path_factory.mktemp("demo") / "course")
+    return demo.build_demo_course(tmp_path_factory.mktemp("demo") / "course").root
 
 
 def plain_env(**extra: str) -> dict[str, str]:
@@ -80,7 +79,7 @@ def graded(demo_course, demo_run):
 
 
 def test_the_demo_class_covers_the_course():
-    assert demo.ASSIGNMENTS == course.source_assignments()
+    assert demo.ASSIGNMENTS == Course().assignments()
     assert set(demo.DEMO_STUDENTS) == {"ada_perfect", "ben_beginner", "cleo_blank", "dan_crash"}
     assert demo.DEMO_STUDENTS["ada_perfect"] == {a: {} for a in demo.ASSIGNMENTS}
     assert set(demo.DEMO_STUDENTS["cleo_blank"]) == set(demo.ASSIGNMENTS[:3])
@@ -101,7 +100,7 @@ def test_demo_course_layout(demo_course):
     config = (demo_course / "nbgrader_config.py").read_text()
     assert config.startswith((COURSE_ROOT / "nbgrader_config.py").read_text())
     assert config.rstrip().endswith("c.Execute.timeout = 20")
-    assert course.source_assignments(demo_course) == demo.ASSIGNMENTS
+    assert Course(demo_course).assignments() == demo.ASSIGNMENTS
     for assignment in demo.ASSIGNMENTS:
         assert (demo_course / "release" / assignment).is_dir()
         extras = [p.name for p in (COURSE_ROOT / "source" / assignment).iterdir() if p.suffix != ".ipynb"]

@@ -23,10 +23,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from traitlets.config import Config
 
-from autograder import course
+from autograder.course import Course, checked
 from autograder.feedback import SafeFeedback, SanitizeFeedback
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT, NOTEBOOK = "03_backprop", "backprop.ipynb"
 
 COST_IGNORES_ACTIVATION = """def cost(W, b, X, Y, lambda_, activation="sigmoid"):
@@ -120,19 +119,19 @@ def graded(tmp_path_factory) -> Path:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
-    root = course.scratch_course(tmp_path_factory.mktemp("feedback_course"), [ASSIGNMENT], COURSE_ROOT)
-    api = course.nbgrader_api(root)
-    for student, answers in STUDENTS.items():
-        course.submit(root, student, ASSIGNMENT, answers)
-        course.checked(api.autograde(ASSIGNMENT, student, force=True, create=True), f"autograde {student}")
-        course.checked(api.generate_feedback(ASSIGNMENT, student), f"generate_feedback {student}")
+    work = {student: {ASSIGNMENT: answers} for student, answers in STUDENTS.items()}
+    scratch = Course().scratch(tmp_path_factory.mktemp("feedback_course"), [ASSIGNMENT], submissions=work)
+    root, api = scratch.root, scratch.api
+    for student in STUDENTS:
+        checked(api.autograde(ASSIGNMENT, student, force=True, create=True), f"autograde {student}")
+        checked(api.generate_feedback(ASSIGNMENT, student), f"generate_feedback {student}")
     others = {
         "feedback_nbgrader": None,
         "feedback_clear_hidden_tests": [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor],
     }
     for folder, preprocessors in others.items():
         other = _api(root, folder, preprocessors)
-        course.checked(other.generate_feedback(ASSIGNMENT, "buggy"), f"generate_feedback ({folder})")
+        checked(other.generate_feedback(ASSIGNMENT, "buggy"), f"generate_feedback ({folder})")
     return root
 
 
@@ -143,7 +142,7 @@ def _page(root: Path, student: str, folder: str = "feedback") -> Path:
 
 
 def test_the_course_configures_safe_feedback():
-    api = course.nbgrader_api(COURSE_ROOT)
+    api = Course().api
     assert SafeFeedback in api.config.GenerateFeedback.preprocessors
     from nbgrader.converters import GenerateFeedback
 

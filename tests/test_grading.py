@@ -16,11 +16,14 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 
 import nbformat
 import pytest
 
-from autograder import course, grading
+from autograder import grading
+from autograder.course import Course
+from autograder.grading import Options, Status, gradebook, supervisor, worker
 
 ASSIGNMENTS = ["01_activations", "02_forward_pass"]
 NOTEBOOKS = {"01_activations": "activations.ipynb", "02_forward_pass": "forward_pass.ipynb"}
@@ -55,18 +58,14 @@ STUDENTS = {
 
 @pytest.fixture(scope="module")
 def class_course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("class")
-    course.scratch_course(root, ASSIGNMENTS, course.COURSE_ROOT, f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
-    for student, work in STUDENTS.items():
-        for a, answers in work.items():
-            course.submit(root, student, a, answers)
-    return root
+    config = f"\nc.Execute.timeout = {CELL_TIMEOUT}\n"
+    return Course().scratch(tmp_path_factory.mktemp("class"), ASSIGNMENTS, config=config, submissions=STUDENTS)
 
 
 @pytest.fixture(scope="module")
 def parallel_run(class_course):
-    report = grading.grade(class_course, ASSIGNMENTS, jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT)
-    return report, grading.scores(class_course, ASSIGNMENTS)
+    report = grading.grade(class_course, Options(ASSIGNMENTS, jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT))
+    return report, gradebook.scores(class_course, ASSIGNMENTS)
 
 
 def _status(report):
@@ -78,13 +77,13 @@ def test_honest_students_get_their_grades(parallel_run):
     assert sum(scores["alice", "01_activations"].values()) == 10
     assert sum(scores["alice", "02_forward_pass"].values()) == 10
     assert sum(scores["bob", "01_activations"].values()) == 0
-    assert _status(report)["alice", "01_activations"] == grading.GRADED
+    assert _status(report)["alice", "01_activations"] == Status.GRADED
 
 
 def test_a_dead_kernel_is_recorded_and_the_students_other_work_is_graded(parallel_run):
     report, scores = parallel_run
-    assert _status(report)["carl", "01_activations"] == grading.KERNEL_DIED
-    assert _status(report)["carl", "02_forward_pass"] == grading.GRADED
+    assert _status(report)["carl", "01_activations"] == Status.KERNEL_DIED
+    assert _status(report)["carl", "02_forward_pass"] == Status.GRADED
     assert sum(scores["carl", "02_forward_pass"].values()) == 10
     # Not a silent 0: the isolated pass grades what does not call the dying sigmoid.
     carl = scores["carl", "01_activations"]
@@ -96,8 +95,8 @@ def test_a_dead_kernel_is_recorded_and_the_students_other_work_is_graded(paralle
 def test_a_hang_that_ignores_sigint_costs_only_its_notebook(parallel_run):
     report, scores = parallel_run
     status = _status(report)
-    assert status["dora", "01_activations"] == grading.TIMED_OUT
-    assert status["dora", "02_forward_pass"] == grading.GRADED  # the hang cost only its own notebook
+    assert status["dora", "01_activations"] == Status.TIMED_OUT
+    assert status["dora", "02_forward_pass"] == Status.GRADED  # the hang cost only its own notebook
     assert sum(scores["dora", "02_forward_pass"].values()) == 10
     dora = scores["dora", "01_activations"]
     assert {k: dora[k] for k in TANH_PARTS} == TANH_PARTS and sum(dora.values()) == 5
@@ -107,7 +106,7 @@ def test_a_hang_that_ignores_sigint_costs_only_its_notebook(parallel_run):
 def test_noise_warnings_and_megabytes_of_output_cost_nothing(parallel_run):
     report, scores = parallel_run
     (outcome,) = [o for o in report.outcomes if (o.student, o.assignment) == ("eve", "01_activations")]
-    assert outcome.status == grading.GRADED
+    assert outcome.status == Status.GRADED
     # In the kernel, the visible asserts printed to stderr, which nbgrader scores 0 ...
     assert outcome.kernel["activations"]["sigmoid_extremes"] == 0
     # ... but the work is correct: the isolated pass, which records its score, gives full marks.
@@ -122,14 +121,14 @@ def test_summary_csv_and_feedback(parallel_run, class_course):
     assert "carl / 01_activations: kernel died" in table and "the isolated score is recorded" in table
     rows = list(csv.DictReader(open(report.csv)))
     assert {r["student_id"] for r in rows} >= {"alice", "bob", "carl", "eve"}
-    assert (class_course / "feedback" / "alice" / "01_activations" / "activations.html").is_file()
+    assert (class_course.root / "feedback" / "alice" / "01_activations" / "activations.html").is_file()
 
 
 def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, class_course):
     report, scores = parallel_run
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{class_course / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{class_course.gradebook}") as gb:
         grade = gb.find_grade("tanh_values", "activations", "01_activations", "bob")
         grade.manual_score = 1.5
         gb.db.commit()
@@ -137,10 +136,10 @@ def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, c
     # grades as in parallel, the dead kernel and the noise included.
     regraded = ["alice", "bob", "carl", "eve"]
     again = grading.grade(
-        class_course, ASSIGNMENTS[:1], jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT, students=regraded
+        class_course, Options(ASSIGNMENTS[:1], jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT, students=regraded)
     )
     assert {o.student for o in again.outcomes} == set(regraded)
-    rescored = grading.scores(class_course, ASSIGNMENTS)
+    rescored = gradebook.scores(class_course, ASSIGNMENTS)
     expected = dict(scores)
     expected["bob", "01_activations"] = {**scores["bob", "01_activations"], "tanh_values": 1.5}
     for key in expected:
@@ -152,69 +151,69 @@ def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, c
 
 
 def test_restore_puts_a_backup_back(class_course, parallel_run):
-    backups = sorted((class_course / "backups").glob("gradebook-*.db"))
+    backups = sorted((class_course.root / "backups").glob("gradebook-*.db"))
     assert backups
-    with sqlite3.connect(class_course / "gradebook.db") as db:
+    with sqlite3.connect(class_course.gradebook) as db:
         db.execute("delete from grade")
-    grading.restore_gradebook(class_course, backups[-1])
-    with sqlite3.connect(class_course / "gradebook.db") as db:
+    gradebook.restore(class_course, backups[-1])
+    with sqlite3.connect(class_course.gradebook) as db:
         assert db.execute("select count(*) from grade").fetchone()[0] > 0
 
 
 def test_an_unknown_student_stops_grading_with_who(class_course):
     with pytest.raises(grading.CourseError, match="no submission of zoe"):
-        grading.grade(class_course, ASSIGNMENTS, students=["alice", "zoe"])
+        grading.grade(class_course, Options(ASSIGNMENTS, students=["alice", "zoe"]))
 
 
 def test_a_stale_release_stops_grading_with_what_to_run(class_course, tmp_path):
     root = tmp_path / "stale"
-    shutil.copytree(class_course / "source", root / "source")
-    shutil.copytree(class_course / "release", root / "release")
-    shutil.copy(class_course / "nbgrader_config.py", root)
+    shutil.copytree(class_course.root / "source", root / "source")
+    shutil.copytree(class_course.root / "release", root / "release")
+    shutil.copy(class_course.root / "nbgrader_config.py", root)
     nb_path = root / "source" / "01_activations" / "activations.ipynb"
     nb = nbformat.read(nb_path, as_version=4)
     nb.cells[0].source += "\n\nA new sentence."
     nbformat.write(nb, nb_path)
     with pytest.raises(grading.CourseError, match="python -m autograder release"):
-        grading.grade(root, ["01_activations"])
+        grading.grade(Course(root), Options(["01_activations"]))
 
 
 def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course, tmp_path):
     # dora's first notebook cannot be done in 3 s, however fast the machine: her sigmoid hangs for
     # a whole call budget in the isolated pass and a cell timeout in the kernel.
-    shutil.copy(class_course / "gradebook.db", tmp_path / "gb.db")
-    outcomes = grading._grade_student(
-        class_course, "dora", ASSIGNMENTS, feedback=False, timeout=3, golden=tmp_path / "gb.db"
+    shutil.copy(class_course.gradebook, tmp_path / "gb.db")
+    options = Options(feedback=False, timeout=3)
+    outcomes = supervisor.grade_student(
+        class_course, "dora", ASSIGNMENTS, options, tmp_path / "gb.db", threading.Lock()
     )
-    assert [o.status for o in outcomes] == [grading.TIMED_OUT, grading.TIMED_OUT]
+    assert [o.status for o in outcomes] == [Status.TIMED_OUT, Status.TIMED_OUT]
     assert "stopped after 3 s" in outcomes[0].detail
 
 
 def test_a_fault_in_the_graders_own_work_on_one_student_loses_no_other_grade(tmp_path, monkeypatch):
     """The parent's part of one student's grading (after the worker) raises: that student's outcome
     says so, and everyone else's grades, autograded notebooks and feedback are in place."""
-    root = course.scratch_course(tmp_path / "course", ASSIGNMENTS[:1], course.COURSE_ROOT)
-    for student in ("alice", "bob", "cleo"):
-        course.submit(root, student, ASSIGNMENTS[0], {})
-    record = grading.record_scores
+    work = {student: {ASSIGNMENTS[0]: {}} for student in ("alice", "bob", "cleo")}
+    root = Course().scratch(tmp_path / "course", ASSIGNMENTS[:1], submissions=work)
+    record = gradebook.record
 
     def faulty(db, student, assignment, scores):
         if student == "bob":  # the worker (another process) records its own copy: only the parent fails
             raise OSError("injected fault: the disk is full")
         return record(db, student, assignment, scores)
 
-    monkeypatch.setattr(grading, "record_scores", faulty)
-    report = grading.grade(root, ASSIGNMENTS[:1], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT)
+    monkeypatch.setattr(gradebook, "record", faulty)
+    report = grading.grade(root, Options(ASSIGNMENTS[:1], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT))
     outcomes = {o.student: o for o in report.outcomes}
-    assert outcomes["bob"].status == grading.GRADING_ERROR
+    assert outcomes["bob"].status == Status.GRADING_ERROR
     assert "injected fault: the disk is full" in outcomes["bob"].detail
-    scores = grading.scores(root, ASSIGNMENTS[:1])
+    scores = gradebook.scores(root, ASSIGNMENTS[:1])
     for student in ("alice", "cleo"):
-        assert outcomes[student].status == grading.GRADED
+        assert outcomes[student].status == Status.GRADED
         assert sum(scores[student, ASSIGNMENTS[0]].values()) == 10, student
         html = NOTEBOOKS[ASSIGNMENTS[0]].replace(".ipynb", ".html")
-        assert (root / "feedback" / student / ASSIGNMENTS[0] / html).is_file()
-    assert (root / "submitted" / "bob" / ASSIGNMENTS[0] / NOTEBOOKS[ASSIGNMENTS[0]]).is_file()  # nothing lost
+        assert (root.path("feedback", ASSIGNMENTS[0], student) / html).is_file()
+    assert (root.path("submitted", ASSIGNMENTS[0], "bob") / NOTEBOOKS[ASSIGNMENTS[0]]).is_file()  # nothing lost
     table = grading.summary(root, report, ASSIGNMENTS[:1])
     assert "bob / 01_activations: grading error: OSError: injected fault: the disk is full" in table
     assert [line.split(maxsplit=1)[1].startswith("? !") for line in table.splitlines() if line.startswith("bob")] == [
@@ -225,8 +224,7 @@ def test_a_fault_in_the_graders_own_work_on_one_student_loses_no_other_grade(tmp
 
 def test_grading_refuses_where_student_code_cannot_be_sandboxed(tmp_path):
     """No namespaces (as AUTOGRADER_SANDBOX=limits pretends): grade says why and what to do, and touches nothing."""
-    course.scratch_course(tmp_path, ["01_activations"], course.COURSE_ROOT)
-    course.submit(tmp_path, "alice", "01_activations", {})
+    Course().scratch(tmp_path, ["01_activations"], submissions={"alice": {"01_activations": {}}})
     before = sorted(tmp_path.rglob("*"))
     env = {**os.environ, "AUTOGRADER_SANDBOX": "limits"}
     cmd = [sys.executable, "-m", "autograder", "grade", "--course", str(tmp_path)]
@@ -240,12 +238,15 @@ def test_grading_refuses_where_student_code_cannot_be_sandboxed(tmp_path):
 def test_without_the_isolated_pass_the_sandboxed_kernel_runs_the_hidden_tests(tmp_path):
     """--no-isolation records nbgrader's in-kernel scores: the kernel then runs the hidden checks
     (it sees the autograder package, read-only), which refuse a tanh that calls np.tanh."""
-    course.scratch_course(tmp_path, ["01_activations"], course.COURSE_ROOT, f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
-    course.submit(tmp_path, "alice", "01_activations", {})
-    course.submit(tmp_path, "wanda", "01_activations", {"tanh": "def tanh(z):\n    return np.tanh(z)\n"})
-    report = grading.grade(tmp_path, ["01_activations"], jobs=2, timeout=BUDGET, call_timeout=None)
-    assert {o.status for o in report.outcomes} == {grading.GRADED}
-    scores = grading.scores(tmp_path, ["01_activations"])
+    work = {
+        "alice": {"01_activations": {}},
+        "wanda": {"01_activations": {"tanh": "def tanh(z):\n    return np.tanh(z)\n"}},
+    }
+    config = f"\nc.Execute.timeout = {CELL_TIMEOUT}\n"
+    root = Course().scratch(tmp_path, ["01_activations"], config=config, submissions=work)
+    report = grading.grade(root, Options(["01_activations"], jobs=2, timeout=BUDGET, call_timeout=None))
+    assert {o.status for o in report.outcomes} == {Status.GRADED}
+    scores = gradebook.scores(root, ["01_activations"])
     assert sum(scores["alice", "01_activations"].values()) == 10
     wanda = scores["wanda", "01_activations"]
     assert (wanda["tanh_values"], wanda["tanh_extremes"], sum(wanda.values())) == (0, 0, 7)
@@ -266,7 +267,37 @@ def test_the_submitted_notebook_standing_in_for_a_dead_kernels_is_sanitized_too(
     submitted.parent.mkdir(parents=True)
     nbformat.write(nbformat.v4.new_notebook(cells=cells), submitted)
     found = verdict.NotebookVerdict("f.ipynb", {"test_f": verdict.Verdict("test_f", 1.0, 0.0, "AssertionError")})
-    grading._annotate(tmp_path, "ada", "01", [found])
+    worker.annotate(Course(tmp_path), "ada", "01", [found])
     nb = nbformat.read(tmp_path / "autograded" / "ada" / "01" / "f.ipynb", as_version=4)
     assert nb.cells[0].outputs[0].data == {"text/plain": "x"}
     assert nb.cells[1].metadata["autograder"]["isolated"]["message"] == "AssertionError"
+
+
+def _nbgrader_log(*exception: str) -> dict:
+    """An autograde result as NbGraderAPI gives it: nbgrader's log (continuation lines indented
+    by four spaces), with a traceback that ends in these lines, then its own NbGraderException."""
+    frames = '      File "client.py", line 1009, in async_execute_cell\n        raise Boom() from None\n'
+    log = "[ERROR] Traceback (most recent call last):\n" + frames + "".join(f"    {line}\n" for line in exception)
+    log += "[ERROR] Please see the the above traceback for details on the specific errors on the above failures.\n"
+    error = "Traceback (most recent call last):\n" + frames.replace("    ", "", 1)
+    error += "nbgrader.converters.base.NbGraderException: Please see the the above traceback for details\n"
+    return {"success": False, "log": log, "error": error}
+
+
+def test_how_a_failed_autograde_is_told_from_the_exception_nbgrader_caught():
+    died = _nbgrader_log("nbclient.exceptions.DeadKernelError: Kernel died")
+    assert worker.classify(died)[0] == Status.KERNEL_DIED
+    assert worker.classify(_nbgrader_log("RuntimeError: Kernel died before replying to kernel_info"))[0] == (
+        Status.KERNEL_DIED
+    )
+    timeout = _nbgrader_log(
+        "nbclient.exceptions.CellTimeoutError: A cell timed out while it was being executed, after 15 seconds.",
+        "Here is a preview of the cell contents:",
+        "-------------------",
+        "print('Kernel died')  # the student's code, quoted",
+    )
+    assert worker.classify(timeout)[0] == Status.TIMED_OUT
+    # Words in a message are not an exception: the student's cell quoted by some other failure.
+    other = _nbgrader_log("RuntimeError: changed its ipc folder", "DeadKernelError: Kernel died timed out")
+    assert worker.classify(other) == (Status.FAILED, "RuntimeError: changed its ipc folder")
+    assert worker.classify({"success": True, "log": died["log"]}) == (Status.GRADED, "")

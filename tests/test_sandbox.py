@@ -12,8 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from autograder import course, sandbox
+from autograder import sandbox
 from autograder import sandbox_child as wire
+from autograder.course import COURSE_ROOT
 from autograder.sandbox import Limits, Sandbox, StudentCodeError
 
 STUDENT = """
@@ -122,7 +123,7 @@ def listener():
 @pytest.fixture(scope="module")
 def box():
     with Sandbox(Limits(call_seconds=20)) as b:
-        source = f"COURSE = {str(course.COURSE_ROOT)!r}\n" + STUDENT
+        source = f"COURSE = {str(COURSE_ROOT)!r}\n" + STUDENT
         errors = b.run_cells([{"id": "answer", "source": source, "student": True}])
         assert errors == {}
         yield b
@@ -185,8 +186,8 @@ def test_only_functions_of_answer_cells_are_called(box):
 def test_the_course_is_out_of_reach(box):
     if box.mode != "namespaces":
         pytest.skip(f"the sandbox runs with isolation {box.mode!r}, where the file system is visible")
-    assert box.call("look", str(course.COURSE_ROOT / "autograder" / "reference.py")) is False
-    assert box.call("look", str(course.COURSE_ROOT / "gradebook.db")) is False
+    assert box.call("look", str(COURSE_ROOT / "autograder" / "reference.py")) is False
+    assert box.call("look", str(COURSE_ROOT / "gradebook.db")) is False
     with pytest.raises(StudentCodeError, match="ModuleNotFoundError"):
         box.call("read_reference")
 

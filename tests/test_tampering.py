@@ -12,14 +12,14 @@ them get their full grades, and nothing a student's code writes survives in the 
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 import textwrap
 
-import nbformat
 import pytest
 
-from autograder import course, grading, sandbox
+from autograder import grading, sandbox
+from autograder.course import COURSE_ROOT, Course
+from autograder.grading import Options, Status, gradebook
 
 ASSIGNMENT, NOTEBOOK = "01_activations", "activations.ipynb"
 SIGMOID_PARTS = {"sigmoid_values": 2, "sigmoid_extremes": 1, "sigmoid_prime_values": 2}
@@ -106,7 +106,7 @@ def _cheats(course_root) -> dict[str, dict[str, str]]:
             f"""
             def sigmoid(z):
                 import sys
-                sys.path.insert(0, {str(course.COURSE_ROOT)!r})
+                sys.path.insert(0, {str(COURSE_ROOT)!r})
                 from autograder.reference import sigmoid as theirs
                 return theirs(z)
             """
@@ -203,29 +203,21 @@ MISTAKES = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tampering")
-    config = (course.COURSE_ROOT / "nbgrader_config.py").read_text()
-    (root / "nbgrader_config.py").write_text(config + f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
-    shutil.copytree(course.COURSE_ROOT / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
-    course.release([ASSIGNMENT], root)
-    src = nbformat.read(root / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    rel = nbformat.read(root / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    students = {**_cheats(root), **FAULTS, **HONEST, **MISTAKES}
-    for student, answers in students.items():
-        folder = root / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(course.fill_answers(src, rel, answers), folder / NOTEBOOK)
-    (root / "submitted" / "cheat_numpy_file" / ASSIGNMENT / "numpy.py").write_text(FAKE_NUMPY)
-    saved = grading.WORKER_MEMORY
-    grading.WORKER_MEMORY = 3 * 2**30  # the memory bomb's kernel meets its limit sooner
-    try:
-        report = grading.grade(root, [ASSIGNMENT], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT)
-    finally:
-        grading.WORKER_MEMORY = saved
+    students = {**_cheats(COURSE_ROOT), **FAULTS, **HONEST, **MISTAKES}
+    root = Course().scratch(
+        tmp_path_factory.mktemp("tampering"),
+        [ASSIGNMENT],
+        config=f"\nc.Execute.timeout = {CELL_TIMEOUT}\n",
+        submissions={student: {ASSIGNMENT: answers} for student, answers in students.items()},
+    )
+    (root.path("submitted", ASSIGNMENT, "cheat_numpy_file") / "numpy.py").write_text(FAKE_NUMPY)
+    # A smaller memory bound: the memory bomb's kernel meets its limit sooner.
+    options = Options([ASSIGNMENT], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT, worker_memory=3 * 2**30)
+    report = grading.grade(root, options)
     outcomes = {o.student: o for o in report.outcomes}
     print(grading.summary(root, report, [ASSIGNMENT]))
     print({o.student: round(o.seconds, 1) for o in report.outcomes}, report.seconds)
-    return root, outcomes, grading.scores(root, [ASSIGNMENT])
+    return root.root, outcomes, gradebook.scores(root, [ASSIGNMENT])
 
 
 def _parts(scores, student, parts):
@@ -238,7 +230,7 @@ def _skip_where_the_course_is_visible(student):
         pytest.skip(f"isolation {sandbox.isolation()!r}: {sandbox.FALLBACK_REASON}")
 
 
-@pytest.mark.parametrize("student", sorted(_cheats(course.COURSE_ROOT)) + sorted(FAULTS))
+@pytest.mark.parametrize("student", sorted(_cheats(COURSE_ROOT)) + sorted(FAULTS))
 def test_faked_or_broken_sigmoid_earns_nothing_and_tanh_keeps_its_points(graded, student):
     _skip_where_the_course_is_visible(student)
     _, outcomes, scores = graded
@@ -298,8 +290,8 @@ def test_the_gradebook_holds_only_what_the_grader_wrote(graded):
 
 def test_faults_are_recorded_and_stopped(graded):
     _, outcomes, _ = graded
-    assert outcomes["fault_segfault"].status == grading.KERNEL_DIED
-    assert outcomes["fault_input"].status == grading.GRADED
+    assert outcomes["fault_segfault"].status == Status.KERNEL_DIED
+    assert outcomes["fault_input"].status == Status.GRADED
     for student in FAULTS:  # each stopped by what it ran into (a limit, a dead kernel), not by the budget
         assert "grading stopped after" not in outcomes[student].detail, student
 

@@ -20,7 +20,9 @@ import sys
 import nbformat
 import pytest
 
-from autograder import course, grading, sandbox, verdict
+from autograder import sandbox, verdict
+from autograder.course import COURSE_ROOT, Course
+from autograder.grading import Options, supervisor, worker
 from autograder.sandbox import Limits, Sandbox, StudentCodeError
 
 STUDENT = """
@@ -56,7 +58,7 @@ def box():
     if sandbox.isolation() != "namespaces":
         pytest.skip(f"no namespaces for the sandbox here: {sandbox.FALLBACK_REASON}")
     with Sandbox(Limits(call_seconds=20)) as b:
-        source = f"COURSE = {str(course.COURSE_ROOT)!r}\n" + STUDENT
+        source = f"COURSE = {str(COURSE_ROOT)!r}\n" + STUDENT
         assert b.run_cells([{"id": "answer", "source": source, "student": True}]) == {}
         yield b
 
@@ -70,7 +72,7 @@ def test_the_sandbox_child_has_no_capability_and_stays_in_its_chroot(box):
 
 @pytest.mark.parametrize("where", ["/", "/etc", "/usr/lib", "venv", "course"])
 def test_the_sandbox_writes_nowhere_but_its_tmp(box, where):
-    folder = {"venv": sys.prefix, "course": str(course.COURSE_ROOT)}.get(where, where)
+    folder = {"venv": sys.prefix, "course": str(COURSE_ROOT)}.get(where, where)
     target = os.path.join(folder, "autograder-was-here")
     bound = where != "course"  # the system and the Python installation are there, read-only; the course is not
     if bound or not folder.startswith("/tmp/"):
@@ -85,9 +87,9 @@ def test_the_sandbox_writes_nowhere_but_its_tmp(box, where):
 
 BOMBS = """
 import os, sys, time
-from autograder.grading import _limit_worker
+from autograder.grading import worker
 
-_limit_worker(sys.argv[2:])
+worker.limit(*(int(flag.split("=", 1)[1]) for flag in sys.argv[2:]))  # --max-processes=N --max-memory=M
 forks, children = 0, []
 try:
     while sys.argv[1] == "fork" and forks < 2000:
@@ -114,16 +116,14 @@ print(forks, len(hog) * 2**24)
 def _bomb(monkeypatch, what: str) -> tuple[int, int, int]:
     """(forks, bytes) a bomb got in a worker's namespace with a worker's limits (64 processes, 1 GiB),
     and the process limit it was given."""
-    monkeypatch.setattr(grading, "WORKER_PROCESSES", 64)
-    monkeypatch.setattr(grading, "WORKER_MEMORY", 2**30)
-    limits = grading._worker_limits()
+    limits = supervisor.worker_limits(Options(worker_processes=64, worker_memory=2**30))
     # In a user namespace of its own the worker's processes alone count; outside one (where the kernel
     # refuses them) every process of the user does, and the worker gets 64 more than run now.
-    assert ("--max-processes=64" in limits) == ("--user" in grading._pid_namespace())
+    assert ("--max-processes=64" in limits) == ("--user" in supervisor.pid_namespace())
     processes = int(limits[0].removeprefix("--max-processes="))
-    cmd = [*grading._pid_namespace(), sys.executable, "-c", BOMBS, what, *limits]
+    cmd = [*supervisor.pid_namespace(), sys.executable, "-c", BOMBS, what, *limits]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=course.COURSE_ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=COURSE_ROOT)
     assert proc.returncode == 0, proc.stderr
     forks, got = map(int, proc.stdout.split())
     return forks, got, processes
@@ -149,7 +149,7 @@ def test_read_only_autograded_notebooks_get_the_isolated_verdicts_and_stay_read_
     nbformat.write(nb, path)
     path.chmod(0o444)  # as nbgrader leaves it
     found = verdict.NotebookVerdict("f.ipynb", {"test_f": verdict.Verdict("test_f", 1.0, 0.0, "AssertionError")})
-    grading._annotate(tmp_path, "ada", "01", [found])
+    worker.annotate(Course(tmp_path), "ada", "01", [found])
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
     cell = nbformat.read(path, as_version=4).cells[0]
     assert cell.metadata["autograder"]["isolated"]["message"] == "AssertionError"
@@ -168,11 +168,12 @@ exec {real} "$@"
 """
 
 PROBE = """
-from autograder import grading, sandbox
+from autograder import sandbox
+from autograder.grading import supervisor
 print(sandbox.isolation())
 print(sandbox.FALLBACK_REASON)
-print(" ".join(grading._pid_namespace()))
-print(grading.worker_bounds())
+print(" ".join(supervisor.pid_namespace()))
+print(supervisor.worker_bounds())
 """
 
 

@@ -1,0 +1,57 @@
+"""The settings of one grading run, in one frozen dataclass (the command line's flags)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to grade a class. Every field has the default of ``python -m autograder grade``."""
+
+    #: The assignments to grade (default: every assignment of source/).
+    assignments: tuple[str, ...] | None = None
+    #: Grade only these students (default: everyone in submitted/); an unknown one is a CourseError.
+    students: tuple[str, ...] | None = None
+    #: Students graded at once (default: the machine's cores).
+    jobs: int | None = None
+    #: Write each student's feedback HTML.
+    feedback: bool = True
+    #: Where the CSV of grades goes (default: grades.csv in the course).
+    csv: Path | None = None
+    #: Seconds one student's grading may take in all before it is stopped (every assignment).
+    timeout: float = 1800.0
+    #: Seconds one call of a student's function may take in the isolated pass, whose scores are
+    #: recorded (autograder.verdict); None: no isolated pass, nbgrader's in-kernel scores are kept.
+    call_timeout: float | None = 10.0
+    #: Refuse to grade when release/ is not what source/ generates now.
+    check: bool = True
+    #: Grade where student code cannot be sandboxed (refused otherwise: grading.refuse_unsandboxed).
+    unsafe: bool = False
+    #: Processes and bytes of memory one student's worker may use with all it starts (autograder.cgroup).
+    worker_processes: int = 512
+    worker_memory: int = 8 * 2**30
+
+    def __post_init__(self):
+        for name in ("assignments", "students"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+
+    @property
+    def isolated(self) -> bool:
+        """Whether the isolated pass runs (and its scores are recorded)."""
+        return self.call_timeout is not None
+
+    @property
+    def workers(self) -> int:
+        """Students graded at once."""
+        return self.jobs or os.cpu_count() or 1
+
+    @property
+    def threads(self) -> int:
+        """BLAS/OpenMP threads of each worker and its kernels: its share of the cores, so that
+        students graded side by side share the cores instead of fighting over them."""
+        return max(1, (os.cpu_count() or 1) // self.workers)

@@ -1,0 +1,224 @@
+"""The supervisor: one student's worker run in a scratch course, bounded, and whatever becomes
+of it turned into one Outcome per assignment.
+
+Bounds: the worker runs in a PID namespace of its own (every process its kernels leave behind
+dies with it), in a control group (processes, memory, its share of the cores) or, where no
+control group can be made, under resource limits it sets itself, and within the student's time
+budget (``Options.timeout``): past it the worker is killed with its whole process group. What
+it had finished counts: the result files it wrote (autograder.grading.worker), the isolated
+scores of an assignment it had started; the rest is "timed out", or "failed" with its last word.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .. import cgroup
+from .. import kernel as sandboxed_kernel
+from ..course import Course
+from ..sandbox import tasks_of_user
+from . import gradebook
+from .options import Options
+from .outcome import Outcome, Status
+from .submission import copy_submission
+
+
+def grade_student(
+    course: Course, student: str, assignments: list[str], options: Options, golden: Path, lock: threading.Lock
+) -> list[Outcome]:
+    """Grade one student by a worker; whatever happens, to it or to the grader, an Outcome per assignment.
+
+    golden: the gradebook the grades go to (the run's private copy); lock: held while it is used.
+    The autograded notebooks and the feedback are copied into the course.
+    """
+    try:
+        return _grade_student(course, student, assignments, options, golden, lock)
+    except Exception as error:  # the grader's own fault on this student: no other student loses anything
+        said = f"{type(error).__name__}: {error}".strip()[:300]
+        return [Outcome(student, a, Status.GRADING_ERROR, detail=said) for a in assignments]
+
+
+def _grade_student(course, student, assignments, options, golden, lock) -> list[Outcome]:
+    home = Path(tempfile.mkdtemp(prefix=f"autograder-{student}-"))
+    try:
+        scratch, results = Course(home / "course"), home / "results"
+        scratch.root.mkdir()
+        results.mkdir()
+        shutil.copy(course.root / "nbgrader_config.py", scratch.root)
+        with lock:
+            gradebook.copy(golden, scratch.gradebook)
+        refused = {
+            a: copy_submission(course.path("submitted", a, student), scratch.path("submitted", a, student))
+            for a in assignments
+        }
+        outcomes = run_worker(course, scratch, results, student, assignments, options)
+        for o in outcomes:
+            if refused[o.assignment]:
+                o.detail = "; ".join([*refused[o.assignment], *([o.detail] if o.detail else [])])
+        with lock:
+            for o in outcomes:
+                gradebook.record(golden, student, o.assignment, o.recorded)
+        for a in assignments:
+            for kind in ("autograded", "feedback"):
+                made, dest = scratch.path(kind, a, student), course.path(kind, a, student)
+                if made.is_dir():
+                    shutil.rmtree(dest, ignore_errors=True)
+                    shutil.copytree(made, dest)
+        return outcomes
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_worker(
+    course: Course, scratch: Course, results: Path, student: str, assignments: list[str], options: Options
+) -> list[Outcome]:
+    """Run the worker within its bounds; an Outcome per assignment, read from its result files or
+    made here for what it did not finish."""
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(options.threads)
+    # The worker's temporary folders (its kernels' and sandboxes'), removed whatever becomes of it.
+    # Short: the kernels' ipc sockets are in it, and a socket's path has at most 107 bytes.
+    tmp = Path(tempfile.mkdtemp(prefix="ag-"))
+    env["TMPDIR"] = str(tmp)
+    cmd = [
+        *pid_namespace(),  # every process the kernels start, daemons included, dies with the worker
+        sys.executable,
+        "-m",
+        "autograder.grading.worker",
+        f"--course={course.root}",
+        f"--scratch={scratch.root}",
+        f"--results={results}",
+        f"--student={student}",
+        "--no-isolation" if not options.isolated else f"--call-timeout={options.call_timeout}",
+        *(["--no-feedback"] if not options.feedback else []),
+    ]
+    # At most worker_processes processes and worker_memory bytes for the worker and all it starts,
+    # and its share of the cores: a submission that spins on every core slows no one else's grading.
+    group = cgroup.Cgroup(pids=options.worker_processes, memory=options.worker_memory, cpus=options.threads)
+    if not group.active:  # no control group for this user: the worker limits itself
+        cmd += worker_limits(options)
+    cmd += ["--", *assignments]
+    start = time.perf_counter()
+    log = results.parent / "worker.log"  # its stderr: a traceback if it failed
+    try:
+        with open(log, "wb") as stderr:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                cwd=scratch.root,
+                preexec_fn=group.preexec if group.active else None,
+            )
+        try:
+            proc.wait(timeout=options.timeout)
+            killed = False
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and every kernel it started
+            proc.wait()
+            killed = True
+    finally:
+        group.close()
+        sandboxed_kernel.remove(tmp)  # follows no link a kernel left there
+    seconds = time.perf_counter() - start
+    last = _last_line(log)
+    return [_outcome(results, student, a, seconds, killed, last, options.timeout) for a in assignments]
+
+
+def _last_line(log: Path, tail: int = 8192) -> str:
+    """The last line of the worker's stderr (read from its end only: it may be long)."""
+    with open(log, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - tail))
+        lines = f.read().decode(errors="replace").strip().splitlines()
+    return (lines or ["(no output)"])[-1][:300]
+
+
+def _outcome(results: Path, student: str, assignment: str, seconds: float, killed: bool, last: str, budget: float):
+    """The worker's Outcome for one assignment, or what became of it if the worker did not finish it."""
+    import json
+
+    try:
+        return Outcome.from_json((results / f"{assignment}.json").read_text())
+    except (OSError, ValueError, TypeError):
+        pass
+    try:
+        isolated = json.loads((results / f"{assignment}.isolated.json").read_text())
+    except (OSError, ValueError):
+        isolated = {}
+    if killed:
+        detail = f"grading stopped after {budget:.0f} s" + (": the isolated score is recorded" if isolated else "")
+        return Outcome(student, assignment, Status.TIMED_OUT, seconds, detail, isolated=isolated)
+    return Outcome(student, assignment, Status.FAILED, seconds, last, isolated=isolated)
+
+
+@functools.cache
+def pid_namespace() -> tuple[str, ...]:
+    """The command that runs a worker in a PID namespace of its own; () where unshare is not allowed.
+
+    Root needs nothing more; any other user gets a user namespace of its own too, where it keeps its
+    user id and has no rights on the machine (util-linux older than 2.38: it is root of that namespace,
+    which gives no more rights outside it). The probes say nothing (their refusal is the answer).
+    """
+    if not shutil.which("unshare"):
+        return ()
+    users = [()] if os.geteuid() == 0 else []
+    users += [("--user", "--map-current-user"), ("--user", "--map-root-user")]
+    for user in users:
+        cmd = ("unshare", *user, "--pid", "--fork", "--kill-child")
+        try:
+            quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+            if subprocess.run([*cmd, "true"], timeout=30, **quiet).returncode == 0:
+                return (*cmd, "--")
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return ()
+
+
+def worker_limits(options: Options) -> list[str]:
+    """The worker's flags that bound it where no control group can be made (any user but root, mostly).
+
+    RLIMIT_NPROC caps the processes (threads included) of a user id *in a user namespace*: set by the
+    worker itself, inside the one of pid_namespace, it caps the worker and all it starts without
+    touching anyone else. Outside a user namespace it counts every process of the user on the machine,
+    so the worker gets that many more. (Root is exempt from it.) RLIMIT_AS caps each process's memory
+    at worker_memory: per process, not in all, so fewer processes than in a control group.
+    """
+    processes = rlimit_processes(options)
+    if "--user" not in pid_namespace():
+        processes += tasks_of_user()
+    return [f"--max-processes={processes}", f"--max-memory={options.worker_memory}"]
+
+
+def rlimit_processes(options: Options) -> int:
+    """The process limit of a worker bounded by resource limits: ample for its threads on any machine."""
+    return min(options.worker_processes, 128 + 4 * (os.cpu_count() or 1))
+
+
+def worker_bounds(options: Options | None = None) -> str:
+    """What bounds each grading worker on this machine, in one line (for the output of `grade`)."""
+    options = options or Options()
+    pid = pid_namespace()
+    where = "in a PID namespace" + (" (and a user namespace) of its own" if "--user" in pid else " of its own")
+    if not pid:
+        where = "in no PID namespace (unshare is refused: a process a kernel leaves behind outlives its worker)"
+    memory = f"{options.worker_memory / 2**30:g} GiB"
+    if cgroup.available():
+        limits = f"a control group ({options.worker_processes} processes, {memory} in all, its share of the cores)"
+    else:
+        limits = (
+            f"resource limits ({rlimit_processes(options)} processes, {memory} per process; "
+            "this user may not make a control group, which would bound the memory in all)"
+        )
+    return f"each worker {where}, bounded by {limits}"
