@@ -34,6 +34,6 @@ def _interpreter_bin_on_path() -> None:
 _interpreter_bin_on_path()
 
 # jsonschema, imported by nbformat, tries the optional rfc3987_syntax for its "iri" formats; that
-# package compiles a Lark grammar at import: 2.7 s here, in every grading process, for a format
+# package compiles a Lark grammar at import, seconds in every grading process, for a format
 # no notebook schema uses. Tell jsonschema it is absent (it then skips those formats, as documented).
 sys.modules.setdefault("rfc3987_syntax", None)

@@ -38,6 +38,9 @@ SVG, HTML cleaned by bleach), Markdown outputs as text, output metadata reduced 
 every output bounded, and Markdown cells rendered and cleaned (``safe_markdown``).
 
 The score of each part is shown by nbgrader's feedback template (from ``GetGrades``).
+
+Why one module of this length: SafeFeedback, Secrets and SanitizeFeedback are one defence (what a
+page may show), read and attacked together (tests/test_feedback.py, tests/test_attacks.py).
 Note: when the kernel dies, nbgrader 0.9.6 fails the whole notebook and writes no
 autograded notebook, so there is nothing to give feedback on; the ``DeadKernelError``
 case only covers graders that record the error in the cell.

@@ -27,6 +27,10 @@ Isolation, strongest available first (``isolation()`` says which one is in use):
 In both, stdin is closed and stdout/stderr are discarded; the child's CPU time, memory, file
 size, open files and processes are limited, and each call has a wall-clock budget after which
 the child and everything it started are killed (the next call starts a new child).
+
+Why one module of this length: the launcher (source text run by a bare ``python -I -S`` in the new
+namespaces, so it imports nothing of this package), the proxies' side of the wire protocol and the
+isolation probe change together; split, a change to one would silently break another.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ with central finite differences of the reference cost, and raises
 which part, the largest differing entry, the ratio to the expected value and,
 when the error matches a known bug, its name.
 
-Rules every check follows (nbgrader facts in ``../shared/NBGRADER_FACTS.md``):
+Rules every check follows (``CONVENTIONS.md`` at the repository root says why):
 
 * student code runs inside ``quiet()``: a RuntimeWarning from correct but
   naive code (``1/(1+np.exp(-z))`` at z = -1000) must not reach stderr, since

@@ -1,9 +1,12 @@
 """Hidden-test checks of assignment 03 (backpropagation, notes §2.2).
 
 Every gradient is compared with central finite differences of the *reference* cost
-(eq. (8)), on networks small enough that one check takes milliseconds; the
+(eq. (8)), on small networks (a few units per layer, a few examples); the
 reference's own gradient is used only to compute what known bugs produce, so the
 failure message can name the bug.
+
+One module per assignment, as the hidden tests import them: its length is one check
+per graded part, each with the bugs it can name.
 """
 
 from __future__ import annotations
