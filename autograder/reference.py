@@ -2,11 +2,17 @@
 
 This module is the instructors' answer key. Hidden tests compare students'
 results with it, and the finite-difference checks differentiate *its* costs,
-so it must be exact, fast and quiet. It never reaches students (nothing in
-``source/`` imports it in a cell that survives into ``release/``).
+so it must be exact and quiet. It is written to be read beside Andrew Ng's
+CS294A notes "Sparse autoencoder" (equation and section numbers are theirs):
+vectorized over the examples, each function the way the notes state it.
+It never reaches students (nothing in ``source/`` imports it in a cell that
+survives into ``release/``).
 
-Conventions (``../shared/COURSE_SPEC.md``; equation numbers are those of
-Andrew Ng's CS294A notes "Sparse autoencoder"):
+``autograder/fast.py`` computes the same sparse autoencoder cost faster, for
+the reference training of ``features.py`` and for ``bench``; the hidden tests
+use this module only.
+
+Conventions (``CONVENTIONS.md`` at the repository root):
 
 * one example per column: ``X.shape == (n, m)``;
 * ``W[l].shape == (s_{l+2}, s_{l+1})`` and ``b[l].shape == (s_{l+2},)``, so
@@ -20,16 +26,11 @@ Andrew Ng's CS294A notes "Sparse autoencoder"):
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import scipy.special  # also loads SciPy's OpenBLAS, which single_threaded_blas must see
+import scipy.special
 
 __all__ = [
     # 1. Activations (§2)
@@ -75,10 +76,9 @@ def sigmoid(z):
 
     z: any shape, including 0-d. Returns float64 of the same shape.
 
-    ``scipy.special.expit`` never evaluates exp of a large positive number,
-    so it is exact and silent for every finite z (``sigmoid(-1000) == 0.0``,
-    no RuntimeWarning), and it is the fastest such formula here (the
-    exponentials dominate the sparse autoencoder's cost, see ``bench``).
+    Written as ``scipy.special.expit``, which never evaluates exp of a large
+    positive number: exact and silent for every finite z (``sigmoid(-1000) == 0.0``,
+    no overflow RuntimeWarning), where 1 / (1 + np.exp(-z)) overflows for z < -709.
     """
     return scipy.special.expit(np.asarray(z, dtype=np.float64))
 
@@ -429,7 +429,7 @@ def kl_divergence(rho, rho_hat):
 
 
 def _unpack_autoencoder(theta, visible_size, hidden_size):
-    """Views W1: (h, v), W2: (v, h), b1: (h,), b2: (v,) into theta."""
+    """Views W1: (h, v), W2: (v, h), b1: (h,), b2: (v,) into theta = [W1.ravel(), W2.ravel(), b1, b2]."""
     h, v = int(hidden_size), int(visible_size)
     theta = np.asarray(theta, dtype=np.float64).reshape(-1)
     if theta.size != 2 * h * v + h + v:
@@ -439,189 +439,6 @@ def _unpack_autoencoder(theta, visible_size, hidden_size):
     b1 = theta[2 * h * v : 2 * h * v + h]
     b2 = theta[2 * h * v + h :]
     return W1, W2, b1, b2
-
-
-# Speed. The cost is evaluated ~400 times per training on 10,000 patches and thousands of
-# times on tiny models by the finite-difference checks; ``python -m autograder bench``
-# measures it. Three things matter on a 2-core machine:
-# * page faults: fresh megabyte-sized intermediates cost about a third of an evaluation,
-#   so they live in per-thread work arrays reused from call to call (``_scratch``);
-# * the exponentials (one per activation, (h + v) m of them) take as long as all the
-#   matrix products together: NumPy has no vectorized float64 exp without AVX-512;
-# * threads: the examples are split in two column blocks computed side by side, with
-#   single-threaded BLAS. Left multi-threaded, OpenBLAS's workers spin after each product
-#   and take the second core away from everything else, SciPy's own OpenBLAS (L-BFGS-B's
-#   products) included: a training then runs several times slower (``single_threaded_blas``).
-
-#: Below this many examples, one thread: starting a second costs more than it saves.
-PARALLEL_MIN_EXAMPLES = 2048
-
-_SCRATCH = threading.local()
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_POOL_IN_USE = threading.Lock()
-_BLAS_CONTROLS: list | None = None
-
-
-def _scratch(name, shape):
-    """A float64 work array of this shape, kept per thread and reused by the next call.
-
-    Only intermediates live here: nothing a function returns ever aliases them.
-    """
-    store = _SCRATCH.__dict__
-    out = store.get(name)
-    if out is None or out.shape != shape:
-        out = store[name] = np.empty(shape)
-    return out
-
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _worker():
-    """The one extra thread of the two-block evaluation (recreated in a forked child)."""
-    global _POOL
-    if _POOL is None or _POOL[0] != os.getpid():
-        _POOL = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="sparse-autoencoder"))
-    return _POOL[1]
-
-
-def _openblas_thread_controls() -> list:
-    """(get, set) of the thread count of each OpenBLAS loaded in this process.
-
-    NumPy's and SciPy's wheels each bundle one (``scipy_openblas...``); a system OpenBLAS
-    exports ``openblas_get/set_num_threads``. Empty where none is found (not Linux, or
-    another BLAS): the caller then leaves BLAS alone.
-    """
-    global _BLAS_CONTROLS
-    if _BLAS_CONTROLS is None:
-        found = []
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = sorted({line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1]})
-        except OSError:
-            paths = []
-        for path in paths:
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for name in (
-                "scipy_openblas_{}_num_threads64_",
-                "scipy_openblas_{}_num_threads",
-                "openblas_{}_num_threads",
-            ):
-                get, set_ = getattr(lib, name.format("get"), None), getattr(lib, name.format("set"), None)
-                if get is not None and set_ is not None:
-                    get.restype, get.argtypes = ctypes.c_int, []
-                    set_.restype, set_.argtypes = None, [ctypes.c_int]
-                    found.append((get, set_))
-                    break
-        _BLAS_CONTROLS = found
-    return _BLAS_CONTROLS
-
-
-@contextlib.contextmanager
-def single_threaded_blas():
-    """Run the block with every OpenBLAS of the process on one thread, then restore the counts.
-
-    Yields whether any OpenBLAS was found (and so is now single-threaded). Process-wide:
-    other threads' products meanwhile run single-threaded too (and stay correct).
-    """
-    controls = _openblas_thread_controls()
-    before = [get() for get, _ in controls]
-    for _, set_ in controls:
-        set_(1)
-    try:
-        yield bool(controls)
-    finally:
-        for (_, set_), n in zip(controls, before):
-            set_(n)
-
-
-def _sigmoid_of_negated(a):
-    """a := f(-a) = 1 / (1 + exp(a)), in place; a holds -z on entry.
-
-    Exact and silent for every float: exp overflows to inf only where f(z) rounds to 0
-    anyway (z < -709), and 1 / (1 + inf) is that 0. One exp per entry and no temporaries
-    (``expit`` is slower here, and sigmoid(z) = (1 + tanh(z/2)) / 2 slower still).
-    """
-    with np.errstate(over="ignore", under="ignore"):
-        np.exp(a, out=a)
-        a += 1.0
-        np.divide(1.0, a, out=a)
-    return a
-
-
-def _forward_block(minus_W1, minus_W2_b2, b1, X):
-    """Forward pass and delta3 for the examples of X (a column block), in this thread's work arrays.
-
-    Returns ([a2; 1], delta3, sum of squared errors, row sums of a2): a2 sits above a
-    row of ones, so one product gives W2 a2 + b2 and one gives [Delta W2, Delta b2].
-    """
-    h, m = minus_W1.shape[0], X.shape[1]
-    a2_1 = _scratch("a2_1", (h + 1, m))
-    a2, ones = a2_1[:h], a2_1[h]
-    ones.fill(1.0)
-    np.matmul(minus_W1, X, out=a2)
-    a2 -= b1[:, None]  # -z2 = -(W1 x + b1), eq. (6)
-    _sigmoid_of_negated(a2)  # a2 = f(z2), eq. (7)
-    a3 = np.matmul(minus_W2_b2, a2_1, out=_scratch("a3", (minus_W2_b2.shape[0], m)))  # -z3
-    _sigmoid_of_negated(a3)  # a3 = f(z3)
-    delta3 = np.subtract(a3, X, out=_scratch("delta3", a3.shape))  # a3 - x
-    squared_error = float(np.vdot(delta3, delta3))
-    delta3 *= a3
-    np.subtract(1.0, a3, out=a3)
-    delta3 *= a3  # delta3 = (a3 - x) a3 (1 - a3)
-    return a2_1, delta3, squared_error, np.matmul(a2, ones)
-
-
-def _backward_block(W2, a2_1, delta3, X, sparsity):
-    """delta2 and the sums (Delta W1, Delta b1, [Delta W2, Delta b2]) over the examples of X."""
-    h = a2_1.shape[0] - 1
-    a2, ones = a2_1[:h], a2_1[h]
-    delta_W2_b2 = np.matmul(delta3, a2_1.T)
-    delta2 = np.matmul(W2.T, delta3, out=_scratch("delta2", a2.shape))
-    delta2 += sparsity[:, None]
-    delta2 *= a2
-    np.subtract(1.0, a2, out=a2)
-    delta2 *= a2  # delta2 = (W2^T delta3 + sparsity) a2 (1 - a2)
-    return np.matmul(delta2, X.T), np.matmul(delta2, ones), delta_W2_b2
-
-
-@contextlib.contextmanager
-def _two_threads(m):
-    """Whether an evaluation on m examples runs as two column blocks side by side.
-
-    Yes when there are PARALLEL_MIN_EXAMPLES examples or more, two cores, an OpenBLAS made
-    single-threaded for the duration, and the extra thread is not busy with another call
-    (its work arrays hold one evaluation's blocks at a time).
-    """
-    if m < PARALLEL_MIN_EXAMPLES or _cores() < 2 or not _POOL_IN_USE.acquire(blocking=False):
-        yield False
-        return
-    try:
-        with single_threaded_blas() as controlled:
-            yield controlled
-    finally:
-        _POOL_IN_USE.release()
-
-
-def _each_block(fn, calls):
-    """[fn(*args) for args in calls], the second call (if any) in the extra thread."""
-    if len(calls) == 1:
-        return [fn(*calls[0])]
-    other = _worker().submit(fn, *calls[1])
-    return [fn(*calls[0]), other.result()]
-
-
-def _total(parts):
-    """The sum of the blocks' partial sums (the one partial sum itself when there is one block)."""
-    first, *rest = parts
-    for part in rest:
-        first = first + part
-    return first
 
 
 def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda_, rho, beta, data):
@@ -637,59 +454,32 @@ def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda_, rho, beta
         delta2 = (W2^T delta3 + beta (-rho / rho_hat + (1 - rho) / (1 - rho_hat))) * a2 (1 - a2)
 
     Returns (cost, grad): cost a Python float, grad (2 h v + h + v,) unrolled like theta.
-
-    From PARALLEL_MIN_EXAMPLES examples on, two threads each take half of the examples
-    (with single-threaded BLAS); the sums over examples are then added, so the result
-    differs from the one-thread result only by rounding.
     """
     W1, W2, b1, b2 = _unpack_autoencoder(theta, visible_size, hidden_size)
-    data = np.ascontiguousarray(data, dtype=np.float64)  # no copy for C-ordered float64 data
-    h, v = W1.shape
-    m = data.shape[1]
-    minus_W1 = -W1
-    minus_W2_b2 = np.concatenate([-W2, -b2[:, None]], axis=1)
+    X = np.asarray(data, dtype=np.float64)
+    m = X.shape[1]
 
-    with _two_threads(m) as two:
-        blocks = [data[:, : m // 2], data[:, m // 2 :]] if two else [data]
-        forward = _each_block(_forward_block, [(minus_W1, minus_W2_b2, b1, X) for X in blocks])
-        rho_hat = _total(f[3] for f in forward) / m
-        sparsity = beta * (-rho / rho_hat + (1.0 - rho) / (1.0 - rho_hat))
-        backward = _each_block(_backward_block, [(W2, f[0], f[1], X, sparsity) for f, X in zip(forward, blocks)])
+    # Forward pass over all examples, eqs. (6)-(7), then the average activations rho_hat.
+    a2 = sigmoid(W1 @ X + b1[:, None])  # (h, m)
+    a3 = sigmoid(W2 @ a2 + b2[:, None])  # (v, m): the reconstructions of X
+    rho_hat = a2.mean(axis=1)  # (h,)
 
-    J = (
-        0.5 * _total(f[2] for f in forward) / m
-        + 0.5 * lambda_ * (float(np.vdot(W1, W1)) + float(np.vdot(W2, W2)))
-        + beta * float(np.sum(kl_divergence(rho, rho_hat)))
-    )
-    delta_W1, delta_b1, delta_W2_b2 = (_total(b[i] for b in backward) for i in range(3))
-    grad = np.empty(2 * h * v + h + v)
-    grad[: h * v] = (delta_W1 / m + lambda_ * W1).ravel()
-    grad[h * v : 2 * h * v] = (delta_W2_b2[:, :h] / m + lambda_ * W2).ravel()
-    grad[2 * h * v : 2 * h * v + h] = delta_b1 / m
-    grad[2 * h * v + h :] = delta_W2_b2[:, h] / m
-    return J, grad
+    squared_error = 0.5 * np.sum((a3 - X) ** 2) / m
+    weight_decay = 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
+    sparsity_penalty = beta * np.sum(kl_divergence(rho, rho_hat))
+    J = squared_error + weight_decay + sparsity_penalty
 
+    # Backpropagation (§2.2) with the sparsity term inside delta2 (§3).
+    delta3 = -(X - a3) * a3 * (1 - a3)  # (v, m)
+    sparsity_delta = beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))  # (h,)
+    delta2 = (W2.T @ delta3 + sparsity_delta[:, None]) * a2 * (1 - a2)  # (h, m)
 
-def minimize_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, beta=3.0, max_iter=400, rng=None):
-    """``train_sparse_autoencoder`` returning scipy's whole ``OptimizeResult``.
-
-    Beyond theta (``result.x``) it holds the final cost (``result.fun``), the
-    iteration count (``result.nit``) and the optimizer's message. Not graded.
-    """
-    import scipy.optimize  # imported here, not with the module: 0.2 s off every first hidden test cell
-
-    data = np.ascontiguousarray(data, dtype=np.float64)  # once, not in each of the ~400 evaluations
-    visible_size = data.shape[0]
-    theta0 = initialize_sparse_autoencoder(hidden_size, visible_size, rng)
-    with single_threaded_blas():  # L-BFGS-B's own products are tiny; their spinning threads are not
-        return scipy.optimize.minimize(
-            sparse_autoencoder_cost,
-            theta0,
-            args=(visible_size, hidden_size, lambda_, rho, beta, data),
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxiter": max_iter, "maxfun": 4 * max_iter + 100},
-        )
+    # Eqs. (9)-(10): the average over the examples, plus weight decay on the weights only.
+    W1_grad = delta2 @ X.T / m + lambda_ * W1
+    W2_grad = delta3 @ a2.T / m + lambda_ * W2
+    b1_grad = delta2.sum(axis=1) / m
+    b2_grad = delta3.sum(axis=1) / m
+    return float(J), flatten_parameters([W1_grad, W2_grad], [b1_grad, b2_grad])
 
 
 def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, beta=3.0, max_iter=400, rng=None):
@@ -700,7 +490,20 @@ def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, beta=3.0
     jac=True)`` for at most max_iter iterations.
     Returns the learned theta: (2 h v + h + v,).
     """
-    return minimize_sparse_autoencoder(data, hidden_size, lambda_, rho, beta, max_iter, rng).x
+    import scipy.optimize  # here, not with the module: only this function needs it
+
+    data = np.asarray(data, dtype=np.float64)
+    visible_size = data.shape[0]
+    theta0 = initialize_sparse_autoencoder(hidden_size, visible_size, rng)
+    result = scipy.optimize.minimize(
+        sparse_autoencoder_cost,
+        theta0,
+        args=(visible_size, hidden_size, lambda_, rho, beta, data),
+        method="L-BFGS-B",
+        jac=True,
+        options={"maxiter": max_iter},
+    )
+    return result.x
 
 
 # --------------------------------------------------------------------------

@@ -1,21 +1,18 @@
 """The benchmark's pieces on tiny sizes: real behaviour, no timed assertions.
 
-``python -m autograder bench`` compares the reference with a per-example loop, counts the
-floating-point operations of one evaluation, times notebooks and grading, and prints one
-line per figure. Here: the loop agrees with the reference, the flop count is right (by
-hand, and against the products the reference really computes), the reference's fast
-paths agree with the plain ones, and the command prints every figure line.
+``python -m autograder bench`` compares the fast and the plain cost with a per-example
+loop, counts the floating-point operations of one evaluation, times notebooks and grading,
+and prints one line per figure. Here: the loop agrees with the reference, the flop count is
+right (by hand, and against the products the fast cost really computes), and the command
+prints every figure line. That the fast cost agrees with the plain one: tests/test_fast.py.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
-import scipy.special
 
-from autograder import bench, cli, features, reference
+from autograder import bench, cli, fast, features, reference
 from autograder.course import Course
 
 
@@ -53,7 +50,7 @@ def test_matmul_flops_by_hand():
     assert bench.exp_count(64, 25, 10000) == 890_000
 
 
-def test_matmul_flops_counts_the_products_the_reference_computes(monkeypatch):
+def test_matmul_flops_counts_the_products_the_fast_cost_computes(monkeypatch):
     recorded = []
     matmul = np.matmul
 
@@ -67,50 +64,12 @@ def test_matmul_flops_counts_the_products_the_reference_computes(monkeypatch):
     v, h, m = 7, 4, 11
     theta, args = _instance(v, h, m)
     monkeypatch.setattr(np, "matmul", counting)
-    reference.sparse_autoencoder_cost(theta, *args)
+    fast.sparse_autoencoder_cost(theta, *args)
     monkeypatch.undo()
-    # The reference folds b2 into W2's product and the bias gradients into products with a
+    # The fast cost folds b2 into W2's product and the bias gradients into products with a
     # row of ones: 4 (h + v) m operations on top of the notes' five products.
     assert sum(recorded) == bench.matmul_flops(v, h, m) + 4 * (h + v) * m
     assert len(recorded) == 7
-
-
-def test_sigmoid_of_negated_is_exact_and_silent():
-    z = np.concatenate([np.linspace(-1000, 1000, 20001), [-745.2, -709.8, -1e-300, 0.0, 1e-300, 37.0, 710.0]])
-    a = -z
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(all="raise"):
-            reference._sigmoid_of_negated(a)
-    expected = scipy.special.expit(z)
-    assert np.max(np.abs(a - expected)) <= 1e-15
-    ordinary = z > -700  # where f(z) is a normal number, it is right to a few ulps
-    assert np.max(np.abs(a[ordinary] - expected[ordinary]) / expected[ordinary]) < 1e-15
-    assert a[z == -1000][0] == 0.0 and a[z == 1000][0] == 1.0 and a[z == 0][0] == 0.5
-
-
-def test_two_column_blocks_agree_with_one(monkeypatch):
-    theta, args = _instance(v=9, h=4, m=301)
-    monkeypatch.setattr(reference, "PARALLEL_MIN_EXAMPLES", 10**9)
-    J1, g1 = reference.sparse_autoencoder_cost(theta, *args)
-    monkeypatch.setattr(reference, "PARALLEL_MIN_EXAMPLES", 2)
-    calls = []
-    each = reference._each_block
-    monkeypatch.setattr(reference, "_each_block", lambda fn, blocks: calls.append(len(blocks)) or each(fn, blocks))
-    J2, g2 = reference.sparse_autoencoder_cost(theta, *args)
-    assert J2 == pytest.approx(J1, rel=1e-13)
-    assert reference.relative_difference(g2, g1) < 1e-13
-    if reference._openblas_thread_controls():  # OpenBLAS found: the two-thread path ran
-        assert calls == [2, 2]
-
-
-def test_single_threaded_blas_restores_the_thread_counts():
-    controls = reference._openblas_thread_controls()
-    before = [get() for get, _ in controls]
-    with reference.single_threaded_blas() as found:
-        assert found == bool(controls)
-        assert all(get() == 1 for get, _ in controls)
-    assert [get() for get, _ in controls] == before
 
 
 def test_ci_seconds_from_the_log_or_given(tmp_path):

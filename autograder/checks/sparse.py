@@ -346,7 +346,8 @@ def check_train(train_sparse_autoencoder):
         (2 * h * v + h + v,),
     )
     J0, _ = reference.sparse_autoencoder_cost(reference.initialize_sparse_autoencoder(h, v, rng=0), *args)
-    J_ref = float(reference.minimize_sparse_autoencoder(data, h, 1e-4, 0.1, 3.0, 100, rng=0).fun)
+    theta_ref = reference.train_sparse_autoencoder(data, h, 1e-4, 0.1, 3.0, 100, rng=0)
+    J_ref, _ = reference.sparse_autoencoder_cost(theta_ref, *args)
     J, _ = reference.sparse_autoencoder_cost(theta, *args)
     if not J <= J_ref + 0.1 * (J0 - J_ref):
         raise CheckFailure(
