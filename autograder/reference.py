@@ -10,7 +10,8 @@ survives into ``release/``).
 
 ``autograder/fast.py`` computes the same sparse autoencoder cost faster, for
 the reference training of ``features.py`` and for ``bench``; the hidden tests
-use this module only.
+use this module only. Its length is the course's: every function of the
+specification, one section per assignment, in the assignments' order.
 
 Conventions (``CONVENTIONS.md`` at the repository root):
 

@@ -152,7 +152,9 @@ def test_run_notebook_times_cells_and_names_their_errors(tmp_path):
 
 def test_time_assignment_answers_the_source_and_stops_after_the_last_test(monkeypatch):
     seen = []
-    monkeypatch.setattr(bench, "run_notebook", lambda nb, folder, timeout, threads: seen.append((nb, folder)) or [])
+    monkeypatch.setattr(
+        bench.notebooks, "run_notebook", lambda nb, folder, timeout, threads: seen.append((nb, folder)) or []
+    )
     answers = bench.loop_answers("05_sparse_autoencoder")
     bench.time_assignment("05_sparse_autoencoder", answers)
     nb, folder = seen[0]

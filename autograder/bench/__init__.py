@@ -1,0 +1,132 @@
+"""How fast the course runs and grades, measured against baselines in one run.
+
+    python -m autograder bench                      # everything (the notebooks and grading take a while)
+    python -m autograder bench --students 50        # the class-sized grading figures (long)
+    python -m autograder bench --sections cost training
+
+Sections (``--sections``, default all):
+
+* ``cost``: one sparse autoencoder cost+gradient on 10,000 8x8 patches (64-25-64) with
+  ``fast.sparse_autoencoder_cost``, against the plain ``reference.sparse_autoencoder_cost``
+  (both with single-threaded BLAS), against a per-example loop of the notes' algorithm
+  (``loop_cost``) and against the arithmetic bound: the floating-point operations of the
+  five matrix products (``matmul_flops``) at the rate NumPy's matmul reaches on the same
+  shapes and on large square matrices. The exponentials are timed too: they are the other
+  big cost.
+* ``training``: the original exercise (400 L-BFGS iterations, 10,000 patches, 25 hidden
+  units, rho 0.01, lambda 1e-4, beta 3) as ``features.train`` runs it (``fast``): seconds
+  and the cost reached.
+* ``notebooks``: every source/ notebook (the solutions, hidden tests included) executed
+  with nbclient in a scratch folder, per test cell; then the same notebooks answered by
+  per-example loop implementations (``loop_answers``), up to their last test cell.
+* ``grading``: ``autograder.grading.grade`` on scratch courses of solution submissions:
+  one student (as ``python -m autograder grade`` runs it: jobs = the number of cores),
+  then ``--students`` students one at a time (jobs=1) and side by side (jobs=``--jobs``,
+  default the number of cores). The time of one submission's grading is the mean over
+  students (it includes waiting for the gradebook when students run side by side).
+* ``ci``: the total time of ``bash .ci/run``, read from its log (``--ci-log``) or given
+  (``--ci-seconds``); the command that measures it is printed either way.
+
+Every figure is a wall-clock time measured in this run; repeated timings print the
+best (and the median). Other processes on the machine slow everything down: the run
+starts and ends with the machine's load, and the share of the CPUs other processes used.
+
+One module per section (``cost``, ``notebooks``, ``grading``), the machine and timing
+(``machine``), the printed figures and targets (``report``); the command is here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..course import COURSE_ROOT, Course
+from .cost import CostFigures, exp_count, loop_cost, matmul_flops, measure_cost, measure_training
+from .grading import GradingFigures, GradingRun, measure_grading
+from .machine import Machine
+from .notebooks import CellTime, NotebookFigures, loop_answers, measure_notebooks, run_notebook, time_assignment
+from .report import CI_COMMAND, FIGURES, SECTIONS, TARGETS, ci_seconds, report
+
+__all__ = [
+    "CI_COMMAND",
+    "FIGURES",
+    "SECTIONS",
+    "TARGETS",
+    "CellTime",
+    "CostFigures",
+    "GradingFigures",
+    "GradingRun",
+    "NotebookFigures",
+    "add_arguments",
+    "ci_seconds",
+    "exp_count",
+    "loop_answers",
+    "loop_cost",
+    "matmul_flops",
+    "run",
+    "run_notebook",
+    "time_assignment",
+]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to measure (default: all)"
+    )
+    p.add_argument(
+        "--patches", type=int, default=10000, help="patches of the cost and training figures (default: 10000)"
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=20,
+        help="timing rounds of the fast and the plain cost, exp and matmul (default: 20; the best is kept)",
+    )
+    p.add_argument("--loop-repeat", type=int, default=3, help="timings of the loop implementation (default: 3)")
+    p.add_argument("--square", type=int, default=2000, help="size of the square matmul (default: 2000)")
+    p.add_argument("--max-iter", type=int, default=400, help="L-BFGS iterations of the training (default: 400)")
+    p.add_argument(
+        "--assignments", nargs="+", default=None, help="assignments of the notebook and grading figures (default: all)"
+    )
+    p.add_argument("--students", type=int, default=2, help="class size of the sequential/parallel grading (default: 2)")
+    p.add_argument("--jobs", type=int, default=None, help="students graded at once in parallel (default: the cores)")
+    p.add_argument("--no-feedback", action="store_true", help="grade without writing the feedback HTML")
+    p.add_argument("--cell-timeout", type=float, default=300.0, help="per-cell timeout of the notebook runs (s)")
+    p.add_argument(
+        "--kernel-threads",
+        type=int,
+        default=1,
+        help="BLAS threads of the notebook runs' kernels, as grade gives them on 2 cores (default: 1; 0: inherited)",
+    )
+    p.add_argument("--ci-log", type=Path, default=COURSE_ROOT / "build" / "ci.log", help="log of `bash .ci/run`")
+    p.add_argument("--ci-seconds", type=float, default=None, help="CI's total time, if measured elsewhere")
+
+
+def run(args) -> str:
+    """Measure the sections asked for and return the report (printing progress on stderr)."""
+    machine = Machine()
+    sections = set(args.sections)
+    assignments = args.assignments or Course().assignments()
+    results: dict = {}
+
+    def step(what: str) -> None:
+        print(f"[bench] {what} ...", file=sys.stderr, flush=True)
+
+    if "cost" in sections:
+        step("cost+gradient: fast, plain reference, loop, matmul, exp")
+        results["cost"] = measure_cost(args.patches, args.repeat, args.loop_repeat, args.square)
+    if "training" in sections:
+        step(f"training: {args.max_iter} L-BFGS iterations on {args.patches} patches")
+        results["training"] = measure_training(args.patches, args.max_iter)
+    if "notebooks" in sections:
+        step(f"notebooks: {', '.join(assignments)} (solutions, then loops)")
+        results["notebooks"] = measure_notebooks(assignments, args.cell_timeout, args.kernel_threads or None)
+    if "grading" in sections:
+        jobs = args.jobs or os.cpu_count() or 1
+        step(f"grading: 1 student, then {args.students} students with jobs=1 and jobs={jobs}")
+        results["grading_figures"] = measure_grading(assignments, args.students, jobs, not args.no_feedback)
+    if "ci" in sections:
+        results["ci"] = ci_seconds(args.ci_log, args.ci_seconds)
+    return report(machine, **results)
