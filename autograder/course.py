@@ -27,6 +27,17 @@ COURSE_ROOT = Path(__file__).resolve().parent.parent
 Answers = Mapping[str, str | None] | None
 
 
+#: A student id grading accepts: the name of a folder of submitted/. Letters (any script), digits,
+#: ``.``, ``_``, ``@`` and ``-``, starting with a letter or digit: no space, comma, quote or control
+#: character, which would reach the CSV and the table as they are, nothing argparse or nbgrader
+#: reads otherwise (``--``, a trailing space).
+PLAIN_STUDENT = re.compile(r"[^\W_][\w.@-]{0,99}")
+
+
+def plain_student(name: str) -> bool:
+    return PLAIN_STUDENT.fullmatch(name) is not None
+
+
 class CourseError(RuntimeError):
     """The course is not in a state for the command; the message says what to run."""
 

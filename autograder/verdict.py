@@ -88,12 +88,12 @@ def _python(source: str) -> str:
 
 def _definitions_only(source: str) -> str:
     """The imports and definitions of a cell the student added (its other statements are not run)."""
+    kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     try:
         tree = ast.parse(_python(source))
-    except SyntaxError:
+        return ast.unparse(ast.Module(body=[n for n in tree.body if isinstance(n, kept)], type_ignores=[]))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python the parser can hold: nothing of it
         return ""
-    kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    return ast.unparse(ast.Module(body=[n for n in tree.body if isinstance(n, kept)], type_ignores=[]))
 
 
 def student_functions(source_nb) -> list[str]:

@@ -14,10 +14,12 @@ Run as root by the suite and as an unprivileged user by ``tests/run_as_user.sh``
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import html
 import json
 import re
+import shutil
 import textwrap
 import uuid
 from pathlib import Path
@@ -281,6 +283,9 @@ MISSING = {
     "too_large": "a notebook of 65 MiB (sparse: no disk is spent on it)",
 }
 HONEST = ("alice", "bob")
+#: 9. Folder names that are not student ids: a CSV row of full marks, an argparse terminator, a name
+#: that looks like alice's, escape codes that redraw the table (each holds a copy of alice's work).
+ODD_NAMES = ("mallory,,,,10.0,0.0,10.0,10.0", "--", "alice ", "eve\x1b[2K\ralice 10 of 10")
 
 
 def _digest(folder: Path, pattern: str = "*") -> dict[str, str]:
@@ -325,6 +330,8 @@ def attacked(tmp_path_factory):
     (root / "submitted" / "ipc_prestart" / ASSIGNMENT / "calendar.py").write_text(PRESTART)
     with open(sub["too_large"], "wb") as big:
         big.truncate(MAX_SUBMITTED_BYTES + 2**20)
+    for odd in ODD_NAMES:
+        shutil.copytree(root / "submitted" / "alice", root / "submitted" / odd)
     before = {name: _digest(root / name) for name in ("source", "release", "submitted")}
     before["package"] = _digest(PACKAGE)
     try:
@@ -348,9 +355,21 @@ def _feedback(root, student) -> str:
 def test_the_run_completes_with_a_table_that_names_every_student(attacked):
     root, _, report, table, scores = attacked
     students = {*HONEST, *_attacks(root), *MISSING, "ipc_prestart"}
-    assert {o.student for o in report.outcomes} == students
+    assert {o.student for o in report.outcomes} == students | set(ODD_NAMES)
     assert all(student in table for student in students)
     assert {s for s, _ in scores} == students
+
+
+def test_folder_names_that_are_not_student_ids_are_not_graded_and_cannot_forge_a_row(attacked):
+    root, _, report, table, scores = attacked
+    for odd in ODD_NAMES:
+        (outcome,) = [o for o in report.outcomes if o.student == odd]
+        assert outcome.status == Status.FAILED and "not a student id" in outcome.detail
+        assert not any(s == odd for s, _ in scores)  # nothing in the gradebook, so nothing in the CSV
+    rows = list(csv.DictReader(open(root / "grades.csv")))
+    assert {r["student_id"] for r in rows} == {s for s, _ in scores}
+    assert "\x1b" not in table and "\r" not in table  # the escape codes are shown, not run
+    assert "eve\\x1b[2K\\ralice 10 of 10" in table
 
 
 def test_honest_students_keep_their_grades_and_their_submissions(attacked):
@@ -422,7 +441,7 @@ def test_links_and_non_notebooks_are_graded_as_missing(attacked, student):
     _, _, report, _, scores = attacked
     assert sum(scores[student, ASSIGNMENT].values()) == 0
     detail = _outcome(report, student).detail
-    said = {"link": "symbolic link", "too": "larger than 64 MiB"}.get(student.split("_")[0], "not a notebook")
+    said = {"link": "symbolic link", "too": "past 64 MiB in all"}.get(student.split("_")[0], "not a notebook")
     assert said in detail, detail
 
 

@@ -188,6 +188,44 @@ def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course, tm
     )
     assert [o.status for o in outcomes] == [Status.TIMED_OUT, Status.TIMED_OUT]
     assert "stopped after 3 s" in outcomes[0].detail
+    # Nothing of the run that graded her 02 before stays: no score (0 on every part), no feedback.
+    assert set(gradebook.submission_scores(tmp_path / "gb.db", "dora", "02_forward_pass")["forward_pass"].values()) == {
+        0.0
+    }
+    assert not class_course.path("autograded", "02_forward_pass", "dora").exists()
+
+
+def test_what_a_submission_may_bring_is_bounded_and_plainly_named(tmp_path, monkeypatch):
+    from autograder.grading import submission
+
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    (src / "data.npy").write_bytes(b"x" * 1000)
+    (src / "evil\n[ERROR] Traceback (most recent call last):.py").write_text("")
+    with open(src / "big.ipynb", "wb") as big:
+        big.truncate(submission.MAX_NOTEBOOK_BYTES + 1)
+    refused = submission.copy_submission(src, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["data.npy"]
+    assert any("control character" in r and "\n" not in r for r in refused), refused
+    assert any("big.ipynb is a notebook larger than 16 MiB" in r for r in refused), refused
+    monkeypatch.setattr(submission, "MAX_SUBMITTED_FILES", 2)
+    for i in range(5):
+        (src / f"f{i}.txt").write_text("")
+    assert any("more than 2 files" in r for r in submission.copy_submission(src, tmp_path / "dest2"))
+
+
+def test_the_table_prints_what_students_chose_as_text_on_one_line():
+    from autograder.grading.report import shown
+
+    said = shown("AssertionError: x\x1b[2K\r\nalice 10/10\u202e\u200b" + "y" * 1000)
+    assert "\x1b" not in said and "\r" not in said and "\n" not in said and "\u202e" not in said
+    assert said.startswith("AssertionError: x\\x1b[2K\\r\\nalice 10/10\\u202e\\u200b") and len(said) == 500
+
+
+def test_a_cell_the_parser_cannot_hold_costs_its_definitions_not_the_grading():
+    from autograder import verdict
+
+    assert verdict._definitions_only("def f():\n    return 1\nx = " + "1+" * 20000 + "1") == ""
 
 
 def test_a_fault_in_the_graders_own_work_on_one_student_loses_no_other_grade(tmp_path, monkeypatch):
@@ -197,10 +235,10 @@ def test_a_fault_in_the_graders_own_work_on_one_student_loses_no_other_grade(tmp
     root = Course().scratch(tmp_path / "course", ASSIGNMENTS[:1], submissions=work)
     record = gradebook.record
 
-    def faulty(db, student, assignment, scores):
+    def faulty(db, student, assignment, scores, **kwargs):
         if student == "bob":  # the worker (another process) records its own copy: only the parent fails
             raise OSError("injected fault: the disk is full")
-        return record(db, student, assignment, scores)
+        return record(db, student, assignment, scores, **kwargs)
 
     monkeypatch.setattr(gradebook, "record", faulty)
     report = grading.grade(root, Options(ASSIGNMENTS[:1], jobs=2, timeout=BUDGET, call_timeout=CALL_TIMEOUT))
@@ -294,10 +332,34 @@ def test_how_a_failed_autograde_is_told_from_the_exception_nbgrader_caught():
         "nbclient.exceptions.CellTimeoutError: A cell timed out while it was being executed, after 15 seconds.",
         "Here is a preview of the cell contents:",
         "-------------------",
-        "print('Kernel died')  # the student's code, quoted",
+        "print('Kernel died')  # the student's code, quoted, with a traceback of its own:",
+        "[ERROR] Traceback (most recent call last):",
+        '  File "x.py", line 1, in f',
+        "    g()",
+        "nbclient.exceptions.DeadKernelError: Kernel died",
     )
     assert worker.classify(timeout)[0] == Status.TIMED_OUT
     # Words in a message are not an exception: the student's cell quoted by some other failure.
     other = _nbgrader_log("RuntimeError: changed its ipc folder", "DeadKernelError: Kernel died timed out")
     assert worker.classify(other) == (Status.FAILED, "RuntimeError: changed its ipc folder")
     assert worker.classify({"success": True, "log": died["log"]}) == (Status.GRADED, "")
+
+
+def test_nbgraders_late_penalty_is_applied_to_the_recorded_scores(tmp_path):
+    """A course that zeroes late work (nbgrader's LateSubmissionPlugin): the timestamp nbgrader read
+    and its penalty, computed on the isolated scores that are recorded, reach the gradebook and the CSV."""
+    from nbgrader.api import Gradebook
+
+    work = {"early": {"01_activations": {}}, "late": {"01_activations": {}}}
+    config = f'\nc.Execute.timeout = {CELL_TIMEOUT}\nc.LateSubmissionPlugin.penalty_method = "zero"\n'
+    root = Course().scratch(tmp_path, ["01_activations"], config=config, submissions=work)
+    with Gradebook(f"sqlite:///{root.gradebook}") as gb:
+        gb.update_or_create_assignment("01_activations", duedate="2025-01-01 00:00:00")
+    for student, stamp in (("early", "2024-12-31 12:00:00"), ("late", "2025-03-01 00:00:00")):
+        (root.path("submitted", "01_activations", student) / "timestamp.txt").write_text(stamp)
+    report = grading.grade(root, Options(["01_activations"], jobs=2, timeout=BUDGET, check=False))
+    assert {o.status for o in report.outcomes} == {Status.GRADED}
+    rows = {r["student_id"]: r for r in csv.DictReader(open(report.csv))}
+    assert (float(rows["early"]["raw_score"]), float(rows["early"]["score"])) == (10.0, 10.0)
+    assert (float(rows["late"]["raw_score"]), float(rows["late"]["late_submission_penalty"])) == (10.0, 10.0)
+    assert float(rows["late"]["score"]) == 0.0 and rows["late"]["timestamp"].startswith("2025-03-01")

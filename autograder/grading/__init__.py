@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .. import kernel as sandboxed_kernel
 from .. import sandbox
-from ..course import Course, CourseError
+from ..course import Course, CourseError, plain_student
 from . import gradebook
 from .options import Options
 from .outcome import Outcome, Status
@@ -75,6 +75,9 @@ def grade(course: Course, options: Options | None = None) -> Report:
     start = time.perf_counter()
     course.release(assignments)  # puts the current hidden tests in the gradebook (release/ is unchanged)
     report = Report(backup=gradebook.backup(course), jobs=options.workers)
+    for student in [s for s in work if not plain_student(s)]:  # said in the table, never in the gradebook
+        why = "the folder's name is not a student id (letters, digits, . _ @ -): not graded; rename it"
+        report.outcomes += [Outcome(student, a, Status.FAILED, detail=why) for a in work.pop(student)]
     log.info("grading %d students, %d at once", len(work), report.jobs)
     lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:

@@ -59,8 +59,9 @@ def submission_scores(db: Path, student: str, assignment: str) -> dict[str, dict
         return {nb.name: {g.name: g.auto_score for g in nb.grades} for nb in sub.notebooks}
 
 
-def record(db: Path, student: str, assignment: str, scores: Scores) -> None:
-    """Set the auto_score of the listed test cells, creating the submission if needed.
+def record(db: Path, student: str, assignment: str, scores: Scores, others: float | None = None) -> None:
+    """Set the auto_score of the listed test cells (and of every other one to ``others``, unless
+    None), creating the submission if needed.
 
     Manual scores and comments are untouched (nbgrader shows manual_score over auto_score).
     """
@@ -74,6 +75,44 @@ def record(db: Path, student: str, assignment: str, scores: Scores) -> None:
             for grade in nb.grades:
                 if grade.name in scores.get(nb.name, {}):
                     grade.auto_score = scores[nb.name][grade.name]
+                elif others is not None:
+                    grade.auto_score = others
+        gb.db.commit()
+
+
+def late_penalties(db: Path, student: str, assignment: str, config) -> tuple[str | None, dict[str, float | None]]:
+    """nbgrader's late penalty of each notebook of a submission, computed again on the scores now
+    recorded (nbgrader computed them on its in-kernel ones), with the course's LateSubmissionPlugin;
+    set in db and returned with the submission's timestamp: (timestamp, {notebook: penalty})."""
+    from nbgrader.api import MissingEntry
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    late = AssignLatePenalties(config=config)
+    late.init_plugin()
+    penalties: dict[str, float | None] = {}
+    with _open(db) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:  # nbgrader failed before it made one, and nothing was recorded
+            return None, {}
+        seconds = sub.total_seconds_late
+        for nb in sub.notebooks:
+            penalty = late.plugin_inst.late_submission_penalty(student, nb.score, seconds) if seconds > 0 else None
+            # As nbgrader's AssignLatePenalties does: never below 0, never above the notebook's score.
+            nb.late_submission_penalty = penalties[nb.name] = (
+                None if penalty is None else min(max(penalty, 0), nb.score)
+            )
+        gb.db.commit()
+        return (sub.timestamp.isoformat() if sub.timestamp else None), penalties
+
+
+def record_late(db: Path, student: str, assignment: str, timestamp: str | None, penalties: dict) -> None:
+    """Put a submission's timestamp and its notebooks' late penalties (from late_penalties) in db."""
+    with _open(db) as gb:
+        sub = gb.find_submission(assignment, student)
+        sub.timestamp = datetime.fromisoformat(timestamp) if timestamp else None
+        for nb in sub.notebooks:
+            nb.late_submission_penalty = penalties.get(nb.name)
         gb.db.commit()
 
 

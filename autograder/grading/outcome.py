@@ -37,6 +37,8 @@ class Outcome:
     kernel: dict[str, dict[str, float | None]] = field(default_factory=dict)  # nbgrader's in-kernel scores
     isolated: Scores = field(default_factory=dict)  # the isolated pass's scores (the ones recorded)
     flags: list[str] = field(default_factory=list)  # disagreements worth an instructor's look
+    timestamp: str | None = None  # when it was submitted (nbgrader's timestamp.txt), ISO 8601
+    late_penalties: dict[str, float | None] = field(default_factory=dict)  # {notebook: nbgrader's late penalty}
 
     def __post_init__(self):
         self.status = Status(self.status)

@@ -3,6 +3,7 @@ nbgrader's in-kernel score and the isolated one disagree, in words)."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,18 @@ def flags(kernel: dict, verdicts: list) -> list[str]:
     return out
 
 
+#: The longest note of the table, in characters (a detail longer than this is cut).
+NOTE_CHARS = 500
+
+
+def shown(text: str, limit: int = NOTE_CHARS) -> str:
+    """Text as the table may print it: one line, bounded, every control or format character
+    (newline, escape, bidi override, zero-width…) written as its escape. Student code chooses
+    error messages and file names: nothing of them may move the cursor or recolour a row."""
+    out = "".join(c if unicodedata.category(c)[0] not in "CZ" or c == " " else repr(c)[1:-1] for c in text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 def summary(course: Course, report: Report, assignments: list[str]) -> str:
     """A table: one row per student, one column per assignment (score/max, "!" where the notes
     below say something), a total; then the notes."""
@@ -69,21 +82,21 @@ def summary(course: Course, report: Report, assignments: list[str]) -> str:
     head = ["student"] + [a.split("_", 1)[0] for a in assignments] + ["total"]
     rows, notes = [], []
     for s in students:
-        row, total = [s], 0.0
+        row, total = [shown(s, 40)], 0.0
         for a in assignments:
             o = status.get((s, a))
             if (s, a) not in per:
                 row.append("? !" if o else "-")  # submitted, but nothing is in the gradebook
                 if o:
-                    notes.append(f"  {s} / {a}: {o.status}{': ' + o.detail if o.detail else ''}")
+                    notes.append(f"  {shown(s, 40)} / {a}: {o.status}{': ' + shown(o.detail) if o.detail else ''}")
                 continue
             got = sum(v or 0.0 for v in per[s, a].values())
             total += got
             look = o and (o.status != Status.GRADED or o.detail or o.flags)
             row.append(f"{got:g}/{maxima[a]:g}{' !' if look else ''}")
             if look:
-                said = "; ".join([o.detail] * bool(o.detail) + o.flags)
-                notes.append(f"  {s} / {a}: {o.status}{': ' + said if said else ''}")
+                said = shown("; ".join([o.detail] * bool(o.detail) + o.flags))
+                notes.append(f"  {shown(s, 40)} / {a}: {o.status}{': ' + said if said else ''}")
         row.append(f"{total:g}/{sum(maxima.values()):g}")
         rows.append(row)
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

@@ -65,13 +65,14 @@ def _grade_student(course, student, assignments, options, golden, lock) -> list[
             if refused[o.assignment]:
                 o.detail = "; ".join([*refused[o.assignment], *([o.detail] if o.detail else [])])
         with lock:
-            for o in outcomes:
-                gradebook.record(golden, student, o.assignment, o.recorded)
-        for a in assignments:
+            for o in outcomes:  # no scores at all (the worker failed first): 0 everywhere, not the last run's
+                gradebook.record(golden, student, o.assignment, o.recorded, others=None if o.recorded else 0.0)
+                gradebook.record_late(golden, student, o.assignment, o.timestamp, o.late_penalties)
+        for a in assignments:  # this run's autograded notebooks and feedback, or none: never the last run's
             for kind in ("autograded", "feedback"):
                 made, dest = scratch.path(kind, a, student), course.path(kind, a, student)
+                shutil.rmtree(dest, ignore_errors=True)
                 if made.is_dir():
-                    shutil.rmtree(dest, ignore_errors=True)
                     shutil.copytree(made, dest)
         return outcomes
     finally:

@@ -60,7 +60,16 @@ def grade(
         scores: Scores = {}
         if isolated:
             submitted = scratch.path("submitted", assignment, student)
-            verdicts = verdict.grade_assignment(source.path("source", assignment), submitted, limits)
+            try:
+                verdicts = verdict.grade_assignment(source.path("source", assignment), submitted, limits)
+            except Exception as error:  # the grader's own failure on this submission: it scores nothing
+                detail = f"the isolated pass failed: {type(error).__name__}: {error}"[:300]
+                seconds = time.perf_counter() - start
+                write_result(
+                    results / f"{assignment}.json",
+                    Outcome(student, assignment, Status.FAILED, seconds, detail).to_json(),
+                )
+                continue
             scores = {Path(v.notebook).stem: {g: c.score for g, c in v.cells.items()} for v in verdicts}
             write_result(results / f"{assignment}.isolated.json", json.dumps(scores))
         status, detail = classify(scratch.api.autograde(assignment, student, force=True, create=True))
@@ -69,6 +78,7 @@ def grade(
         kernel = gradebook.submission_scores(scratch.gradebook, student, assignment)
         if isolated:
             gradebook.record(scratch.gradebook, student, assignment, scores)
+        timestamp, late = gradebook.late_penalties(scratch.gradebook, student, assignment, scratch.api.config)
         annotate(scratch, student, assignment, verdicts)
         if feedback and (status in (Status.GRADED, Status.KERNEL_DIED) or isolated):
             if not scratch.api.generate_feedback(assignment, student, force=True).get("success"):
@@ -78,7 +88,7 @@ def grade(
             detail = (detail + "; " if detail else "") + "; ".join(notes)[:500]
         seconds = time.perf_counter() - start
         said = flags(kernel, verdicts) if isolated else []
-        outcome = Outcome(student, assignment, status, seconds, detail, kernel, scores, said)
+        outcome = Outcome(student, assignment, status, seconds, detail, kernel, scores, said, timestamp, late)
         write_result(results / f"{assignment}.json", outcome.to_json())
 
 
@@ -93,17 +103,22 @@ def write_result(path: Path, text: str) -> None:
 
 #: The last line of a traceback: the exception's (qualified) class name, then its message.
 _RAISED = re.compile(r"(?:\w+\.)*(\w+)(?::\s?(.*))?")
+#: The first line of a traceback at the start of a log record (nbgrader's "[ERROR] ", or none).
+_RECORD_TRACEBACK = re.compile(r"(?:\[[^\]\n]*\] )?Traceback \(most recent call last\):")
 
 
 def raised(log: str) -> list[tuple[str, str]]:
-    """(class name, first line of the message) of each exception whose traceback is in the log.
+    """(class name, first line of the message) of each exception whose traceback nbgrader logged.
 
-    A traceback's frames are indented deeper than the line that names its exception (nbgrader's
-    log indents all of it by four spaces): that line is the first one after them.
+    Only a traceback that starts a log record counts (its first line begins the line, as
+    ``[ERROR] Traceback …`` or a bare ``Traceback …``): nbgrader indents every continuation line
+    by four spaces, so no text quoted in a message (a student's cell, previewed by a timeout)
+    can start one. A traceback's frames are indented deeper than the line that names its
+    exception: that line is the first one after them.
     """
     out, lines = [], log.splitlines()
     for i, line in enumerate(lines[:-1]):
-        if not line.rstrip().endswith("Traceback (most recent call last):"):
+        if not _RECORD_TRACEBACK.fullmatch(line.rstrip()):
             continue
         frames = _indent(lines[i + 1])
         for after in lines[i + 1 :]:
