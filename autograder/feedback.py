@@ -274,7 +274,7 @@ class SafeFeedback(ClearHiddenTests):
         if isolated.get("score", 0) >= isolated.get("points", 0):
             return kept
         ename, _, message = str(isolated.get("message", "")).partition(": ")
-        if isolated.get("hidden") and ename not in self.hidden_messages:
+        if (isolated.get("hidden") or isolated.get("diagnosed")) and ename not in self.hidden_messages:
             message = self.hidden_error_message
         return [*kept, error_line(ename, safe_text(message, self.max_message_chars))]
 

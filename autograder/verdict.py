@@ -46,8 +46,9 @@ class Verdict:
     grade_id: str
     points: float
     score: float
-    message: str = ""  # "ExceptionName: message" of the failure
+    message: str = ""  # "ExceptionName: message" of the failure (the hidden checks' diagnosis, if they gave one)
     hidden: bool = False  # the failure was raised on a line of the hidden tests
+    diagnosed: bool = False  # a visible assert failed, and the message is the hidden checks' (run alone)
 
 
 @dataclass
@@ -136,7 +137,33 @@ def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
 
 
 def _run_test(source: str, namespace: dict, points: float) -> Verdict:
-    """Run one test cell here. Output is swallowed, as nothing here is the student's."""
+    """Run one test cell here. Output is swallowed, as nothing here is the student's.
+
+    When a visible assert fails, the cell stops there, before the hidden checks that would say
+    why (which block, the largest differing entry, the name of a known bug): so the hidden block
+    then runs alone, and its diagnosis, if it fails too, leads the verdict's message (the visible
+    assert's follows). The score is the cell's either way.
+    """
+    block = hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    error, value = _execute(source, namespace)
+    if error is None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return Verdict("", points, max(0.0, min(points, float(value))))
+        return Verdict("", points, points)
+    hidden = error[1] is None or error[1] in block
+    if not hidden and block:
+        lines = source.split("\n")
+        alone = "\n".join(line if n in block else "" for n, line in enumerate(lines, start=1))  # same line numbers
+        diagnosis, _ = _execute(alone, namespace)
+        if diagnosis is not None:
+            message = f"{diagnosis[0]}\n(the visible test said: {error[0]})"
+            return Verdict("", points, 0.0, message, hidden=False, diagnosed=True)
+    return Verdict("", points, 0.0, error[0], hidden)
+
+
+def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None] | None, object]:
+    """Run cell source in namespace: (None, the value of its last expression), or ((the error as
+    "Name: message", the cell line that raised it), None)."""
     tree = ast.parse(_python(source))
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     sink = io.StringIO()
@@ -147,12 +174,8 @@ def _run_test(source: str, namespace: dict, points: float) -> Verdict:
     except Exception as error:  # the cell failed: that is the verdict
         text = str(error).strip()
         lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if f.filename == "<test cell>"]
-        hidden = not lines or lines[-1] in hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-        message = f"{type(error).__name__}: {text}" if text else type(error).__name__
-        return Verdict("", points, 0.0, message, hidden)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Verdict("", points, max(0.0, min(points, float(value))))
-    return Verdict("", points, points)
+        return (f"{type(error).__name__}: {text}" if text else type(error).__name__, lines[-1] if lines else None), None
+    return None, value
 
 
 def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | None = None) -> NotebookVerdict:

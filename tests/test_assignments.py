@@ -8,11 +8,13 @@ For every assignment in source/:
   - ``solution`` (the source answers): full marks, and no cell of the notebook errors;
   - ``untouched`` (the release as students get it): 0 on every test cell, i.e. every
     release test fails on the stubs;
-  - the realistic buggy submissions: exactly the points their bugs cost.
+  - the realistic buggy submissions: exactly the points their bugs cost, and where a sample
+    says which words name its bug, its feedback shows them.
 """
 
 from __future__ import annotations
 
+import html
 import importlib
 import pkgutil
 from pathlib import Path
@@ -105,7 +107,7 @@ def graded_samples(tmp_path_factory) -> tuple[Course, grading.Report]:
     # ungraded training cell in 05 is interrupted sooner.
     config = "\nc.Execute.timeout = 90\n"
     root = Course().scratch(tmp_path_factory.mktemp("samples"), ASSIGNMENTS, config=config, submissions=work)
-    report = grading.grade(root, Options(ASSIGNMENTS, jobs=2, feedback=False, check=False))
+    report = grading.grade(root, Options(ASSIGNMENTS, jobs=2, check=False))
     failed = [o for o in report.outcomes if o.status != Status.GRADED]
     assert not failed, failed
     return root, report
@@ -128,6 +130,19 @@ def test_sample_submissions_get_exactly_their_scores(assignment, graded_samples)
     graded = nbformat.read(root.path("autograded", assignment, "solution") / sample.NOTEBOOK, as_version=4)
     errors = [c.source[:60] for c in graded.cells if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert not errors, f"{assignment}: cells of the solution notebook raise: {errors}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_sample_bugs_are_named_in_their_feedback(assignment, graded_samples):
+    """Where a sample says which words name its bug, the student's feedback shows them (the hidden
+    checks' diagnosis, or a visible test's message), not only "expected ... got ..."."""
+    root, _ = graded_samples
+    sample = SAMPLES[assignment]
+    for student, sub in sample.SUBMISSIONS.items():
+        if sub.named:
+            page = (root.path("feedback", assignment, student) / sample.NOTEBOOK.replace(".ipynb", ".html")).read_text()
+            for part, words in sub.named.items():
+                assert words in html.unescape(page), f"{assignment} / {student} / {part}: {words!r} not in the feedback"
 
 
 def test_points_add_up_to_100_over_the_course():

@@ -7,6 +7,7 @@ gradebook must be exactly ``demo.EXPECTED_SCORES`` and the printed table must sa
 
 from __future__ import annotations
 
+import html
 import os
 import subprocess
 import sys
@@ -165,6 +166,15 @@ def test_the_command_prints_the_table_and_where_things_are(demo_run, demo_course
     assert f"grades (CSV):     {demo_course / 'grades.csv'}" in demo_run
     assert (demo_course / "grades.csv").is_file()
     assert (demo_course / "feedback" / "ben_beginner" / "03_backprop").is_dir()
+
+
+def test_bens_feedback_names_his_bugs_where_a_visible_assert_stopped_the_cell(demo_run, demo_course):
+    """ben_beginner's backprop misses the 1/m in dW and puts weight decay on the biases. The visible
+    asserts of each dW/db cell fail first; the feedback still says which bug, from the hidden checks."""
+    page = html.unescape((demo_course / "feedback" / "ben_beginner" / "03_backprop" / "backprop.html").read_text())
+    assert "this is what happens when the 1/m is missing" in page
+    assert "this is what happens when weight decay is applied to the biases" in page
+    assert "BEGIN HIDDEN TESTS" not in page and "autograder.checks" not in page
 
 
 def test_the_isolated_pass_changes_no_honest_grade(demo_run):

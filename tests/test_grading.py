@@ -363,3 +363,29 @@ def test_nbgraders_late_penalty_is_applied_to_the_recorded_scores(tmp_path):
     assert (float(rows["early"]["raw_score"]), float(rows["early"]["score"])) == (10.0, 10.0)
     assert (float(rows["late"]["raw_score"]), float(rows["late"]["late_submission_penalty"])) == (10.0, 10.0)
     assert float(rows["late"]["score"]) == 0.0 and rows["late"]["timestamp"].startswith("2025-03-01")
+
+
+def test_a_failed_visible_assert_still_gets_the_hidden_checks_diagnosis():
+    """The cell stops at its first failing visible assert, before the hidden check that says why: the
+    isolated pass then runs the hidden block alone and reports its message (the score is the cell's)."""
+    from autograder import verdict
+
+    cell = (
+        "assert f() == 2, 'expected 2'\n"
+        "### BEGIN HIDDEN TESTS\n"
+        "if f() != 2:\n"
+        "    raise AssertionError('this is what happens when the 1/m is missing')\n"
+        "### END HIDDEN TESTS"
+    )
+    wrong = verdict._run_test(cell, {"f": lambda: 10}, 3.0)
+    assert (wrong.score, wrong.message) == (
+        0.0,
+        "AssertionError: this is what happens when the 1/m is missing\n"
+        "(the visible test said: AssertionError: expected 2)",
+    )
+    assert wrong.diagnosed and not wrong.hidden  # failed on a visible line: a kernel that passed it is flagged
+    # The hidden block passes (a bug only the visible test sees): the visible message stays.
+    only_visible = verdict._run_test(cell.replace("f() != 2", "False"), {"f": lambda: 10}, 3.0)
+    assert (only_visible.message, only_visible.diagnosed) == ("AssertionError: expected 2", False)
+    right = verdict._run_test(cell, {"f": lambda: 2}, 3.0)
+    assert (right.score, right.message) == (3.0, "")

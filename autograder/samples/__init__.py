@@ -7,7 +7,8 @@ Each module ``aNN_name.py`` defines ``ASSIGNMENT`` (the folder name in source/),
   but correct) work. A submission starts from the *solution* answers and
   replaces the answer cells named in ``answers`` (grade_id -> new source);
   ``scores`` gives the expected score of every test cell that does not get
-  full marks (cells not named must get full marks).
+  full marks (cells not named must get full marks), and ``named`` the words
+  the feedback of a failing cell must show (the bug, named).
 
 tests/test_assignments.py grades them all with nbgrader and asserts every score; ``bench``
 times the correct loop-style ones. The tests add two submissions to every assignment: ``solution``
@@ -24,3 +25,5 @@ from dataclasses import dataclass, field
 class Submission:
     answers: dict[str, str]
     scores: dict[str, float] = field(default_factory=dict)
+    #: {test cell grade_id: words its feedback must show}: the bug named where the student looks.
+    named: dict[str, str] = field(default_factory=dict)

@@ -18,6 +18,10 @@ SUBMISSIONS = {
     ),
     # Derivatives written in terms of z instead of f(z); Python loops (slow but fine).
     "derivative_of_z": Submission(
+        named={
+            "sigmoid_prime_values": "f'(z) is computed as z (1 - z) instead of f(z) (1 - f(z))",
+            "tanh_prime_values": "f'(z) is computed as 1 - z^2 instead of 1 - f(z)^2",
+        },
         answers={
             "sigmoid_prime": "def sigmoid_prime(z):\n    z = np.asarray(z, dtype=float)\n    return z * (1 - z)",
             "tanh_prime": "def tanh_prime(z):\n    z = np.asarray(z, dtype=float)\n"

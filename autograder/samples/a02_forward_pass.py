@@ -8,6 +8,9 @@ NOTEBOOK = "forward_pass.ipynb"
 SUBMISSIONS = {
     # epsilon used as the variance and the output layer left linear ("it's a regression output").
     "variance_and_linear_output": Submission(
+        named={
+            "forward_sigmoid": "the output layer has no activation",
+        },
         answers={
             "initialize_parameters": "def initialize_parameters(layer_sizes, epsilon=0.01, rng=None):\n"
             "    rng = np.random.default_rng(rng)\n"
@@ -31,6 +34,9 @@ SUBMISSIONS = {
     ),
     # Global NumPy seed (the seed works, a Generator is not accepted) and no bias in z.
     "global_seed_no_bias": Submission(
+        named={
+            "forward_sigmoid": "the bias b^(l) is missing from z^(l+1)",
+        },
         answers={
             "initialize_parameters": "def initialize_parameters(layer_sizes, epsilon=0.01, rng=None):\n"
             "    if rng is not None:\n"

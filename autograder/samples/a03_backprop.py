@@ -23,6 +23,9 @@ _VECTORIZED = """def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
 SUBMISSIONS = {
     # Weight decay forgotten in the cost, and applied to the biases in backprop.
     "decay_on_biases": Submission(
+        named={
+            "backprop_db1": "weight decay is applied to the biases",
+        },
         answers={
             "cost": "def cost(W, b, X, Y, lambda_, activation='sigmoid'):\n"
             "    h = forward_pass(W, b, X, activation)[-1]\n"
@@ -33,6 +36,9 @@ SUBMISSIONS = {
     ),
     # delta^(nl) without f'(z) in the single-example version; Delta W summed, not averaged, in backprop.
     "no_fprime_and_sum": Submission(
+        named={
+            "backprop_dW1": "the 1/m is missing",
+        },
         answers={
             "backprop_single_example": "def backprop_single_example(W, b, x, y, activation='sigmoid'):\n"
             "    a = [v[:, 0] for v in forward_pass(W, b, x[:, None], activation)]\n"

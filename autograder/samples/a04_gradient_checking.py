@@ -8,6 +8,10 @@ NOTEBOOK = "gradient_checking.ipynb"
 SUBMISSIONS = {
     # Forward differences (on a copy, so theta is unchanged); weights and biases interleaved layer by layer.
     "forward_differences_interleaved": Submission(
+        named={
+            "numerical_gradient_accuracy": "forward differences are used instead of central",
+            "flatten_parameters_values": "the order is W1, b1, W2, b2",
+        },
         answers={
             "numerical_gradient": "def numerical_gradient(J, theta, epsilon=1e-4):\n"
             "    theta = np.array(theta, dtype=float)\n"
@@ -40,6 +44,10 @@ SUBMISSIONS = {
     # Central differences perturbing theta in place (restored only up to rounding); no norm on the
     # denominator; weights reshaped column-major.
     "in_place_no_norm_column_major": Submission(
+        named={
+            "relative_difference_values": "the denominator has no norm",
+            "unflatten_parameters_values": "reshaped column-major",
+        },
         answers={
             "numerical_gradient": "def numerical_gradient(J, theta, epsilon=1e-4):\n"
             "    grad = np.zeros(len(theta))\n"
@@ -71,6 +79,10 @@ SUBMISSIONS = {
     ),
     # A fixed step instead of the epsilon argument; the matrix 2-norm for matrices.
     "fixed_step_spectral_norm": Submission(
+        named={
+            "numerical_gradient_epsilon": "the epsilon argument is ignored",
+            "relative_difference_matrices": "the spectral norm (ord=2) is used",
+        },
         answers={
             "numerical_gradient": "def numerical_gradient(J, theta, epsilon=1e-4):\n"
             "    h = 1e-4\n"

@@ -44,6 +44,19 @@ _NO_M_IN_W = (
 """
 )
 
+# A plain autoencoder: neither weight decay nor the sparsity penalty, in the cost or the gradient. Its
+# gradient agrees with its own cost, so only the staged cost test (all three terms) sees it visibly.
+_PLAIN_AUTOENCODER = (
+    _COST_HEAD
+    + """    cost = 0.5 * np.sum((a3 - data) ** 2) / m
+    delta3 = -(data - a3) * a3 * (1 - a3)
+    delta2 = (W2.T @ delta3) * a2 * (1 - a2)
+    grad = np.concatenate([(delta2 @ data.T / m).ravel(), (delta3 @ a2.T / m).ravel(),
+                           delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
+    return cost, grad
+"""
+)
+
 # Correct, per-example loops and lists (slow but right): full marks.
 _LOOPS = """def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda_, rho, beta, data):
     h, v = hidden_size, visible_size
@@ -74,11 +87,19 @@ _LOOPS = """def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda
 
 SUBMISSIONS = {
     "sparsity_outside_and_bias_decay": Submission(
+        named={
+            "sae_grad_b1": "the sparsity term is added outside f'(z2)",
+            "sae_grad_b2": "weight decay is applied to the biases as well",
+        },
         answers={"sparse_autoencoder_cost": _OUTSIDE_AND_BIAS_DECAY},
         scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_b1": 0, "sae_grad_b2": 0},
     ),
     # Column-major windows (MATLAB habit) and a row mean in normalize_patches; 1/m missing in dW.
     "matlab_habits": Submission(
+        named={
+            "normalize_patches_values": "each row's mean is removed instead of each patch's",
+            "sae_grad_W1": "the 1/m factor is missing",
+        },
         answers={
             "normalize_patches": "def normalize_patches(patches):\n"
             "    p = patches - patches.mean(axis=1, keepdims=True)\n"
@@ -102,4 +123,14 @@ SUBMISSIONS = {
         },
     ),
     "loops": Submission(answers={"sparse_autoencoder_cost": _LOOPS}),
+    "plain_autoencoder": Submission(
+        answers={"sparse_autoencoder_cost": _PLAIN_AUTOENCODER},
+        # train_decreases_cost too: the solution's train minimizes this cost, not J_sparse (one bug, two parts).
+        scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_W2": 0, "sae_grad_b1": 0, "train_decreases_cost": 0},
+        named={
+            "sae_cost": "the weight decay and the sparsity penalty are missing",
+            "sae_grad_W2": "the weight decay term (lambda) is missing",
+            "sae_grad_b1": "the sparsity term is missing",
+        },
+    ),
 }

@@ -8,6 +8,10 @@ NOTEBOOK = "visualization.ipynb"
 SUBMISSIONS = {
     # Normalizes the columns of W1 (axis=0) and reshapes patches column-major (MATLAB habit).
     "axis_and_order": Submission(
+        named={
+            "max_activation_values": "each column of W1 is normalized instead of each row",
+            "display_network_values": "reshaped column-major",
+        },
         answers={
             "max_activation_inputs": "def max_activation_inputs(W1):\n"
             "    return W1 / np.linalg.norm(W1, axis=0, keepdims=True)",
