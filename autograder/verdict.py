@@ -151,7 +151,9 @@ def _run_test(source: str, namespace: dict, points: float) -> Verdict:
             return Verdict("", points, max(0.0, min(points, float(value))))
         return Verdict("", points, points)
     hidden = error[1] is None or error[1] in block
-    if not hidden and block:
+    # Not when the student's code itself hung, died or raised (StudentCodeError): that message is the
+    # diagnosis, and the hidden checks would only meet the same failure again, a call budget later.
+    if not hidden and block and not error[0].startswith(f"{StudentCodeError.__name__}:"):
         lines = source.split("\n")
         alone = "\n".join(line if n in block else "" for n, line in enumerate(lines, start=1))  # same line numbers
         diagnosis, _ = _execute(alone, namespace)

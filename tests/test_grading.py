@@ -389,3 +389,16 @@ def test_a_failed_visible_assert_still_gets_the_hidden_checks_diagnosis():
     assert (only_visible.message, only_visible.diagnosed) == ("AssertionError: expected 2", False)
     right = verdict._run_test(cell, {"f": lambda: 2}, 3.0)
     assert (right.score, right.message) == (3.0, "")
+    # The student's own code failed (a hang, a crash): said as it is, without calling it a second time.
+    calls = []
+
+    def hangs():
+        calls.append(1)
+        raise verdict.StudentCodeError("took longer than 10 s and was stopped")
+
+    hung = verdict._run_test(cell, {"f": hangs}, 3.0)
+    assert (hung.message, hung.diagnosed, len(calls)) == (
+        "StudentCodeError: took longer than 10 s and was stopped",
+        False,
+        1,
+    )
