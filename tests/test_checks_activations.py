@@ -138,3 +138,26 @@ def test_tanh_from_numpy_is_refused_in_the_sandbox_too():
         with pytest.raises(CheckFailure, match="tanh calls np.tanh"):
             activations.check_tanh_values(box.function("tanh"))
         assert "tanh" not in box.function("own").code_names()
+
+
+def test_a_right_derivative_on_a_wrong_function_costs_the_function_only():
+    """sigmoid_prime = s (1 - s) with the student's own (wrong) sigmoid: only sigmoid loses points (issue 13)."""
+
+    def halved(z):
+        return 0.5 / (1 + np.exp(-np.asarray(z, dtype=float)))
+
+    def prime(z):
+        return halved(z) * (1 - halved(z))
+
+    with pytest.raises(CheckFailure, match="sigmoid"):
+        activations.check_sigmoid_values(halved)
+    activations.check_sigmoid_prime(prime, halved)
+    with pytest.raises(CheckFailure, match="sigmoid_prime"):  # without the student's sigmoid: held to the notes
+        activations.check_sigmoid_prime(prime)
+
+    def half_tanh(z):
+        return 0.5 * np.tanh(z)
+
+    activations.check_tanh_prime(lambda z: 1 - half_tanh(z) ** 2, half_tanh)
+    with pytest.raises(CheckFailure, match="1 - z"):  # a wrong derivative stays wrong
+        activations.check_tanh_prime(lambda z: 1 - np.asarray(z) ** 2, half_tanh)

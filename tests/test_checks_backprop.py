@@ -211,3 +211,16 @@ def test_mutating_backprop_fails():
 
     with pytest.raises(CheckFailure, match="modified one of its arguments"):
         checks.check_backprop_dW1(mutates)
+
+
+def test_a_right_step_on_a_wrong_backprop_costs_backprop_only():
+    """One bug, one part: the step is judged against the student's own backprop too (issue 13)."""
+    wrong = make_backprop(mean=False, bias_decay=1.0)
+    checks.check_gradient_descent_W(step_of(wrong), wrong)
+    checks.check_gradient_descent_b(step_of(wrong), wrong)
+    with pytest.raises(CheckFailure, match="1/m"):
+        checks.check_backprop_dW1(wrong)
+    with pytest.raises(CheckFailure):  # without the student's backprop, the step is held to the notes
+        checks.check_gradient_descent_W(step_of(wrong))
+    with pytest.raises(CheckFailure, match="the new W1 is wrong"):  # a wrong step stays wrong, whatever backprop
+        checks.check_gradient_descent_W(step_of(wrong, sign=1.0), wrong)

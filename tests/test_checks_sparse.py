@@ -191,3 +191,148 @@ def test_kl_variants():
 def test_train_that_does_not_train_fails():
     with pytest.raises(CheckFailure, match="trained theta"):
         sparse.check_train(lambda data, h, *a, **k: R.initialize_sparse_autoencoder(h, data.shape[0], rng=0))
+
+
+# ----------------------------------------------------------------------------- one bug, one part (issue 13)
+
+
+def _row_mean_normalize(p):
+    p = np.asarray(p, dtype=float)
+    p = p - p.mean(axis=1, keepdims=True)
+    s = 3 * p.std()
+    return (np.clip(p, -s, s) / s + 1) * 0.4 + 0.1
+
+
+def _windows(normalize, order="C", last=1):
+    """sample_patches with the student's normalize and, optionally, MATLAB order or no last row/column."""
+
+    def sample_patches(images, patch_size=8, num_patches=10000, rng=None):
+        rng = np.random.default_rng(rng)
+        k, height, width = images.shape
+        cols = []
+        for _ in range(num_patches):
+            i = rng.integers(k)
+            r, c = rng.integers(height - patch_size + last), rng.integers(width - patch_size + last)
+            cols.append(images[i, r : r + patch_size, c : c + patch_size].flatten(order=order))
+        return normalize(np.array(cols).T)
+
+    return sample_patches
+
+
+def test_right_windows_on_a_wrong_normalize_cost_normalize_only():
+    with pytest.raises(CheckFailure, match="each row's mean"):
+        sparse.check_normalize_patches(_row_mean_normalize)
+    sampler = _windows(_row_mean_normalize)
+    sparse.check_sample_patches_windows(sampler, _row_mean_normalize)
+    sparse.check_sample_patches_shape(sampler, _row_mean_normalize)
+    with pytest.raises(CheckFailure, match="not two 4x4 windows"):  # without it, held to the notes
+        sparse.check_sample_patches_windows(sampler)
+    with pytest.raises(CheckFailure, match="column-major"):  # a window bug stays a window bug
+        sparse.check_sample_patches_windows(_windows(_row_mean_normalize, order="F"), _row_mean_normalize)
+
+
+def test_sampler_that_never_reaches_the_last_row_and_column_fails():
+    with pytest.raises(CheckFailure, match="last row or the last column"):
+        sparse.check_sample_patches_windows(_windows(R.normalize_patches, last=0), R.normalize_patches)
+
+
+def test_raw_and_one_by_one_normalized_windows_are_named():
+    with pytest.raises(CheckFailure, match="raw windows"):
+        sparse.check_sample_patches_windows(_windows(lambda p: p), R.normalize_patches)
+
+    def each(p):
+        return np.column_stack([R.normalize_patches(p[:, [j]]) for j in range(p.shape[1])])
+
+    with pytest.raises(CheckFailure, match="normalized on its own"):
+        sparse.check_sample_patches_windows(_windows(each), R.normalize_patches)
+
+
+def test_matlab_std_is_named():
+    def ddof1(p):
+        p = p - p.mean(axis=0)
+        s = 3 * p.std(ddof=1)
+        return (np.clip(p, -s, s) / s + 1) * 0.4 + 0.1
+
+    with pytest.raises(CheckFailure, match="ddof=1"):
+        sparse.check_normalize_patches(ddof1)
+
+
+def test_a_right_cost_on_a_wrong_kl_costs_kl_only():
+    def swapped(rho, rho_hat):
+        return R.kl_divergence(rho_hat, rho)
+
+    def cost(theta, v, h, lam, rho, beta, data):
+        J, grad = R.sparse_autoencoder_cost(theta, v, h, lam, rho, beta, data)
+        W1, _, b1, _ = R._unpack_autoencoder(theta, v, h)
+        rho_hat = R.sigmoid(W1 @ data + b1[:, None]).mean(axis=1)
+        return J + beta * np.sum(swapped(rho, rho_hat) - R.kl_divergence(rho, rho_hat)), grad
+
+    sparse.check_sae_cost(cost, swapped)
+    with pytest.raises(CheckFailure, match="J_sparse"):
+        sparse.check_sae_cost(cost)
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+def test_theta_in_another_layout_is_named(layout):
+    """A right cost that reads theta as a public port does (MATLAB's W1(:), biases first)."""
+
+    def cost(theta, v, h, lam, rho, beta, data):
+        read, write = list(sparse._layouts(v, h).values())[layout]
+        W1, W2, b1, b2 = read(np.asarray(theta))
+        J, g = R.sparse_autoencoder_cost(np.concatenate([W1.ravel(), W2.ravel(), b1, b2]), v, h, lam, rho, beta, data)
+        n = h * v
+        return J, write(g[:n].reshape(h, v), g[n : 2 * n].reshape(v, h), g[2 * n : 2 * n + h], g[2 * n + h :])
+
+    words = ["column-major", "biases first"][layout]
+    for check in [sparse.check_sae_cost, *GRAD_CHECKS]:
+        with pytest.raises(CheckFailure, match=words):
+            check(cost)
+
+
+def test_one_example_per_row_gets_the_conventions():
+    def cost(theta, v, h, lam, rho, beta, data):  # data taken as (m, v)
+        W1 = np.asarray(theta)[: h * v].reshape(h, v)
+        return float(np.sum(R.sigmoid(data @ W1.T))), np.zeros_like(theta)
+
+    with pytest.raises(CheckFailure, match="one example per column"):
+        sparse.check_sae_cost(cost)
+
+
+def _trainer(cost, initialize=R.initialize_sparse_autoencoder, use_max_iter=True, use_rng=True):
+    import scipy.optimize
+
+    def train(data, hidden_size, lambda_=1e-4, rho=0.01, beta=3.0, max_iter=400, rng=None):
+        v = data.shape[0]
+        theta0 = initialize(hidden_size, v, rng if use_rng else None)
+        return scipy.optimize.minimize(
+            cost,
+            theta0,
+            args=(v, hidden_size, lambda_, rho, beta, data),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxiter": max_iter if use_max_iter else 400},
+        ).x
+
+    return train
+
+
+def test_a_right_train_on_a_wrong_cost_costs_the_cost_only():
+    plain = _buggy("no_sparsity")
+    sparse.check_train(_trainer(plain), plain, R.initialize_sparse_autoencoder)
+    with pytest.raises(CheckFailure, match="trained theta"):
+        sparse.check_train(_trainer(plain))
+
+
+def test_train_must_use_max_iter_and_rng():
+    cost = R.sparse_autoencoder_cost
+    with pytest.raises(CheckFailure, match="max_iter=2"):
+        sparse.check_train(_trainer(cost, use_max_iter=False), cost, R.initialize_sparse_autoencoder)
+    with pytest.raises(CheckFailure, match="same seed"):
+        sparse.check_train(_trainer(cost, use_rng=False), cost, R.initialize_sparse_autoencoder)
+
+    def unseeded(h, v, rng=None):  # initialize's own part says so; train is not blamed again
+        return R.initialize_sparse_autoencoder(h, v, None)
+
+    sparse.check_train(_trainer(cost, initialize=unseeded), cost, unseeded)
+    with pytest.raises(CheckFailure, match="initialize"):
+        sparse.check_initialize(unseeded)

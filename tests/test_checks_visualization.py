@@ -89,9 +89,18 @@ def test_display_bugs_are_named(kwargs, words):
         visualization.check_display_network_values(lambda A, cols=None: _display(A, cols, **kwargs))
 
 
-def test_display_border_zero_fails_layout():
+def test_display_border_zero_fails_layout_only_and_is_named():
+    def display(A, cols=None):
+        return _display(A, cols, border=0.0)
+
+    with pytest.raises(CheckFailure, match="are 0 instead of -1"):
+        visualization.check_display_network_layout(display)
+    visualization.check_display_network_values(display)  # the patches are right: one bug, one part
+
+
+def test_display_border_of_another_value_fails_layout():
     with pytest.raises(CheckFailure, match="should be -1"):
-        visualization.check_display_network_layout(lambda A, cols=None: _display(A, cols, border=0.0))
+        visualization.check_display_network_layout(lambda A, cols=None: _display(A, cols, border=1.0))
 
 
 def test_display_without_border_fails_layout():

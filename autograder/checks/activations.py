@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import as_floats, call, compare, forbid, reference
+from . import as_floats, call, compare, forbid, quiet, reference, yours
 
 #: z values where a naive formula overflows (exp(1000) = inf) yet the answer is exact.
 EXTREME_Z = np.array([-1000.0, -745.0, -100.0, -40.0, 0.0, 40.0, 100.0, 745.0, 1000.0])
@@ -22,15 +22,31 @@ def _grids():
     yield "a (2, 3, 2) array", rng.normal(0, 3, (2, 3, 2))
 
 
-def _check_values(function, name, ref, bugs_of):
+def _check_values(function, name, ref, bugs_of, built_on=None):
     for what, z in _grids():
         out = call(function, name, z)
-        compare(f"{name}(z)", out, ref(z), tol=1e-12, bugs=bugs_of(np.asarray(z, dtype=float)), what=what)
+        also = built_on(z) if built_on else None
+        compare(f"{name}(z)", out, ref(z), tol=1e-12, bugs=bugs_of(np.asarray(z, dtype=float)), what=what, also=also)
 
 
-def _check_extremes(function, name, ref, z=EXTREME_Z):
+def _check_extremes(function, name, ref, z=EXTREME_Z, built_on=None):
     out = as_floats(call(function, name, z), f"{name}(z)", z.shape)
-    compare(f"{name}(z)", out, ref(z), tol=1e-12, what=f"z = {z.tolist()}")
+    also = built_on(z) if built_on else None
+    compare(f"{name}(z)", out, ref(z), tol=1e-12, what=f"z = {z.tolist()}", also=also)
+
+
+def _derivative_of(f, name, formula):
+    """z -> formula(the student's own f(z)): a derivative right on top of a wrong f costs f's part only."""
+
+    def derivative(z):
+        value = yours(f, name, z)
+        try:
+            with quiet():
+                return None if value is None else formula(np.asarray(value, dtype=float))
+        except (TypeError, ValueError):
+            return None
+
+    return derivative
 
 
 def check_sigmoid_values(sigmoid):
@@ -51,8 +67,9 @@ def check_sigmoid_extremes(sigmoid):
     _check_extremes(sigmoid, "sigmoid", reference.sigmoid)
 
 
-def check_sigmoid_prime(sigmoid_prime):
-    """sigmoid_prime(z) = f(z) (1 - f(z)), also at large z."""
+def check_sigmoid_prime(sigmoid_prime, sigmoid=None):
+    """sigmoid_prime(z) = f(z) (1 - f(z)), also at large z (with f the student's sigmoid, if given)."""
+    built_on = _derivative_of(sigmoid, "sigmoid", lambda s: s * (1 - s)) if sigmoid is not None else None
     _check_values(
         sigmoid_prime,
         "sigmoid_prime",
@@ -61,8 +78,9 @@ def check_sigmoid_prime(sigmoid_prime):
             "f'(z) is computed as z (1 - z) instead of f(z) (1 - f(z))": z * (1 - z),
             "f'(z) is computed as f(z) instead of f(z) (1 - f(z))": reference.sigmoid(z),
         },
+        built_on,
     )
-    _check_extremes(sigmoid_prime, "sigmoid_prime", reference.sigmoid_prime, LARGE_Z)
+    _check_extremes(sigmoid_prime, "sigmoid_prime", reference.sigmoid_prime, LARGE_Z, built_on)
 
 
 def check_tanh_values(tanh):
@@ -85,8 +103,9 @@ def check_tanh_extremes(tanh):
     _check_extremes(tanh, "tanh", reference.tanh)
 
 
-def check_tanh_prime(tanh_prime):
-    """tanh_prime(z) = 1 - tanh(z)^2, also at large z."""
+def check_tanh_prime(tanh_prime, tanh=None):
+    """tanh_prime(z) = 1 - tanh(z)^2, also at large z (with the student's tanh, if given)."""
+    built_on = _derivative_of(tanh, "tanh", lambda t: 1 - t * t) if tanh is not None else None
     _check_values(
         tanh_prime,
         "tanh_prime",
@@ -95,5 +114,6 @@ def check_tanh_prime(tanh_prime):
             "f'(z) is computed as 1 - z^2 instead of 1 - f(z)^2": 1 - z * z,
             "f'(z) is computed as 1 - f(z) instead of 1 - f(z)^2": 1 - np.tanh(z),
         },
+        built_on,
     )
-    _check_extremes(tanh_prime, "tanh_prime", reference.tanh_prime, LARGE_Z)
+    _check_extremes(tanh_prime, "tanh_prime", reference.tanh_prime, LARGE_Z, built_on)

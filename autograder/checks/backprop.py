@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import CheckFailure, as_floats, call, check_scalar, compare, finite_differences, reference
+from . import CheckFailure, as_floats, call, check_scalar, compare, finite_differences, reference, yours
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,20 @@ def check_backprop_db2(backprop):
 ALPHA = 0.7
 
 
-def _check_step(gradient_descent_step, kind):
+def _own_step(backprop, inst: Instance, kind: str, W, b, X, Y) -> list | None:
+    """The new W or b that the student's own backprop gives (None if it fails or has the wrong form)."""
+    out = yours(backprop, "backprop", W, b, X, Y, inst.lambda_, activation=inst.activation)
+    try:
+        grads = out[1 if kind == "W" else 2]
+        old = W if kind == "W" else b
+        return [
+            np.asarray(p, dtype=float) - ALPHA * np.asarray(g, dtype=float) for p, g in zip(old, grads, strict=True)
+        ]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _check_step(gradient_descent_step, kind, backprop=None):
     for inst in INSTANCES:
         W, b, X, Y = inst.data()
         n = len(W)
@@ -318,6 +331,7 @@ def _check_step(gradient_descent_step, kind):
         grad = _numeric(inst)[0 if kind == "W" else 1]
         reference_grad = reference.backprop(W, b, X, Y, inst.lambda_, inst.activation)[1 if kind == "W" else 2]
         what = inst.what + f", alpha = {ALPHA}"
+        own = _own_step(backprop, inst, kind, W, b, X, Y) if backprop is not None else None
         for l in range(n):
             bugs = {
                 "the step goes uphill: W := W - alpha dJ/dW, with a minus": old[l] + ALPHA * reference_grad[l],
@@ -334,14 +348,21 @@ def _check_step(gradient_descent_step, kind):
                     reference_grad[l] + inst.lambda_ * b[l]
                 )
             expected = old[l] - ALPHA * grad[l]
-            compare(f"the new {kind}{l + 1}", as_floats(new[l], f"{kind}[{l}]"), expected, 1e-8, bugs, what)
+            also = own[l] if own is not None else None  # right on top of a wrong backprop: backprop's parts pay
+            compare(f"the new {kind}{l + 1}", as_floats(new[l], f"{kind}[{l}]"), expected, 1e-8, bugs, what, also)
 
 
-def check_gradient_descent_W(gradient_descent_step):
-    """W^(l) := W^(l) - alpha dJ/dW^(l) for every layer (the batch gradient descent of §2.2)."""
-    _check_step(gradient_descent_step, "W")
+def check_gradient_descent_W(gradient_descent_step, backprop=None):
+    """W^(l) := W^(l) - alpha dJ/dW^(l) for every layer (the batch gradient descent of §2.2).
+
+    With backprop given, the step computed from the student's own backprop is accepted too.
+    """
+    _check_step(gradient_descent_step, "W", backprop)
 
 
-def check_gradient_descent_b(gradient_descent_step):
-    """b^(l) := b^(l) - alpha dJ/db^(l) for every layer (the batch gradient descent of §2.2)."""
-    _check_step(gradient_descent_step, "b")
+def check_gradient_descent_b(gradient_descent_step, backprop=None):
+    """b^(l) := b^(l) - alpha dJ/db^(l) for every layer (the batch gradient descent of §2.2).
+
+    With backprop given, the step computed from the student's own backprop is accepted too.
+    """
+    _check_step(gradient_descent_step, "b", backprop)

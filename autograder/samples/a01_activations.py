@@ -15,6 +15,7 @@ SUBMISSIONS = {
             "    return (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))",
         },
         scores={"tanh_extremes": 0},
+        named={"tanh_extremes": "overflow"},
     ),
     # Derivatives written in terms of z instead of f(z); Python loops (slow but fine).
     "derivative_of_z": Submission(

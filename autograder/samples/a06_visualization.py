@@ -34,6 +34,10 @@ SUBMISSIONS = {
     ),
     # Border of zeros (np.zeros canvas) and one scale for all patches; row norm written as a loop (correct).
     "zero_border_global_scale": Submission(
+        named={
+            "display_network_layout": "the border and the unused grid cells are 0 instead of -1",
+            "display_network_values": "scaled by the largest absolute value of all patches",
+        },
         answers={
             "max_activation_inputs": "def max_activation_inputs(W1):\n"
             "    out = []\n"
