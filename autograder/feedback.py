@@ -88,6 +88,19 @@ def error_line(ename: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[text])
 
 
+_NOT_DEFINED = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]{0,60})' is not defined")
+
+
+def later_cell_name(outputs: list) -> str | None:
+    """The name of a kernel's NameError among a cell's outputs (rebuilt from the pattern, nothing else kept)."""
+    for output in outputs:
+        if output.get("output_type") == "error" and output.get("ename") == "NameError":
+            found = _NOT_DEFINED.search(str(output.get("evalue", "")))
+            if found:
+                return found.group(1)
+    return None
+
+
 def hidden_lines(source: str, begin: str, end: str) -> set[int]:
     """1-based numbers of the lines of source from each begin delimiter to its end delimiter, both included."""
     lines, inside = set(), False
@@ -233,6 +246,14 @@ class SafeFeedback(ClearHiddenTests):
         help="Added to a test cell that scored 0 with no error, only because it wrote to stderr.",
     ).tag(config=True)
 
+    later_cell_message = Unicode(
+        "Note: run from the top, as nbgrader runs your notebook, this cell stopped with NameError: "
+        "{name} is used before the cell that defines it has run. Your functions were graded once all "
+        "your cells had run, so no points are lost here; move the definition of {name} above this cell "
+        "so that Kernel > Restart & Run All works.",
+        help="Shown for a test cell that passed the isolated pass but met a NameError in the kernel ({name}).",
+    ).tag(config=True)
+
     withheld_message = Unicode(
         "[output withheld: it quotes the grader's hidden tests or code]",
         help="Replaces an output that quotes a hidden-test block or the autograder package.",
@@ -272,6 +293,13 @@ class SafeFeedback(ClearHiddenTests):
         """
         kept: list = []
         if isolated.get("score", 0) >= isolated.get("points", 0):
+            name = later_cell_name(cell.get("outputs", []))
+            if name:
+                kept.append(
+                    NotebookNode(
+                        output_type="stream", name="stdout", text=self.later_cell_message.format(name=name) + "\n"
+                    )
+                )
             return kept
         ename, _, message = str(isolated.get("message", "")).partition(": ")
         if (isolated.get("hidden") or isolated.get("diagnosed")) and ename not in self.hidden_messages:

@@ -303,3 +303,23 @@ def test_errors_of_ungraded_cells_are_one_line_too():
     error = _error("NotImplementedError", "", ["Cell In[3], line 2", "File /x/site-packages/y.py:1, in g"])
     (cell,) = _run(new_code_cell("g()", outputs=[error]))
     assert _only_output(cell) == "NotImplementedError"
+
+
+def _isolated(cell, score):
+    cell.metadata["autograder"] = {"isolated": {"points": 3, "score": score, "message": "", "hidden": False}}
+    return cell
+
+
+def test_a_passed_part_whose_kernel_met_a_later_cells_name_says_why_restart_and_run_all_fails():
+    """The isolated pass grades the functions once every cell ran; run from the top, nbgrader's kernel met a
+    NameError (a function defined in a later cell). Full marks, and the student learns why (issue 13)."""
+    evalue = "name 'backprop' is not defined"
+    (cell,) = _run(_isolated(_test_cell([_error("NameError", evalue, [_frame(2)])]), score=3))
+    (out,) = cell.outputs
+    assert out.output_type == "stream" and "move the definition of backprop above this cell" in out.text
+    # Only the name survives, rebuilt from NameError's own pattern: a crafted message shows nothing else.
+    crafted = "name 'x' is not defined <script>alert(1)</script> secret"
+    (cell,) = _run(_isolated(_test_cell([_error("NameError", crafted, [_frame(2)])]), score=3))
+    assert "script" not in cell.outputs[0].text and "secret" not in cell.outputs[0].text
+    (cell,) = _run(_isolated(_test_cell([_error("ValueError", "bad", [_frame(2)])]), score=3))
+    assert cell.outputs == []  # a passed part shows nothing else

@@ -30,4 +30,13 @@ SUBMISSIONS = {
         },
         scores={"sigmoid_prime_values": 0, "tanh_prime_values": 0},
     ),
+    # tanh used for the sigmoid; sigmoid_prime right on top of it: one bug, the sigmoid's parts only.
+    "tanh_for_sigmoid": Submission(
+        named={"sigmoid_values": "tanh was used instead of the sigmoid"},
+        answers={
+            "sigmoid": "def sigmoid(z):\n    return np.tanh(z)",
+            "sigmoid_prime": "def sigmoid_prime(z):\n    s = sigmoid(z)\n    return s * (1 - s)",
+        },
+        scores={"sigmoid_values": 0, "sigmoid_extremes": 0},
+    ),
 }

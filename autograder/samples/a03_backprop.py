@@ -77,3 +77,16 @@ SUBMISSIONS = {
         },
     ),
 }
+
+# backprop_single_example calls backprop, which is defined in a later cell (Part C): run top to bottom,
+# as nbgrader does, its test cells meet a NameError.
+# Right functions, full marks; the feedback says why Restart & Run All fails.
+SUBMISSIONS["calls_a_later_cell"] = Submission(
+    named={"backprop_single_dW": "move the definition of backprop above this cell"},
+    answers={
+        "backprop_single_example": "def backprop_single_example(W, b, x, y, activation='sigmoid'):\n"
+        "    _, dW, db = backprop(W, b, np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[:, None],\n"
+        "                         0.0, activation)\n"
+        "    return dW, db",
+    },
+)

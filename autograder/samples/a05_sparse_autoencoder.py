@@ -85,6 +85,22 @@ _LOOPS = """def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda
     return cost, list(gW1.ravel()) + list(gW2.ravel()) + list(gb1) + list(gb2)
 """
 
+# Right, but theta read and written as MATLAB does: W1 = reshape(theta(1:h*v), h, v), column-major.
+_COLUMN_MAJOR = (
+    _COST_HEAD.replace(".reshape(h, v)", ".reshape(h, v, order='F')").replace(
+        ".reshape(v, h)", ".reshape(v, h, order='F')"
+    )
+    + """    cost = (0.5 * np.sum((a3 - data) ** 2) / m + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
+            + beta * np.sum(kl_divergence(rho, rho_hat)))
+    delta3 = -(data - a3) * a3 * (1 - a3)
+    delta2 = (W2.T @ delta3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]) * a2 * (1 - a2)
+    grad = np.concatenate([(delta2 @ data.T / m + lambda_ * W1).ravel(order='F'),
+                           (delta3 @ a2.T / m + lambda_ * W2).ravel(order='F'),
+                           delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
+    return cost, grad
+"""
+)
+
 SUBMISSIONS = {
     "sparsity_outside_and_bias_decay": Submission(
         named={
@@ -132,5 +148,65 @@ SUBMISSIONS = {
             "sae_grad_W2": "the weight decay term (lambda) is missing",
             "sae_grad_b1": "the sparsity term is missing",
         },
+    ),
+    # KL with its arguments swapped; the cost calls it: one bug, kl_divergence's part only.
+    "kl_swapped": Submission(
+        named={"kl_divergence_values": "the arguments are swapped"},
+        answers={
+            "kl_divergence": "def kl_divergence(rho, rho_hat):\n"
+            "    rho_hat = np.asarray(rho_hat, dtype=float)\n"
+            "    return rho_hat * np.log(rho_hat / rho) + (1 - rho_hat) * np.log((1 - rho_hat) / (1 - rho))",
+        },
+        scores={"kl_divergence_values": 0},
+    ),
+    # A port of the MATLAB exercise: theta column-major. train is right on top of it.
+    "column_major_theta": Submission(
+        named={"sae_cost": "column-major (MATLAB's W1(:)", "sae_grad_W1": "column-major (MATLAB's W1(:)"},
+        answers={"sparse_autoencoder_cost": _COLUMN_MAJOR},
+        scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_W2": 0, "sae_grad_b1": 0, "sae_grad_b2": 0},
+    ),
+    # MATLAB's std (ddof=1) in normalize_patches; sample_patches right on top of it.
+    "matlab_std": Submission(
+        named={"normalize_patches_values": "ddof=1"},
+        answers={
+            "normalize_patches": "def normalize_patches(patches):\n"
+            "    p = np.asarray(patches, dtype=float)\n"
+            "    p = p - p.mean(axis=0)\n"
+            "    s = 3 * np.std(p, ddof=1)\n"
+            "    return (np.clip(p, -s, s) / s + 1) * 0.4 + 0.1",
+        },
+        scores={"normalize_patches_values": 0},
+    ),
+    # Corners drawn with rng.integers(height - patch_size): the last row and column are never reached.
+    "sampler_misses_the_edge": Submission(
+        named={"sample_patches_windows": "no window touches the last row or the last column"},
+        answers={
+            "sample_patches": "def sample_patches(images, patch_size=8, num_patches=10000, rng=None):\n"
+            "    rng = np.random.default_rng(rng)\n"
+            "    k, height, width = np.shape(images)\n"
+            "    out = np.zeros((patch_size * patch_size, num_patches))\n"
+            "    for j in range(num_patches):\n"
+            "        i = rng.integers(k)\n"
+            "        r = rng.integers(max(height - patch_size, 1))\n"
+            "        c = rng.integers(max(width - patch_size, 1))\n"
+            "        out[:, j] = np.asarray(images)[i, r:r + patch_size, c:c + patch_size].ravel()\n"
+            "    return normalize_patches(out)",
+        },
+        scores={"sample_patches_windows": 0},
+    ),
+    # train ignores rng (and max_iter): the same seed gives two different thetas.
+    "train_ignores_seed": Submission(
+        named={"train_decreases_cost": "two different thetas for the same seed"},
+        answers={
+            "train_sparse_autoencoder": "def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, "
+            "beta=3.0, max_iter=400, rng=None):\n"
+            "    v = data.shape[0]\n"
+            "    theta = initialize_sparse_autoencoder(hidden_size, v)\n"
+            "    result = scipy.optimize.minimize(sparse_autoencoder_cost, theta, "
+            "args=(v, hidden_size, lambda_, rho, beta, data), method='L-BFGS-B', jac=True, "
+            "options={'maxiter': max_iter})\n"
+            "    return result.x",
+        },
+        scores={"train_decreases_cost": 0},
     ),
 }
