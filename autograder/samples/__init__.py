@@ -8,7 +8,8 @@ Each module ``aNN_name.py`` defines ``ASSIGNMENT`` (the folder name in source/),
   replaces the answer cells named in ``answers`` (grade_id -> new source);
   ``scores`` gives the expected score of every test cell that does not get
   full marks (cells not named must get full marks), and ``named`` the words
-  the feedback of a failing cell must show (the bug, named).
+  the feedback of a failing cell must show (the bug, named); ``kernel`` the in-kernel scores
+  that may differ from the recorded ones (a function defined in a later cell).
 
 tests/test_assignments.py grades them all with nbgrader and asserts every score; ``bench``
 times the correct loop-style ones. The tests add two submissions to every assignment: ``solution``
@@ -27,3 +28,6 @@ class Submission:
     scores: dict[str, float] = field(default_factory=dict)
     #: {test cell grade_id: words its feedback must show}: the bug named where the student looks.
     named: dict[str, str] = field(default_factory=dict)
+    #: {test cell grade_id: its in-kernel score}, where nbgrader's run from the top differs from the
+    #: recorded one for a reason that is not a bug (a function defined in a later cell).
+    kernel: dict[str, float] = field(default_factory=dict)

@@ -32,7 +32,8 @@ SUBMISSIONS = {
             "    return 0.5 * np.sum((h - Y) ** 2) / X.shape[1]",
             "backprop": _VECTORIZED.format(dW="delta @ a[l].T / m", db="delta.sum(axis=1) / m + lambda_ * b[l]"),
         },
-        scores={"cost_value": 0, "backprop_db1": 0, "backprop_db2": 0, "gradient_descent_b": 0},
+        # gradient_descent_step is right on top of this backprop: one bug, backprop's parts only.
+        scores={"cost_value": 0, "backprop_db1": 0, "backprop_db2": 0},
     ),
     # delta^(nl) without f'(z) in the single-example version; Delta W summed, not averaged, in backprop.
     "no_fprime_and_sum": Submission(
@@ -57,7 +58,6 @@ SUBMISSIONS = {
             "backprop_single_db": 0,
             "backprop_dW1": 0,
             "backprop_dW2": 0,
-            "gradient_descent_W": 0,
         },
     ),
     # Correct, other style: backprop loops over the examples, reusing backprop_single_example; tuples.
@@ -83,6 +83,7 @@ SUBMISSIONS = {
 # Right functions, full marks; the feedback says why Restart & Run All fails.
 SUBMISSIONS["calls_a_later_cell"] = Submission(
     named={"backprop_single_dW": "move the definition of backprop above this cell"},
+    kernel={"backprop_single_dW": 0.0, "backprop_single_db": 0.0},
     answers={
         "backprop_single_example": "def backprop_single_example(W, b, x, y, activation='sigmoid'):\n"
         "    _, dW, db = backprop(W, b, np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[:, None],\n"

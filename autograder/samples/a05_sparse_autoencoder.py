@@ -141,8 +141,8 @@ SUBMISSIONS = {
     "loops": Submission(answers={"sparse_autoencoder_cost": _LOOPS}),
     "plain_autoencoder": Submission(
         answers={"sparse_autoencoder_cost": _PLAIN_AUTOENCODER},
-        # train_decreases_cost too: the solution's train minimizes this cost, not J_sparse (one bug, two parts).
-        scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_W2": 0, "sae_grad_b1": 0, "train_decreases_cost": 0},
+        # train (the solution's) minimizes this cost as it should: one bug, the cost's parts only.
+        scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_W2": 0, "sae_grad_b1": 0},
         named={
             "sae_cost": "the weight decay and the sparsity penalty are missing",
             "sae_grad_W2": "the weight decay term (lambda) is missing",
