@@ -221,8 +221,8 @@ def backprop_single_example(W, b, x, y, activation="sigmoid"):
     x: (s_1,), y: (s_nl,). No weight decay.
 
     Returns (dW, db) with dW[l]: (s_{l+2}, s_{l+1}) and db[l]: (s_{l+2},):
-        delta^(nl) = -(y - a^(nl)) * f'(z^(nl))
-        delta^(l)  = ((W^(l))^T delta^(l+1)) * f'(z^(l))
+        delta^(nl) = -(y - a^(nl)) * f'(z^(nl))   (the output layer)
+        delta^(l)  = ((W^(l))^T delta^(l+1)) * f'(z^(l))   (the hidden layers)
         dJ/dW^(l) = delta^(l+1) (a^(l))^T,   dJ/db^(l) = delta^(l+1)
     """
     x = np.asarray(x, dtype=np.float64).reshape(-1)

@@ -137,16 +137,34 @@ def test_sample_submissions_get_exactly_their_scores(assignment, graded_samples)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_part_a_sample_bug_costs_says_which_words_name_it(assignment):
+    """The table of sample bugs is complete: each part a sample loses names its bug (issue 13)."""
+    for student, sub in SAMPLES[assignment].SUBMISSIONS.items():
+        lost = {part for part, points in sub.scores.items() if points < _expected(assignment)["solution"][part]}
+        assert lost <= set(sub.named), f"{assignment} / {student}: no named words for {sorted(lost - set(sub.named))}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_sample_bugs_are_named_in_their_feedback(assignment, graded_samples):
-    """Where a sample says which words name its bug, the student's feedback shows them (the hidden
-    checks' diagnosis, or a visible test's message), not only "expected ... got ..."."""
+    """Where a sample says which words name its bug, that part's verdict and the student's feedback show
+    them (the hidden checks' diagnosis, or a visible test's message), not only "expected ... got ..."."""
     root, _ = graded_samples
     sample = SAMPLES[assignment]
     for student, sub in sample.SUBMISSIONS.items():
         if sub.named:
             page = (root.path("feedback", assignment, student) / sample.NOTEBOOK.replace(".ipynb", ".html")).read_text()
+            graded = nbformat.read(root.path("autograded", assignment, student) / sample.NOTEBOOK, as_version=4)
+            said = {
+                c.metadata["nbgrader"]["grade_id"]: c.metadata.get("autograder", {})
+                .get("isolated", {})
+                .get("message", "")
+                for c in graded.cells
+                if c.metadata.get("nbgrader", {}).get("grade")
+            }
             for part, words in sub.named.items():
                 assert words in html.unescape(page), f"{assignment} / {student} / {part}: {words!r} not in the feedback"
+                if part in sub.scores:  # a part it loses: the words are that part's own message
+                    assert words in said[part], f"{assignment} / {student} / {part}: {words!r} not in {said[part]!r}"
 
 
 def test_points_add_up_to_100_over_the_course():

@@ -161,3 +161,15 @@ def test_a_right_derivative_on_a_wrong_function_costs_the_function_only():
     activations.check_tanh_prime(lambda z: 1 - half_tanh(z) ** 2, half_tanh)
     with pytest.raises(CheckFailure, match="1 - z"):  # a wrong derivative stays wrong
         activations.check_tanh_prime(lambda z: 1 - np.asarray(z) ** 2, half_tanh)
+
+
+def test_a_failing_function_another_part_is_built_on_is_called_once():
+    """A broken (or hanging: each call costs a time budget) sigmoid is not called again for every instance."""
+    calls = []
+
+    def broken(z):
+        calls.append(z)
+        raise NotImplementedError
+
+    activations.check_sigmoid_prime(R.sigmoid_prime, broken)
+    assert len(calls) == 1

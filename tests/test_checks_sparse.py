@@ -336,3 +336,26 @@ def test_train_must_use_max_iter_and_rng():
     sparse.check_train(_trainer(cost, initialize=unseeded), cost, unseeded)
     with pytest.raises(CheckFailure, match="initialize"):
         sparse.check_initialize(unseeded)
+
+
+def test_a_plain_autoencoder_is_named_where_both_terms_show():
+    plain = _buggy("no_decay+no_sparsity")
+    for check in (sparse.check_sae_cost, sparse.check_sae_grad_W1):
+        with pytest.raises(CheckFailure, match="both the weight decay and the sparsity terms are missing"):
+            check(plain)
+    with pytest.raises(CheckFailure, match="the sparsity term is missing"):
+        sparse.check_sae_grad_b1(plain)  # b1 has no weight decay: the sparsity term alone is missing there
+    with pytest.raises(CheckFailure, match="the weight decay term .lambda. is missing"):
+        sparse.check_sae_grad_W2(plain)  # W2 has no sparsity term: the decay alone is missing there
+    sparse.check_sae_grad_b2(plain)
+
+
+def test_a_failing_kl_divergence_is_called_once_by_the_cost_check():
+    calls = []
+
+    def broken(rho, rho_hat):
+        calls.append(rho)
+        raise ValueError("no")
+
+    sparse.check_sae_cost(R.sparse_autoencoder_cost, broken)
+    assert len(calls) == 1

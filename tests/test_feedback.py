@@ -323,3 +323,31 @@ def test_a_passed_part_whose_kernel_met_a_later_cells_name_says_why_restart_and_
     assert "script" not in cell.outputs[0].text and "secret" not in cell.outputs[0].text
     (cell,) = _run(_isolated(_test_cell([_error("ValueError", "bad", [_frame(2)])]), score=3))
     assert cell.outputs == []  # a passed part shows nothing else
+
+
+def test_no_message_of_the_checks_is_withheld_as_a_quote_of_the_grader():
+    """A diagnosis must reach the student: none of the checks' texts (bug names, hints) may contain a whole
+    line of the autograder package, or the feedback withholds it as a quote of the grader (it once did:
+    a docstring line of reference.py was also the name of a backprop bug)."""
+    import ast
+
+    from autograder import checks
+    from autograder.feedback import Secrets, grader_lines
+
+    secrets = Secrets(grader_lines())
+    found = []
+    for path in Path(checks.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if secrets.found_in(node.value):
+                    found.append(f"{path.name}:{node.lineno}: {node.value[:80]}")
+    assert not found, found

@@ -332,6 +332,8 @@ def _check_step(gradient_descent_step, kind, backprop=None):
         reference_grad = reference.backprop(W, b, X, Y, inst.lambda_, inst.activation)[1 if kind == "W" else 2]
         what = inst.what + f", alpha = {ALPHA}"
         own = _own_step(backprop, inst, kind, W, b, X, Y) if backprop is not None else None
+        if own is None:
+            backprop = None  # a failing (or hanging) backprop is called once, not once per instance
         for l in range(n):
             bugs = {
                 "the step goes uphill: W := W - alpha dJ/dW, with a minus": old[l] + ALPHA * reference_grad[l],

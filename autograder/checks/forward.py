@@ -107,7 +107,13 @@ def check_initialize_seeding(initialize_parameters):
         raise CheckFailure("rng=42 and rng=43 gave the same parameters: the seed is ignored")
     if np.array_equal(first[0][0].ravel()[:3], first[1][0][:3]) and first[0][0].size > 3:
         raise CheckFailure("W[0] and b[0] start with the same numbers: a generator is re-seeded for every array")
-    from_gen = _init_result(initialize_parameters, sizes, generator_seed=5)
+    try:
+        from_gen = _init_result(initialize_parameters, sizes, generator_seed=5)
+    except CheckFailure as failure:
+        raise CheckFailure(
+            f"{failure}\n  with rng a Generator (rng=np.random.default_rng(5)), as the notebook allows: "
+            "np.random.default_rng(rng) accepts None, an int or a Generator; np.random.seed(rng) takes no Generator"
+        ) from None
     from_gen_again = _init_result(initialize_parameters, sizes, generator_seed=5)
     if not _same_params(from_gen, from_gen_again):
         raise CheckFailure(

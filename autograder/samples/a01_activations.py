@@ -32,7 +32,10 @@ SUBMISSIONS = {
     ),
     # tanh used for the sigmoid; sigmoid_prime right on top of it: one bug, the sigmoid's parts only.
     "tanh_for_sigmoid": Submission(
-        named={"sigmoid_values": "tanh was used instead of the sigmoid"},
+        named={
+            "sigmoid_values": "tanh was used instead of the sigmoid",
+            "sigmoid_extremes": "tanh was used instead of the sigmoid",
+        },
         answers={
             "sigmoid": "def sigmoid(z):\n    return np.tanh(z)",
             "sigmoid_prime": "def sigmoid_prime(z):\n    s = sigmoid(z)\n    return s * (1 - s)",

@@ -9,7 +9,10 @@ SUBMISSIONS = {
     # epsilon used as the variance and the output layer left linear ("it's a regression output").
     "variance_and_linear_output": Submission(
         named={
+            "initialize_distribution": "epsilon^2 was used as the standard deviation",
             "forward_sigmoid": "the output layer has no activation",
+            "forward_tanh": "the output layer has no activation",
+            "forward_deep": "the output layer has no activation",
         },
         answers={
             "initialize_parameters": "def initialize_parameters(layer_sizes, epsilon=0.01, rng=None):\n"
@@ -35,7 +38,10 @@ SUBMISSIONS = {
     # Global NumPy seed (the seed works, a Generator is not accepted) and no bias in z.
     "global_seed_no_bias": Submission(
         named={
+            "initialize_seeding": "np.random.seed(rng) takes no Generator",
             "forward_sigmoid": "the bias b^(l) is missing from z^(l+1)",
+            "forward_tanh": "the bias b^(l) is missing from z^(l+1)",
+            "forward_deep": "the bias b^(l) is missing from z^(l+1)",
         },
         answers={
             "initialize_parameters": "def initialize_parameters(layer_sizes, epsilon=0.01, rng=None):\n"

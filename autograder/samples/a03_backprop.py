@@ -24,7 +24,9 @@ SUBMISSIONS = {
     # Weight decay forgotten in the cost, and applied to the biases in backprop.
     "decay_on_biases": Submission(
         named={
+            "cost_value": "the weight decay term (lambda/2) sum W^2 is missing",
             "backprop_db1": "weight decay is applied to the biases",
+            "backprop_db2": "weight decay is applied to the biases",
         },
         answers={
             "cost": "def cost(W, b, X, Y, lambda_, activation='sigmoid'):\n"
@@ -38,7 +40,10 @@ SUBMISSIONS = {
     # delta^(nl) without f'(z) in the single-example version; Delta W summed, not averaged, in backprop.
     "no_fprime_and_sum": Submission(
         named={
+            "backprop_single_dW": "delta^(nl) is not multiplied by f'(z^(nl))",
+            "backprop_single_db": "delta^(nl) is not multiplied by f'(z^(nl))",
             "backprop_dW1": "the 1/m is missing",
+            "backprop_dW2": "the 1/m is missing",
         },
         answers={
             "backprop_single_example": "def backprop_single_example(W, b, x, y, activation='sigmoid'):\n"

@@ -10,7 +10,10 @@ SUBMISSIONS = {
     "forward_differences_interleaved": Submission(
         named={
             "numerical_gradient_accuracy": "forward differences are used instead of central",
+            "numerical_gradient_network": "forward differences are used instead of central",
+            "numerical_gradient_epsilon": "forward differences are used instead of central",
             "flatten_parameters_values": "the order is W1, b1, W2, b2",
+            "unflatten_parameters_values": "theta is read in the order W1, b1, W2, b2",
         },
         answers={
             "numerical_gradient": "def numerical_gradient(J, theta, epsilon=1e-4):\n"
@@ -45,7 +48,9 @@ SUBMISSIONS = {
     # denominator; weights reshaped column-major.
     "in_place_no_norm_column_major": Submission(
         named={
+            "numerical_gradient_theta_unchanged": "numerical_gradient changed theta",
             "relative_difference_values": "the denominator has no norm",
+            "relative_difference_matrices": "the denominator has no norm",
             "unflatten_parameters_values": "reshaped column-major",
         },
         answers={

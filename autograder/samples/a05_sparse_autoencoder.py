@@ -104,6 +104,8 @@ _COLUMN_MAJOR = (
 SUBMISSIONS = {
     "sparsity_outside_and_bias_decay": Submission(
         named={
+            "sae_cost": "weight decay is applied to the biases as well",
+            "sae_grad_W1": "the sparsity term is added outside f'(z2)",
             "sae_grad_b1": "the sparsity term is added outside f'(z2)",
             "sae_grad_b2": "weight decay is applied to the biases as well",
         },
@@ -114,7 +116,9 @@ SUBMISSIONS = {
     "matlab_habits": Submission(
         named={
             "normalize_patches_values": "each row's mean is removed instead of each patch's",
+            "sample_patches_windows": "flattened column-major",
             "sae_grad_W1": "the 1/m factor is missing",
+            "sae_grad_W2": "the 1/m factor is missing",
         },
         answers={
             "normalize_patches": "def normalize_patches(patches):\n"
@@ -145,6 +149,7 @@ SUBMISSIONS = {
         scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_W2": 0, "sae_grad_b1": 0},
         named={
             "sae_cost": "the weight decay and the sparsity penalty are missing",
+            "sae_grad_W1": "both the weight decay and the sparsity terms are missing",
             "sae_grad_W2": "the weight decay term (lambda) is missing",
             "sae_grad_b1": "the sparsity term is missing",
         },
@@ -161,7 +166,10 @@ SUBMISSIONS = {
     ),
     # A port of the MATLAB exercise: theta column-major. train is right on top of it.
     "column_major_theta": Submission(
-        named={"sae_cost": "column-major (MATLAB's W1(:)", "sae_grad_W1": "column-major (MATLAB's W1(:)"},
+        named={
+            part: "column-major (MATLAB's W1(:)"
+            for part in ("sae_cost", "sae_grad_W1", "sae_grad_W2", "sae_grad_b1", "sae_grad_b2")
+        },
         answers={"sparse_autoencoder_cost": _COLUMN_MAJOR},
         scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_W2": 0, "sae_grad_b1": 0, "sae_grad_b2": 0},
     ),
