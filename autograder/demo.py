@@ -203,12 +203,13 @@ EXPECTED_SCORES: dict[str, dict[str, float]] = {
         "05_sparse_autoencoder": 30.0,
         "06_visualization": 10.0,
     },
-    # tanh_extremes; initialize_distribution; backprop dW1, dW2, db1, db2, gradient_descent W, b;
-    # numerical_gradient accuracy, network, epsilon; sae_grad W1, W2; max_activation_values.
+    # tanh_extremes; initialize_distribution; backprop dW1, dW2, db1, db2 (gradient_descent_step, right on
+    # top of that backprop, loses nothing: one bug, one part); numerical_gradient accuracy, network,
+    # epsilon; sae_grad W1, W2; max_activation_values.
     "ben_beginner": {
         "01_activations": 9.0,
         "02_forward_pass": 9.0,
-        "03_backprop": 9.0,
+        "03_backprop": 13.0,
         "04_gradient_checking": 10.0,
         "05_sparse_autoencoder": 24.0,
         "06_visualization": 6.0,
