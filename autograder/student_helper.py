@@ -123,8 +123,11 @@ def _explain(label, got, expected, rtol, atol, m, decay):
     ]
     # What the difference looks like: a factor (on the whole value, then on the value without its
     # weight decay term), a transpose, the right numbers in other places, a weight decay term.
-    base = next((shift for shift, words in decay if "twice" in words), 0.0)  # + the weight decay term
-    factor = _factor(got, expected, m, close) or _factor(got - base, expected - base, m, close)
+    factor = _factor(got, expected, m, close)
+    for shift, words in decay:
+        if "twice" in words and not factor:  # shift is + the weight decay term: look at the rest alone
+            rest = _factor(got - shift, expected - shift, m, close)
+            factor = rest and "without the weight decay term, " + rest
     if factor:
         lines.append(factor)
     elif got.ndim == 2 and got.shape[0] == got.shape[1] > 1 and close(got, expected.T):
