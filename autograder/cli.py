@@ -6,7 +6,8 @@ Commands
   grade      grade every submission of a course: check, back up, autograde in
              parallel, feedback, CSV, summary table
   restore    put a gradebook backup back in place
-  release    regenerate release/ from source/ with nbgrader generate_assignment
+  release    refresh the helper cells of source/ from autograder/student_helper.py, then
+             regenerate release/ from source/ with nbgrader generate_assignment
   features   train the reference sparse autoencoder and write its features PNG
   data       rebuild the whitened images shipped with assignment 05
   bench      measure how fast the course runs and grades, against baselines
@@ -28,10 +29,14 @@ DEFAULT_PNG = COURSE_ROOT / "build" / "learned_features.png"
 
 
 def release(names: list[str] | None = None) -> list[str]:
-    """Regenerate release/ for the named assignments (default: all); exit with nbgrader's log on failure."""
+    """Refresh source/'s given_explain cells from autograder/student_helper.py, then regenerate release/
+    for the named assignments (default: all); exit with nbgrader's log on failure."""
     from .course import Course
 
-    done = Course().release(names)  # an nbgrader failure is said in one line by main()
+    course = Course()
+    for path in course.helper_cells(refresh=True):
+        print(f"refreshed the given_explain cell of {path.relative_to(course.root)} from autograder/student_helper.py")
+    done = course.release(names)  # an nbgrader failure is said in one line by main()
     for name in done:
         print(f"released {name} -> release/{name}/")
     return done
@@ -199,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--course", type=Path, default=COURSE_ROOT, help="the nbgrader course directory (default: this one)")
     p.set_defaults(func=_cmd_restore)
 
-    p = sub.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment --force)")
+    p = sub.add_parser(
+        "release", help="refresh source/'s helper cells, regenerate release/ (nbgrader generate_assignment --force)"
+    )
     p.add_argument("assignments", nargs="*", help="assignment names (default: every assignment in source/)")
     p.set_defaults(func=_cmd_release)
 

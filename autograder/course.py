@@ -21,6 +21,18 @@ from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 
+#: The read-only helper cell that explains a mismatch (``check_close``): its one source, and its grade_id.
+HELPER = Path(__file__).resolve().parent / "student_helper.py"
+HELPER_ID = "given_explain"
+HELPER_MARKER = "# ---- notebook cell ----\n"
+
+
+def helper_cell_source() -> str:
+    """The text of every ``given_explain`` cell: what follows the marker line of student_helper.py."""
+    text = HELPER.read_text()
+    return text[text.index(HELPER_MARKER) + len(HELPER_MARKER) :].strip("\n")
+
+
 #: A student's answers to one assignment: {grade_id of an answer cell: the source they typed}.
 #: A cell not named gets the solution as a student types it; a cell named with None is left as
 #: released (a part left blank). None for the whole assignment: the release untouched.
@@ -116,6 +128,23 @@ class Course:
         config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
         config.CourseDirectory.root = str(self.root)
         return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+    def helper_cells(self, refresh: bool = False) -> list[Path]:
+        """The source notebooks whose ``given_explain`` cells differ from ``helper_cell_source()``;
+        with refresh, those cells are rewritten first (``python -m autograder release`` does it)."""
+        import nbformat
+
+        text, stale = helper_cell_source(), []
+        for path in sorted((self.root / "source").glob("*/*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == HELPER_ID]
+            if any(c.source != text for c in cells):
+                stale.append(path)
+                if refresh:
+                    for cell in cells:
+                        cell.source = text
+                    nbformat.write(nb, path)
+        return stale
 
     def release(self, names: list[str] | None = None) -> list[str]:
         """``generate_assignment --force --create`` for each assignment (default: all of source/).

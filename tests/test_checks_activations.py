@@ -173,3 +173,13 @@ def test_a_failing_function_another_part_is_built_on_is_called_once():
 
     activations.check_sigmoid_prime(R.sigmoid_prime, broken)
     assert len(calls) == 1
+
+
+def test_a_constant_function_is_no_base_for_the_part_built_on_it():
+    """A sigmoid of zeros would make a derivative of zeros "right on top of it": not accepted."""
+
+    def zeros(z):
+        return np.zeros_like(np.asarray(z, dtype=float))
+
+    with pytest.raises(CheckFailure, match="sigmoid_prime"):
+        activations.check_sigmoid_prime(zeros, zeros)

@@ -224,3 +224,11 @@ def test_a_right_step_on_a_wrong_backprop_costs_backprop_only():
         checks.check_gradient_descent_W(step_of(wrong))
     with pytest.raises(CheckFailure, match="the new W1 is wrong"):  # a wrong step stays wrong, whatever backprop
         checks.check_gradient_descent_W(step_of(wrong, sign=1.0), wrong)
+
+
+def test_a_step_that_changes_nothing_on_a_backprop_of_zeros_fails():
+    def zero_backprop(W, b, X, Y, lambda_, activation="sigmoid"):
+        return 0.0, [np.zeros_like(w) for w in W], [np.zeros_like(v) for v in b]
+
+    with pytest.raises(CheckFailure, match="not updated"):
+        checks.check_gradient_descent_W(step_of(zero_backprop), zero_backprop)

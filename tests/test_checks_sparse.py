@@ -359,3 +359,11 @@ def test_a_failing_kl_divergence_is_called_once_by_the_cost_check():
 
     sparse.check_sae_cost(R.sparse_autoencoder_cost, broken)
     assert len(calls) == 1
+
+
+def test_a_kl_of_zeros_is_no_base_for_a_cost_without_sparsity():
+    def zeros(rho, rho_hat):
+        return np.zeros_like(np.asarray(rho_hat, dtype=float))
+
+    with pytest.raises(CheckFailure, match="the sparsity term is missing"):
+        sparse.check_sae_cost(_buggy("no_sparsity"), zeros)

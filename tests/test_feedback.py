@@ -175,7 +175,8 @@ def test_feedback_shows_the_hidden_checks_diagnosis(graded):
     assert "CheckFailure: J(W, b) is wrong on layer sizes" in text
     assert DIAGNOSIS in text
     # The visible test caught the missing weight decay: its assert message is kept, on one line.
-    assert re.search(r"AssertionError: sigmoid: dW\[0\] expected", text)
+    assert re.search(r"AssertionError: sigmoid, layer sizes \[4, 3, 2\], m = 5, lambda_ = 0.1: dW\[0\] is wrong", text)
+    assert "the weight decay term is missing (the difference is lambda_ * W)" in text
     assert "not implemented" not in text.lower()
 
 

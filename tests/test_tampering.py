@@ -300,6 +300,7 @@ def test_feedback_explains_the_isolated_verdict(graded):
     root, _, _ = graded
     html = (root / "feedback" / "cheat_transformer" / ASSIGNMENT / "activations.html").read_text()
     # The first assert of sigmoid_values that the wrong sigmoid fails, as the isolated pass saw it.
-    assert "AssertionError: sigmoid(0) should be 0.5, got 0.0" in html
+    assert "AssertionError: sigmoid(0) is wrong: relative error 1.0e+00 (allowed 1e-05)" in html
+    assert "got 0, expected 0.5" in html
     assert re.search(r"sigmoid_values.*?Score: 0.0 / 2.0", html, flags=re.S)
     assert "BEGIN HIDDEN TESTS" not in html and "autograder.checks" not in html

@@ -37,7 +37,18 @@ import numpy as np
 
 from .. import reference
 
-__all__ = ["CheckFailure", "quiet", "run", "call", "yours", "as_floats", "compare", "finite_differences", "reference"]
+__all__ = [
+    "CheckFailure",
+    "quiet",
+    "run",
+    "call",
+    "yours",
+    "varies",
+    "as_floats",
+    "compare",
+    "finite_differences",
+    "reference",
+]
 
 
 class CheckFailure(AssertionError):
@@ -153,6 +164,20 @@ def yours(function, name: str, *args, **kwargs):
         return call(function, name, *args, **kwargs)
     except CheckFailure:
         return None
+
+
+def varies(value) -> bool:
+    """Whether a result of the student's other part is worth building on: finite numbers, not all equal.
+
+    A constant one (a sigmoid that returns zeros, a backprop whose gradient is 0) would make a
+    degenerate answer of the part built on it (a derivative of 0, a step that changes nothing) pass.
+    """
+    try:
+        with quiet():
+            a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return a.size > 1 and bool(np.all(np.isfinite(a))) and float(np.ptp(a)) > 0
 
 
 def as_floats(value, name: str, shape: tuple | None = None) -> np.ndarray:

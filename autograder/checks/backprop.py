@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import CheckFailure, as_floats, call, check_scalar, compare, finite_differences, reference, yours
+from . import CheckFailure, as_floats, call, check_scalar, compare, finite_differences, reference, varies, yours
 
 
 @dataclass(frozen=True)
@@ -298,6 +298,8 @@ def _own_step(backprop, inst: Instance, kind: str, W, b, X, Y) -> list | None:
     out = yours(backprop, "backprop", W, b, X, Y, inst.lambda_, activation=inst.activation)
     try:
         grads = out[1 if kind == "W" else 2]
+        if not all(varies(g) for g in grads):
+            return None  # a gradient of zeros (or constant) would make a step that changes nothing pass
         old = W if kind == "W" else b
         return [
             np.asarray(p, dtype=float) - ALPHA * np.asarray(g, dtype=float) for p, g in zip(old, grads, strict=True)

@@ -17,6 +17,7 @@ from . import (
     quiet,
     reference,
     seeds,
+    varies,
     yours,
 )
 
@@ -415,8 +416,8 @@ def _own_kl_cost(kl_divergence, J, theta, v, h, rho, beta, data) -> float | None
     W1, _, b1, _ = reference._unpack_autoencoder(theta, v, h)
     rho_hat = reference.sigmoid(W1 @ data + b1[:, None]).mean(axis=1)
     value = yours(kl_divergence, "kl_divergence", rho, rho_hat)
-    if value is None:
-        return None
+    if value is None or not varies(value):
+        return None  # a KL of zeros (or constant) would make a cost without the sparsity term pass
     try:
         with quiet():
             own = float(np.sum(np.asarray(value, dtype=float)))
