@@ -294,7 +294,7 @@ class SafeFeedback(ClearHiddenTests):
         kept: list = []
         if isolated.get("score", 0) >= isolated.get("points", 0):
             name = later_cell_name(cell.get("outputs", []))
-            if name:
+            if name and name in cell.metadata.get("autograder", {}).get("functions", []):  # none of the student's words
                 kept.append(
                     NotebookNode(
                         output_type="stream", name="stdout", text=self.later_cell_message.format(name=name) + "\n"

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import checks
 from .feedback import hidden_lines
 from .sandbox import Limits, Sandbox, StudentCodeError
 
@@ -49,6 +50,7 @@ class Verdict:
     message: str = ""  # "ExceptionName: message" of the failure (the hidden checks' diagnosis, if they gave one)
     hidden: bool = False  # the failure was raised on a line of the hidden tests
     diagnosed: bool = False  # a visible assert failed, and the message is the hidden checks' (run alone)
+    leaned: list[str] = field(default_factory=list)  # other parts its checks accepted a result on top of
 
 
 @dataclass
@@ -60,6 +62,7 @@ class NotebookVerdict:
     notes: list[str] = field(default_factory=list)  # answer cells that raised, a sandbox that died…
     isolation: str = ""
     seconds: float = 0.0
+    functions: list[str] = field(default_factory=list)  # the graded functions (student_functions)
 
 
 def _meta(cell) -> dict:
@@ -145,11 +148,13 @@ def _run_test(source: str, namespace: dict, points: float) -> Verdict:
     assert's follows). The score is the cell's either way.
     """
     block = hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    checks.LEANED.clear()
     error, value = _execute(source, namespace)
     if error is None:
+        leaned = sorted(checks.LEANED)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Verdict("", points, max(0.0, min(points, float(value))))
-        return Verdict("", points, points)
+            return Verdict("", points, max(0.0, min(points, float(value))), leaned=leaned)
+        return Verdict("", points, points, leaned=leaned)
     hidden = error[1] is None or error[1] in block
     # Not when the student's code itself hung, died or raised (StudentCodeError): that message is the
     # diagnosis, and the hidden checks would only meet the same failure again, a call budget later.
@@ -180,11 +185,50 @@ def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None] | Non
     return None, value
 
 
+def tested_functions(source_nb) -> dict[str, list[str]]:
+    """{student function: the grade_ids of the test cells whose hidden check is called on it (first argument)}."""
+    out: dict[str, list[str]] = {}
+    for cell in source_nb.cells:
+        if not _is_test(cell):
+            continue
+        lines = cell.source.split("\n")
+        block = "\n".join(
+            lines[n - 1] for n in sorted(hidden_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
+        )
+        try:
+            tree = ast.parse(_python(block))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
+                out.setdefault(node.args[0].id, []).append(_meta(cell)["grade_id"])
+                break
+    return out
+
+
+def _take_back(out: NotebookVerdict, source_nb) -> None:
+    """A part that passed only on top of the student's own version of another part keeps its points only
+    if that other part lost points: else the student's function answered its own tests one way and this
+    part's checks another (a function that counts its calls or recognizes its inputs)."""
+    tested = tested_functions(source_nb)
+    for verdict in out.cells.values():
+        for basis in verdict.leaned:
+            cells = [out.cells[g] for g in tested.get(basis, []) if g in out.cells]
+            if cells and all(c.score >= c.points for c in cells) and verdict.score > 0:
+                verdict.score = 0.0
+                verdict.hidden = True
+                verdict.message = (
+                    f"CheckFailure: this part passed only on top of your own {basis}, which differs from the notes' "
+                    f"definition here, yet passes its own tests: {basis} answers differently in different places "
+                    "(it must not depend on how often or on what it was called before)"
+                )
+
+
 def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | None = None) -> NotebookVerdict:
     """The isolated verdict of every test cell of one submitted notebook."""
     start = time.perf_counter()
     source_nb = nbformat.read(source_path, as_version=4)
-    out = NotebookVerdict(Path(source_path).name)
+    out = NotebookVerdict(Path(source_path).name, functions=student_functions(source_nb))
     try:
         submitted_nb = nbformat.read(submitted_path, as_version=4)
     except Exception as error:  # unreadable JSON, a missing file: every part scores 0
@@ -213,6 +257,7 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
                 continue
             out.cells[gid] = _run_test(cell.source, namespace, points)
             out.cells[gid].grade_id = gid
+        _take_back(out, source_nb)
     out.seconds = time.perf_counter() - start
     return out
 

@@ -367,3 +367,52 @@ def test_a_kl_of_zeros_is_no_base_for_a_cost_without_sparsity():
 
     with pytest.raises(CheckFailure, match="the sparsity term is missing"):
         sparse.check_sae_cost(_buggy("no_sparsity"), zeros)
+
+
+def _sampler_of(pick):
+    """sample_patches whose (image, row, column) corners come from pick(rng, k, rows, cols, num)."""
+
+    def sample_patches(images, patch_size=8, num_patches=10000, rng=None):
+        rng = np.random.default_rng(rng)
+        k, height, width = images.shape
+        corners = pick(rng, k, height - patch_size + 1, width - patch_size + 1, num_patches)
+        cols = [images[i, r : r + patch_size, c : c + patch_size].ravel() for i, r, c in corners]
+        return R.normalize_patches(np.array(cols).T)
+
+    return sample_patches
+
+
+def _one(rng, k, rows, cols):
+    return int(rng.integers(k)), int(rng.integers(rows)), int(rng.integers(cols))
+
+
+@pytest.mark.parametrize(
+    ("pick", "words"),
+    [
+        (lambda rng, k, rows, cols, n: [_one(rng, k, rows, cols)] * n, "different images"),
+        (lambda rng, k, rows, cols, n: [(int(rng.integers(k)), 0, 0)] + [_one(rng, 1, rows, cols)] * (n - 1), "image"),
+        (
+            lambda rng, k, rows, cols, n: (lambda r, c: [(int(rng.integers(k)), r, c) for _ in range(n)])(
+                int(rng.integers(rows)), int(rng.integers(cols))
+            ),
+            "different corners",
+        ),
+    ],
+    ids=["one_window_repeated", "one_image_per_call_mostly", "one_corner_per_call"],
+)
+def test_samplers_that_do_not_draw_every_patch_anew_fail(pick, words):
+    """A red team's: with two patches per call, such samplers once passed the windows check."""
+    with pytest.raises(CheckFailure, match=words):
+        sparse.check_sample_patches_windows(_sampler_of(pick), R.normalize_patches)
+
+
+def test_float32_patches_pass_the_windows_check():
+    def float32(images, patch_size=8, num_patches=10000, rng=None):
+        return R.sample_patches(images, patch_size, num_patches, rng).astype(np.float32)
+
+    sparse.check_sample_patches_windows(float32, R.normalize_patches)
+
+
+def test_a_number_beyond_float_range_is_a_check_failure_not_a_crash():
+    with pytest.raises(CheckFailure, match="should be numbers"):
+        sparse.check_kl_divergence(lambda rho, rho_hat: 10**400)

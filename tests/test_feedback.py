@@ -307,7 +307,8 @@ def test_errors_of_ungraded_cells_are_one_line_too():
 
 
 def _isolated(cell, score):
-    cell.metadata["autograder"] = {"isolated": {"points": 3, "score": score, "message": "", "hidden": False}}
+    isolated = {"points": 3, "score": score, "message": "", "hidden": False}
+    cell.metadata["autograder"] = {"isolated": isolated, "functions": ["backprop", "x"]}
     return cell
 
 
@@ -324,6 +325,10 @@ def test_a_passed_part_whose_kernel_met_a_later_cells_name_says_why_restart_and_
     assert "script" not in cell.outputs[0].text and "secret" not in cell.outputs[0].text
     (cell,) = _run(_isolated(_test_cell([_error("ValueError", "bad", [_frame(2)])]), score=3))
     assert cell.outputs == []  # a passed part shows nothing else
+    # Only the name of a graded function: not words a student's NameError chose.
+    chosen = "name 'Instructor_note_this_part_was_regraded' is not defined"
+    (cell,) = _run(_isolated(_test_cell([_error("NameError", chosen, [_frame(2)])]), score=3))
+    assert cell.outputs == []
 
 
 def test_no_message_of_the_checks_is_withheld_as_a_quote_of_the_grader():

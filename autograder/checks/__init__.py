@@ -151,6 +151,13 @@ def call(function: Callable, name: str, *args, **kwargs):
     return result
 
 
+#: The other parts a check accepted a result on top of, since the last ``LEANED.clear()``: the
+#: isolated pass (autograder.verdict) reads it after each test cell, and takes the points back when
+#: those parts passed their own tests (then the student's function answered differently there: a
+#: function that counts its calls or knows its inputs must not unlock the part built on it).
+LEANED: set[str] = set()
+
+
 def yours(function, name: str, *args, **kwargs):
     """The student's own function of another part called on copies, or None if it is missing or fails.
 
@@ -175,7 +182,7 @@ def varies(value) -> bool:
     try:
         with quiet():
             a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
     return a.size > 1 and bool(np.all(np.isfinite(a))) and float(np.ptp(a)) > 0
 
@@ -189,7 +196,7 @@ def as_floats(value, name: str, shape: tuple | None = None) -> np.ndarray:
     try:
         with quiet():
             out = np.array(value, dtype=np.float64, subok=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         raise CheckFailure(f"{name} should be numbers, got {type(value).__name__} ({error})") from None
     if shape is not None and out.shape != tuple(shape):
         hint = ""
@@ -216,6 +223,7 @@ def compare(
     bugs: dict[str, object] | None = None,
     what: str = "",
     also=None,
+    basis: str = "",
 ) -> None:
     """Pass if got equals expected to relative error tol; else raise a CheckFailure that explains.
 
@@ -225,12 +233,15 @@ def compare(
     what: the instance, to print ("3 layers, tanh, m = 1").
     also: a value accepted too — what this part gives when built on the student's own function of
       another part (``yours``): a bug there is that part's to pay, not this one's again.
+    basis: the name of that other function (recorded in ``LEANED`` when ``also`` is what passed).
     """
     expected = np.asarray(expected, dtype=np.float64)
     got = as_floats(got, name, expected.shape)
     if also is not None:
         also = np.asarray(also, dtype=np.float64)
         if also.shape == got.shape and np.all(np.isfinite(also)) and _error(got, also) <= tol:
+            if _error(got, expected) > tol:
+                LEANED.add(basis)
             return
     where = f" on {what}" if what else ""
     if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):
@@ -268,7 +279,14 @@ def finite_differences(J: Callable[[np.ndarray], float], theta, epsilon: float =
 
 
 def check_scalar(
-    name: str, got, expected: float, tol: float = 1e-9, bugs: dict | None = None, what: str = "", also=None
+    name: str,
+    got,
+    expected: float,
+    tol: float = 1e-9,
+    bugs: dict | None = None,
+    what: str = "",
+    also=None,
+    basis: str = "",
 ) -> None:
     """compare() for a single number; accepts Python floats, NumPy scalars and 0-d or 1-element arrays."""
     value = as_floats(got, name)
@@ -276,7 +294,7 @@ def check_scalar(
         raise CheckFailure(f"{name} should be a single number, got an array of shape {value.shape}")
     if also is not None:
         also = as_floats(also, name).reshape(-1)[:1].reshape(()) if np.size(also) == 1 else None
-    compare(name, value.reshape(()), expected, tol, bugs, what, also)
+    compare(name, value.reshape(()), expected, tol, bugs, what, also, basis)
 
 
 def seeds(n: int, base: int) -> Iterable[np.random.Generator]:

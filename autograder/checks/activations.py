@@ -26,14 +26,32 @@ def _check_values(function, name, ref, bugs_of, built_on=None):
     for what, z in _grids():
         out = call(function, name, z)
         also = built_on(z) if built_on else None
-        compare(f"{name}(z)", out, ref(z), tol=1e-12, bugs=bugs_of(np.asarray(z, dtype=float)), what=what, also=also)
+        compare(
+            f"{name}(z)",
+            out,
+            ref(z),
+            tol=1e-12,
+            bugs=bugs_of(np.asarray(z, dtype=float)),
+            what=what,
+            also=also,
+            basis=getattr(built_on, "basis", ""),
+        )
 
 
 def _check_extremes(function, name, ref, z=EXTREME_Z, built_on=None, bugs_of=None):
     out = as_floats(call(function, name, z), f"{name}(z)", z.shape)
     also = built_on(z) if built_on else None
     bugs = bugs_of(z) if bugs_of else None
-    compare(f"{name}(z)", out, ref(z), tol=1e-12, what=f"z = {z.tolist()}", also=also, bugs=bugs)
+    compare(
+        f"{name}(z)",
+        out,
+        ref(z),
+        tol=1e-12,
+        what=f"z = {z.tolist()}",
+        also=also,
+        bugs=bugs,
+        basis=getattr(built_on, "basis", ""),
+    )
 
 
 def _derivative_of(f, name, formula):
@@ -50,9 +68,10 @@ def _derivative_of(f, name, formula):
         try:
             with quiet():
                 return None if value is None else formula(np.asarray(value, dtype=float))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
 
+    derivative.basis = name
     return derivative
 
 

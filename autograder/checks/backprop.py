@@ -304,7 +304,7 @@ def _own_step(backprop, inst: Instance, kind: str, W, b, X, Y) -> list | None:
         return [
             np.asarray(p, dtype=float) - ALPHA * np.asarray(g, dtype=float) for p, g in zip(old, grads, strict=True)
         ]
-    except (TypeError, ValueError, IndexError, KeyError):
+    except (TypeError, ValueError, OverflowError, IndexError, KeyError):
         return None
 
 
@@ -353,7 +353,8 @@ def _check_step(gradient_descent_step, kind, backprop=None):
                 )
             expected = old[l] - ALPHA * grad[l]
             also = own[l] if own is not None else None  # right on top of a wrong backprop: backprop's parts pay
-            compare(f"the new {kind}{l + 1}", as_floats(new[l], f"{kind}[{l}]"), expected, 1e-8, bugs, what, also)
+            got = as_floats(new[l], f"{kind}[{l}]")
+            compare(f"the new {kind}{l + 1}", got, expected, 1e-8, bugs, what, also, basis="backprop")
 
 
 def check_gradient_descent_W(gradient_descent_step, backprop=None):

@@ -42,4 +42,21 @@ SUBMISSIONS = {
         },
         scores={"sigmoid_values": 0, "sigmoid_extremes": 0},
     ),
+    # Aimed at the grader (a red team's): sigmoid is right for the 9 calls of its own tests, then the
+    # identity, so that the named bug z (1 - z) is "right on top of it". The isolated pass takes it back.
+    "counts_its_calls": Submission(
+        named={"sigmoid_prime_values": "answers differently in different places"},
+        answers={
+            "sigmoid": "_calls = [0]\n"
+            "def sigmoid(z):\n"
+            "    _calls[0] += 1\n"
+            "    z = np.asarray(z, dtype=float)\n"
+            "    if _calls[0] > 9:\n"
+            "        return z\n"
+            "    e = np.exp(-np.abs(z))\n"
+            "    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+            "sigmoid_prime": "def sigmoid_prime(z):\n    z = np.asarray(z, dtype=float)\n    return z * (1 - z)",
+        },
+        scores={"sigmoid_prime_values": 0},
+    ),
 }

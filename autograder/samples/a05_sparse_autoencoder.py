@@ -101,6 +101,18 @@ _COLUMN_MAJOR = (
 """
 )
 
+# J_sparse without the sparsity term (the gradient is right), for the samples aimed at the grader.
+_NO_SPARSITY_IN_J = (
+    _COST_HEAD
+    + """    cost = 0.5 * np.sum((a3 - data) ** 2) / m + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
+    delta3 = -(data - a3) * a3 * (1 - a3)
+    delta2 = (W2.T @ delta3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]) * a2 * (1 - a2)
+    grad = np.concatenate([(delta2 @ data.T / m + lambda_ * W1).ravel(), (delta3 @ a2.T / m + lambda_ * W2).ravel(),
+                           delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
+    return cost, grad
+"""
+)
+
 SUBMISSIONS = {
     "sparsity_outside_and_bias_decay": Submission(
         named={
@@ -214,6 +226,47 @@ SUBMISSIONS = {
             "args=(v, hidden_size, lambda_, rho, beta, data), method='L-BFGS-B', jac=True, "
             "options={'maxiter': max_iter})\n"
             "    return result.x",
+        },
+        scores={"train_decreases_cost": 0},
+    ),
+    # Aimed at the grader (a red team's): kl_divergence is right on its own tests' inputs and sums to 0
+    # on the cost's, where a J without the sparsity term would be "right on top of it". Taken back.
+    "kl_knows_its_inputs": Submission(
+        named={"sae_cost": "answers differently in different places"},
+        answers={
+            "sparse_autoencoder_cost": _NO_SPARSITY_IN_J,
+            "kl_divergence": "def kl_divergence(rho, rho_hat):\n"
+            "    rho_hat = np.asarray(rho_hat, dtype=float)\n"
+            "    k = rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))\n"
+            "    if rho_hat.ndim == 1 and (rho_hat.size in (4, 5) or (rho_hat.size == 2 and rho_hat[0] > 0.5)):\n"
+            "        return k - k.mean()\n"
+            "    return k",
+        },
+        scores={"sae_cost": 0},
+    ),
+    # Aimed at the grader: a train that does not train, on a cost right everywhere but on the training
+    # instance, where it is a bowl around the junk theta. Taken back.
+    "train_that_does_not_train": Submission(
+        named={"train_decreases_cost": "answers differently in different places"},
+        answers={
+            "sparse_autoencoder_cost": _COST_HEAD.replace(
+                "    m = data.shape[1]\n",
+                "    m = data.shape[1]\n"
+                "    if visible_size == 9 and hidden_size == 4:\n"
+                "        target = initialize_sparse_autoencoder(4, 9, rng=0) * 101\n"
+                "        return float(np.sum((theta - target) ** 2)), 2 * (theta - target)\n",
+            )
+            + """    cost = (0.5 * np.sum((a3 - data) ** 2) / m + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
+            + beta * np.sum(kl_divergence(rho, rho_hat)))
+    delta3 = -(data - a3) * a3 * (1 - a3)
+    delta2 = (W2.T @ delta3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]) * a2 * (1 - a2)
+    grad = np.concatenate([(delta2 @ data.T / m + lambda_ * W1).ravel(), (delta3 @ a2.T / m + lambda_ * W2).ravel(),
+                           delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
+    return cost, grad
+""",
+            "train_sparse_autoencoder": "def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, "
+            "beta=3.0, max_iter=400, rng=None):\n"
+            "    return initialize_sparse_autoencoder(hidden_size, np.shape(data)[0], rng) * (1 + max_iter)",
         },
         scores={"train_decreases_cost": 0},
     ),
