@@ -159,13 +159,16 @@ def _run_test(source: str, namespace: dict, points: float) -> Verdict:
     # Not when the student's code itself hung, died or raised (StudentCodeError): that message is the
     # diagnosis, and the hidden checks would only meet the same failure again, a call budget later.
     if not hidden and block and not error[0].startswith(f"{StudentCodeError.__name__}:"):
-        lines = source.split("\n")
-        alone = "\n".join(line if n in block else "" for n, line in enumerate(lines, start=1))  # same line numbers
-        diagnosis, _ = _execute(alone, namespace)
+        diagnosis, _ = _execute(_hidden_only(source, block), namespace)
         if diagnosis is not None:
             message = f"{diagnosis[0]}\n(the visible test said: {error[0]})"
             return Verdict("", points, 0.0, message, hidden=False, diagnosed=True)
     return Verdict("", points, 0.0, error[0], hidden)
+
+
+def _hidden_only(source: str, block: set[int]) -> str:
+    """The cell's hidden-test lines (numbers in block), every other line left blank: the same line numbers."""
+    return "\n".join(line if n in block else "" for n, line in enumerate(source.split("\n"), start=1))
 
 
 def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None] | None, object]:
@@ -191,12 +194,9 @@ def tested_functions(source_nb) -> dict[str, list[str]]:
     for cell in source_nb.cells:
         if not _is_test(cell):
             continue
-        lines = cell.source.split("\n")
-        block = "\n".join(
-            lines[n - 1] for n in sorted(hidden_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
-        )
+        block = hidden_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
         try:
-            tree = ast.parse(_python(block))
+            tree = ast.parse(_python(_hidden_only(cell.source, block)))
         except SyntaxError:
             continue
         for node in ast.walk(tree):

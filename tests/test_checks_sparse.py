@@ -203,20 +203,27 @@ def _row_mean_normalize(p):
     return (np.clip(p, -s, s) / s + 1) * 0.4 + 0.1
 
 
-def _windows(normalize, order="C", last=1):
-    """sample_patches with the student's normalize and, optionally, MATLAB order or no last row/column."""
+def _sampler_of(pick, normalize=R.normalize_patches, order="C"):
+    """sample_patches whose (image, row, column) corners come from pick(rng, k, rows, cols, num), with rows and
+    cols the numbers of corner positions, flattened in order, the matrix then normalized."""
 
     def sample_patches(images, patch_size=8, num_patches=10000, rng=None):
         rng = np.random.default_rng(rng)
         k, height, width = images.shape
-        cols = []
-        for _ in range(num_patches):
-            i = rng.integers(k)
-            r, c = rng.integers(height - patch_size + last), rng.integers(width - patch_size + last)
-            cols.append(images[i, r : r + patch_size, c : c + patch_size].flatten(order=order))
+        corners = pick(rng, k, height - patch_size + 1, width - patch_size + 1, num_patches)
+        cols = [images[i, r : r + patch_size, c : c + patch_size].flatten(order=order) for i, r, c in corners]
         return normalize(np.array(cols).T)
 
     return sample_patches
+
+
+def _windows(normalize, order="C", last=1):
+    """sample_patches with the student's normalize and, optionally, MATLAB order or no last row/column."""
+
+    def pick(rng, k, rows, cols, num):
+        return [(rng.integers(k), rng.integers(rows - 1 + last), rng.integers(cols - 1 + last)) for _ in range(num)]
+
+    return _sampler_of(pick, normalize, order)
 
 
 def test_right_windows_on_a_wrong_normalize_cost_normalize_only():
@@ -367,19 +374,6 @@ def test_a_kl_of_zeros_is_no_base_for_a_cost_without_sparsity():
 
     with pytest.raises(CheckFailure, match="the sparsity term is missing"):
         sparse.check_sae_cost(_buggy("no_sparsity"), zeros)
-
-
-def _sampler_of(pick):
-    """sample_patches whose (image, row, column) corners come from pick(rng, k, rows, cols, num)."""
-
-    def sample_patches(images, patch_size=8, num_patches=10000, rng=None):
-        rng = np.random.default_rng(rng)
-        k, height, width = images.shape
-        corners = pick(rng, k, height - patch_size + 1, width - patch_size + 1, num_patches)
-        cols = [images[i, r : r + patch_size, c : c + patch_size].ravel() for i, r, c in corners]
-        return R.normalize_patches(np.array(cols).T)
-
-    return sample_patches
 
 
 def _one(rng, k, rows, cols):

@@ -292,8 +292,7 @@ def check_scalar(
     value = as_floats(got, name)
     if value.size != 1:
         raise CheckFailure(f"{name} should be a single number, got an array of shape {value.shape}")
-    if also is not None:
-        also = as_floats(also, name).reshape(-1)[:1].reshape(()) if np.size(also) == 1 else None
+    also = np.reshape(also, ()) if also is not None and np.size(also) == 1 else None  # ours: a float
     compare(name, value.reshape(()), expected, tol, bugs, what, also, basis)
 
 

@@ -22,36 +22,28 @@ def _grids():
     yield "a (2, 3, 2) array", rng.normal(0, 3, (2, 3, 2))
 
 
-def _check_values(function, name, ref, bugs_of, built_on=None):
-    for what, z in _grids():
-        out = call(function, name, z)
-        also = built_on(z) if built_on else None
-        compare(
-            f"{name}(z)",
-            out,
-            ref(z),
-            tol=1e-12,
-            bugs=bugs_of(np.asarray(z, dtype=float)),
-            what=what,
-            also=also,
-            basis=getattr(built_on, "basis", ""),
-        )
-
-
-def _check_extremes(function, name, ref, z=EXTREME_Z, built_on=None, bugs_of=None):
-    out = as_floats(call(function, name, z), f"{name}(z)", z.shape)
-    also = built_on(z) if built_on else None
-    bugs = bugs_of(z) if bugs_of else None
+def _judge(name, out, z, ref, what, bugs_of=None, built_on=None):
+    """compare() of name(z) with the reference; with built_on, also with what the student's own f gives."""
     compare(
         f"{name}(z)",
         out,
         ref(z),
         tol=1e-12,
-        what=f"z = {z.tolist()}",
-        also=also,
-        bugs=bugs,
+        bugs=bugs_of(np.asarray(z, dtype=float)) if bugs_of else None,
+        what=what,
+        also=built_on(z) if built_on else None,
         basis=getattr(built_on, "basis", ""),
     )
+
+
+def _check_values(function, name, ref, bugs_of, built_on=None):
+    for what, z in _grids():
+        _judge(name, call(function, name, z), z, ref, what, bugs_of, built_on)
+
+
+def _check_extremes(function, name, ref, z=EXTREME_Z, built_on=None, bugs_of=None):
+    out = as_floats(call(function, name, z), f"{name}(z)", z.shape)
+    _judge(name, out, z, ref, f"z = {z.tolist()}", bugs_of, built_on)
 
 
 def _derivative_of(f, name, formula):

@@ -194,12 +194,12 @@ def _windows_message(P, seed, windows, flipped, normalize_patches, student) -> s
                 "each column is a window flattened column-major (order='F') or transposed: "
                 "flatten each window row-major, window.ravel()"
             )
-    raw = np.stack([windows[:, None].repeat(len(windows), 1), windows[None, :].repeat(len(windows), 0)], axis=-1)
-    if len(_matching(P, raw)):
+    if len(_matching(P, _pairs(lambda pair: pair, windows))):
         return head + "the columns are raw windows: call normalize_patches on the (patch_size**2, num_patches) matrix"
-    singles = np.stack([reference.normalize_patches(w[:, None])[:, 0] for w in windows])
-    each = np.stack([singles[:, None].repeat(len(windows), 1), singles[None, :].repeat(len(windows), 0)], axis=-1)
-    if len(_matching(P, each)):
+    one_by_one = _pairs(
+        lambda pair: np.column_stack([reference.normalize_patches(pair[:, [j]]) for j in (0, 1)]), windows
+    )
+    if len(_matching(P, one_by_one)):
         return head + (
             "each patch is normalized on its own: call normalize_patches once, on the whole "
             "(patch_size**2, num_patches) matrix (sigma is over all values)"

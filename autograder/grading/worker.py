@@ -194,14 +194,14 @@ def annotate(scratch: Course, student: str, assignment: str, verdicts: list[verd
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copy(submitted, folder / v.notebook)
     cells = {v.notebook: v.cells for v in verdicts}
+    functions = {v.notebook: v.functions for v in verdicts}  # the graded ones: the only names the later-cell note shows
     for path in sorted(folder.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        functions = {v.notebook: v.functions for v in verdicts}.get(path.name, [])
         for cell in nb.cells:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
             if gid in cells.get(path.name, {}) and cell.metadata["nbgrader"].get("grade"):
-                # functions: the graded ones, the only names the feedback's later-cell note may show
-                cell.metadata["autograder"] = {"isolated": asdict(cells[path.name][gid]), "functions": functions}
+                isolated = asdict(cells[path.name][gid])
+                cell.metadata["autograder"] = {"isolated": isolated, "functions": functions.get(path.name, [])}
         nb, _ = SanitizeFeedback().preprocess(nb, {})
         mode = path.stat().st_mode & 0o7777  # nbgrader leaves it read-only (0444): so it stays
         path.chmod(mode | 0o200)  # (as root that goes unnoticed; any other user needs it)

@@ -85,32 +85,49 @@ _LOOPS = """def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda
     return cost, list(gW1.ravel()) + list(gW2.ravel()) + list(gb1) + list(gb2)
 """
 
-# Right, but theta read and written as MATLAB does: W1 = reshape(theta(1:h*v), h, v), column-major.
-_COLUMN_MAJOR = (
-    _COST_HEAD.replace(".reshape(h, v)", ".reshape(h, v, order='F')").replace(
-        ".reshape(v, h)", ".reshape(v, h, order='F')"
-    )
+# Right: the cost and gradient of the notes, vectorized. The samples below change it where their bug is.
+_RIGHT = (
+    _COST_HEAD
     + """    cost = (0.5 * np.sum((a3 - data) ** 2) / m + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
             + beta * np.sum(kl_divergence(rho, rho_hat)))
-    delta3 = -(data - a3) * a3 * (1 - a3)
-    delta2 = (W2.T @ delta3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]) * a2 * (1 - a2)
-    grad = np.concatenate([(delta2 @ data.T / m + lambda_ * W1).ravel(order='F'),
-                           (delta3 @ a2.T / m + lambda_ * W2).ravel(order='F'),
-                           delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
-    return cost, grad
-"""
-)
-
-# J_sparse without the sparsity term (the gradient is right), for the samples aimed at the grader.
-_NO_SPARSITY_IN_J = (
-    _COST_HEAD
-    + """    cost = 0.5 * np.sum((a3 - data) ** 2) / m + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
     delta3 = -(data - a3) * a3 * (1 - a3)
     delta2 = (W2.T @ delta3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]) * a2 * (1 - a2)
     grad = np.concatenate([(delta2 @ data.T / m + lambda_ * W1).ravel(), (delta3 @ a2.T / m + lambda_ * W2).ravel(),
                            delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
     return cost, grad
 """
+)
+
+
+def _changed(text: str, *edits: tuple[str, str]) -> str:
+    """text with each (old, new) replaced; every old must be there (a sample that silently stays right is no sample)."""
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+# Right, but theta read and written as MATLAB does: W1 = reshape(theta(1:h*v), h, v), column-major.
+_COLUMN_MAJOR = _changed(
+    _RIGHT,
+    (".reshape(h, v)", ".reshape(h, v, order='F')"),
+    (".reshape(v, h)", ".reshape(v, h, order='F')"),
+    (".ravel()", ".ravel(order='F')"),
+)
+
+# J_sparse without the sparsity term (the gradient is right), for the samples aimed at the grader.
+_NO_SPARSITY_IN_J = _changed(_RIGHT, ("\n            + beta * np.sum(kl_divergence(rho, rho_hat))", ""))
+
+# Right everywhere but on the training instance (visible 9, hidden 4), where it is a bowl around a junk theta.
+_BOWL_WHERE_TRAINED = _changed(
+    _RIGHT,
+    (
+        "    m = data.shape[1]\n",
+        "    m = data.shape[1]\n"
+        "    if visible_size == 9 and hidden_size == 4:\n"
+        "        target = initialize_sparse_autoencoder(4, 9, rng=0) * 101\n"
+        "        return float(np.sum((theta - target) ** 2)), 2 * (theta - target)\n",
+    ),
 )
 
 SUBMISSIONS = {
@@ -249,21 +266,7 @@ SUBMISSIONS = {
     "train_that_does_not_train": Submission(
         named={"train_decreases_cost": "answers differently in different places"},
         answers={
-            "sparse_autoencoder_cost": _COST_HEAD.replace(
-                "    m = data.shape[1]\n",
-                "    m = data.shape[1]\n"
-                "    if visible_size == 9 and hidden_size == 4:\n"
-                "        target = initialize_sparse_autoencoder(4, 9, rng=0) * 101\n"
-                "        return float(np.sum((theta - target) ** 2)), 2 * (theta - target)\n",
-            )
-            + """    cost = (0.5 * np.sum((a3 - data) ** 2) / m + 0.5 * lambda_ * (np.sum(W1**2) + np.sum(W2**2))
-            + beta * np.sum(kl_divergence(rho, rho_hat)))
-    delta3 = -(data - a3) * a3 * (1 - a3)
-    delta2 = (W2.T @ delta3 + beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))[:, None]) * a2 * (1 - a2)
-    grad = np.concatenate([(delta2 @ data.T / m + lambda_ * W1).ravel(), (delta3 @ a2.T / m + lambda_ * W2).ravel(),
-                           delta2.sum(axis=1) / m, delta3.sum(axis=1) / m])
-    return cost, grad
-""",
+            "sparse_autoencoder_cost": _BOWL_WHERE_TRAINED,
             "train_sparse_autoencoder": "def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, "
             "beta=3.0, max_iter=400, rng=None):\n"
             "    return initialize_sparse_autoencoder(hidden_size, np.shape(data)[0], rng) * (1 + max_iter)",
