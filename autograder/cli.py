@@ -9,6 +9,7 @@ Commands
   release    refresh the helper cells of source/ from autograder/student_helper.py, then
              regenerate release/ from source/ with nbgrader generate_assignment
   features   train the reference sparse autoencoder and write its features PNG
+  experiment train the sparsity experiment of lecture 03 (beta 0 / 3, 25 / 100 hidden units)
   data       rebuild the whitened images shipped with assignment 05
   bench      measure how fast the course runs and grades, against baselines
 """
@@ -56,6 +57,17 @@ def _cmd_features(args) -> int:
     print(run.summary())
     path = features.save_features_png(run.W1, args.out)
     print(f"learned features written to {path}")
+    return 0
+
+
+def _cmd_experiment(args) -> int:
+    from . import features
+
+    runs = features.sparsity_experiment(num_patches=args.patches, max_iter=args.max_iter, seed=args.seed)
+    for run in runs:
+        print(run.summary())
+    path = features.save_experiment(runs, args.out)
+    print(f"the experiment's parameters and {features.EXPERIMENT_PATCHES} patches written to {path}")
     return 0
 
 
@@ -173,10 +185,8 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_training_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--out", type=Path, default=DEFAULT_PNG, help=f"PNG to write (default: {DEFAULT_PNG.relative_to(COURSE_ROOT)})"
-    )
+def _add_training_options(p: argparse.ArgumentParser, out: Path = DEFAULT_PNG, what: str = "PNG") -> None:
+    p.add_argument("--out", type=Path, default=out, help=f"{what} to write (default: {out.relative_to(COURSE_ROOT)})")
     p.add_argument("--patches", type=int, default=10000, help="number of 8x8 patches (default: 10000)")
     p.add_argument("--max-iter", type=int, default=400, help="L-BFGS iterations (default: 400)")
     p.add_argument("--seed", type=int, default=0, help="seed of the patch sampling and the initialization (default: 0)")
@@ -213,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="train the reference sparse autoencoder and write its features PNG")
     _add_training_options(p)
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser(
+        "experiment", help="train the sparsity experiment (beta 0 / 3, 25 / 100 hidden units) that lecture 03 shows"
+    )
+    from .features import EXPERIMENT_PATH
+
+    _add_training_options(p, EXPERIMENT_PATH, "the .npz file")
+    p.set_defaults(func=_cmd_experiment)
 
     p = sub.add_parser("data", help="rebuild the whitened natural images (IMAGES.npy) from scikit-image's photographs")
     from .data import IMAGES_PATH

@@ -148,23 +148,28 @@ def autoencoder(ax=None, visible=6, hidden=3):
     return draw_network(layers, outputs=[f"$\\approx x_{{{i + 1}}}$" for i in range(visible)], ax=ax)
 
 
-def show_patches(patches, cols=None, size=0.6):
+def show_patches(patches, cols=None, size=0.6, fig=None, limits=None):
     """Show each column of ``patches: (sz*sz, M)`` as an sz×sz grey image, in a grid filled row by row.
 
     Each patch gets its own contrast (black and white are ± its largest absolute value, grey is 0), so
-    multiplying a patch by a positive number does not change its picture. Returns the Figure.
+    multiplying a patch by a positive number does not change its picture — or, with ``limits=(lo, hi)``,
+    one scale for all (black lo, white hi: patches and their reconstructions side by side). ``fig`` draws
+    into an existing figure or subfigure (``plt.figure().subfigures(1, 2)``). Returns the figure.
     """
     patches = np.asarray(patches, dtype=float)
     sz = int(round(np.sqrt(patches.shape[0])))
     count = patches.shape[1]
     cols = cols or int(np.ceil(np.sqrt(count)))
     rows = int(np.ceil(count / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size), squeeze=False)
+    if fig is None:
+        fig = plt.figure(figsize=(cols * size, rows * size))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < count:
             patch = patches[:, k].reshape(sz, sz)
             scale = np.abs(patch).max() or 1.0
-            ax.imshow(patch, cmap="gray", vmin=-scale, vmax=scale, interpolation="nearest")
+            lo, hi = limits or (-scale, scale)
+            ax.imshow(patch, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
     fig.subplots_adjust(left=0, right=1, bottom=0, top=1, wspace=0.08, hspace=0.08)
     return fig
