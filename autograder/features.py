@@ -72,7 +72,8 @@ class TrainingRun:
     def summary(self) -> str:
         sel = filters.orientation_selectivity(self.W1)
         return (
-            f"trained {self.hidden} hidden units (beta {self.beta:g}) on {self.patches.shape[1]} patches in {self.seconds:.1f} s "
+            f"trained {self.hidden} hidden units (beta {self.beta:g}) on {self.patches.shape[1]} patches "
+            f"in {self.seconds:.1f} s "
             f"({self.iterations} L-BFGS iterations, {self.evaluations} evaluations): "
             f"cost {self.initial_cost:.4f} -> {self.final_cost:.4f}, "
             f"mean activation {self.mean_activation().mean():.4f}, "
