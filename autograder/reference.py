@@ -241,7 +241,8 @@ def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
 
     Returns (J, dW, db), J a Python float, dW[l]: (s_{l+2}, s_{l+1}), db[l]: (s_{l+2},):
         dJ/dW^(l) = (1/m) Delta W^(l) + lambda W^(l),   dJ/db^(l) = (1/m) Delta b^(l)
-    (notes eqs. (9)-(10) and the batch algorithm of §2.2).
+    (the course's (G1)-(G2), the gradient formulas of notes §2.2 that the notes leave unnumbered,
+    computed as in the batch algorithm of §2.2).
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
@@ -258,7 +259,7 @@ def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
 
 
 def gradient_descent_step(W, b, X, Y, lambda_, alpha, activation="sigmoid"):
-    """One iteration of batch gradient descent, notes §2.2 (eqs. (9)-(10)).
+    """One iteration of batch gradient descent, notes §2.2, with the gradient (G1)-(G2).
 
     alpha: learning rate. Returns new lists (W, b):
         W^(l) := W^(l) - alpha dJ/dW^(l),   b^(l) := b^(l) - alpha dJ/db^(l).
@@ -475,7 +476,7 @@ def sparse_autoencoder_cost(theta, visible_size, hidden_size, lambda_, rho, beta
     sparsity_delta = beta * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))  # (h,)
     delta2 = (W2.T @ delta3 + sparsity_delta[:, None]) * a2 * (1 - a2)  # (h, m)
 
-    # Eqs. (9)-(10): the average over the examples, plus weight decay on the weights only.
+    # (G1)-(G2): the average over the examples, plus weight decay on the weights only.
     W1_grad = delta2 @ X.T / m + lambda_ * W1
     W2_grad = delta3 @ a2.T / m + lambda_ * W2
     b1_grad = delta2.sum(axis=1) / m
