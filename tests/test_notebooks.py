@@ -168,11 +168,39 @@ def test_the_chinese_edition_has_the_same_code_and_outputs(english):
     for number, (en_cell, zh_cell) in enumerate(zip(en_code, zh_code), 1):
         assert _comparable(zh_cell.outputs) == _comparable(en_cell.outputs), f"code cell {number}"
     zh_markdown = "".join(cell.source for cell in _read(chinese).cells if cell.cell_type == "markdown")
-    en_markdown = "".join(cell.source for cell in _read(english).cells if cell.cell_type == "markdown")
     assert len(CJK.findall(zh_markdown)) > 200, "the Chinese edition should be written in Chinese"
-    assert re.findall(r"\\tag\{(\d+)\}|&& \((\d+)\)", zh_markdown) == re.findall(
-        r"\\tag\{(\d+)\}|&& \((\d+)\)", en_markdown
-    )
+
+
+#: The notes' equation numbers (and the course's (G1)-(G2), which the notes leave unnumbered) -> the UFLDL
+#: translation's number of the same equation; notebooks/README.md shows the whole table.
+CONCORDANCE = {"1": "1.1.1", "6": "1.1.6", "7": "1.1.7", "8": "1.2.9", "G1": "1.2.12", "G2": "1.2.13"}
+#: The translation's numbers: (1.1.1)-(1.1.7), (1.2.8)-(1.2.15), (1.3.16)-(1.3.30).
+SEED_NUMBERS = {
+    f"1.{s}.{n}" for s, numbers in ((1, range(1, 8)), (2, range(8, 16)), (3, range(16, 31))) for n in numbers
+}
+
+
+def _tags(path) -> list[str]:
+    markdown = "".join(cell.source for cell in _read(path).cells if cell.cell_type == "markdown")
+    return [a or b for a, b in re.findall(r"\\tag\{([^}]*)\}|&& \(([\d.]+)\)", markdown)]
+
+
+@pytest.mark.parametrize("english", ENGLISH, ids=lambda p: p.stem)
+def test_each_edition_numbers_equations_as_its_notes_do(english):
+    """English: the notes' (1)-(8) and the course's (G1)-(G2); Chinese: the translation's (1.1.1)-(1.3.30),
+    every English-numbered equation of the notebook under its Chinese number too."""
+    en_tags, zh_tags = _tags(english), _tags(CHINESE / english.name)
+    assert set(en_tags) <= {str(n) for n in range(1, 9)} | {"G1", "G2"}, en_tags
+    assert set(zh_tags) <= SEED_NUMBERS, zh_tags
+    assert len(zh_tags) == len(set(zh_tags)), f"zh/{english.name}: a number twice: {zh_tags}"
+    missing = [f"({t}) -> ({CONCORDANCE[t]})" for t in en_tags if t in CONCORDANCE and CONCORDANCE[t] not in zh_tags]
+    assert not missing, f"zh/{english.name} lacks the translation's number of {missing}"
+
+
+def test_the_readme_gives_the_concordance_of_equation_numbers():
+    lines = (NOTEBOOKS / "README.md").read_text().splitlines()
+    for english, chinese in CONCORDANCE.items():
+        assert any(f"({english})" in line and f"({chinese})" in line for line in lines), (english, chinese)
 
 
 @pytest.mark.parametrize(
