@@ -231,6 +231,7 @@ def _draw_every_figure():
         lf.network_3322().figure,
         lf.autoencoder().figure,
         lf.show_patches(np.load(NOTEBOOKS / "data" / "W1.npy").T),
+        lf.show_patches(np.full((64, 3), 0.5), fig=plt.figure().subfigures(1, 2)[0], limits=(0.1, 0.9)).figure,
     ]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
