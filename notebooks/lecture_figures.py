@@ -148,6 +148,65 @@ def autoencoder(ax=None, visible=6, hidden=3):
     return draw_network(layers, outputs=[f"$\\approx x_{{{i + 1}}}$" for i in range(visible)], ax=ax)
 
 
+def backprop_flow(ax=None):
+    """Backpropagation on one example of a 3-layer network (the UFLDL translation's figure 1.6): the forward pass in
+    black, the backward pass in red, dotted what note 1.2.3 proves (delta is dJ/dz). Returns the Axes."""
+    forward = {"boxstyle": "round,pad=0.35", "facecolor": "white", "edgecolor": "black", "lw": 1.0}
+    backward = {**forward, "edgecolor": "tab:red"}
+    boxes = {  # name: (x, y, lines of the label, style), for one example on a network with n_l = 3 layers
+        "a1": (0.4, 3.4, [r"$a^{(1)} = x$"], forward),
+        "z2": (2.25, 3.4, [r"$z^{(2)} = W^{(1)} a^{(1)} + b^{(1)}$"], forward),
+        "a2": (4.3, 3.4, [r"$a^{(2)} = f(z^{(2)})$"], forward),
+        "z3": (6.35, 3.4, [r"$z^{(3)} = W^{(2)} a^{(2)} + b^{(2)}$"], forward),
+        "a3": (8.55, 3.4, [r"$a^{(3)} = f(z^{(3)})$"], forward),
+        "J": (8.55, 1.85, [r"$J(W,b;x,y)$", r"$= \frac{1}{2}\Vert y - a^{(3)} \Vert^2$"], forward),
+        "d3": (6.35, 1.85, [r"$\delta^{(3)}$", r"$= -(y - a^{(3)}) \bullet f'(z^{(3)})$"], backward),
+        "d2": (2.25, 1.85, [r"$\delta^{(2)}$", r"$= ((W^{(2)})^T \delta^{(3)}) \bullet f'(z^{(2)})$"], backward),
+        "g2": (
+            6.35,
+            0.3,
+            [r"$\nabla_{W^{(2)}} J = \delta^{(3)} (a^{(2)})^T$", r"$\nabla_{b^{(2)}} J = \delta^{(3)}$"],
+            backward,
+        ),
+        "g1": (
+            2.25,
+            0.3,
+            [r"$\nabla_{W^{(1)}} J = \delta^{(2)} (a^{(1)})^T$", r"$\nabla_{b^{(1)}} J = \delta^{(2)}$"],
+            backward,
+        ),
+    }
+    arrows = [("a1", "z2"), ("z2", "a2"), ("a2", "z3"), ("z3", "a3"), ("a3", "J")]  # forward pass
+    arrows += [("J", "d3"), ("d3", "d2"), ("d3", "g2"), ("d2", "g1")]  # backward pass
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9.6, 4.2))
+    label = {
+        name: ax.text(x, y, "\n".join(lines), ha="center", va="center", fontsize=10, linespacing=1.6, bbox=style)
+        for name, (x, y, lines, style) in boxes.items()
+    }
+
+    def connect(start, end, **line):
+        patches = {"patchA": label[start].get_bbox_patch(), "patchB": label[end].get_bbox_patch()}
+        ax.annotate(
+            "",
+            xy=(0.5, 0.5),
+            xycoords=label[end],
+            xytext=(0.5, 0.5),
+            textcoords=label[start],
+            arrowprops={**line, **patches},
+        )
+
+    for start, end in arrows:
+        connect(start, end, arrowstyle="-|>", lw=1.2, color="black" if boxes[end][3] is forward else "tab:red")
+    for l in (2, 3):  # dotted: what note 1.2.3 proves, delta is the derivative of J with respect to z
+        connect(f"z{l}", f"d{l}", arrowstyle="-", ls=":", lw=1.2, color="0.6")
+        ax.text(boxes[f"z{l}"][0] + 0.08, 2.68, rf"$\delta^{{({l})}} = \partial J / \partial z^{{({l})}}$", color="0.4")
+    ax.set_xlim(-0.3, 9.6)
+    ax.set_ylim(-0.3, 3.8)
+    ax.axis("off")
+    return ax
+
+
 def show_patches(patches, cols=None, size=0.6, fig=None, limits=None):
     """Show each column of ``patches: (sz*sz, M)`` as an sz×sz grey image, in a grid filled row by row.
 

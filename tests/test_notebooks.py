@@ -230,6 +230,7 @@ def _draw_every_figure():
         lf.network_331(edge_labels={(0, 1, 0): "$W^{(1)}_{12}$"}).figure,
         lf.network_3322().figure,
         lf.autoencoder().figure,
+        lf.backprop_flow().figure,
         lf.show_patches(np.load(NOTEBOOKS / "data" / "W1.npy").T),
         lf.show_patches(np.full((64, 3), 0.5), fig=plt.figure().subfigures(1, 2)[0], limits=(0.1, 0.9)).figure,
     ]
