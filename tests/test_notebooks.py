@@ -171,6 +171,29 @@ def test_the_chinese_edition_has_the_same_code_and_outputs(english):
     assert len(CJK.findall(zh_markdown)) > 200, "the Chinese edition should be written in Chinese"
 
 
+def _prose(markdown: str) -> str:
+    """Markdown without code spans, math and HTML tags: the sentences."""
+    for pattern in (r"`[^`]*`", r"\$\$.*?\$\$", r"\$[^$]*\$", r"<[^>]*>"):
+        markdown = re.sub(pattern, "", markdown, flags=re.S)
+    return markdown
+
+
+def test_english_text_has_no_chinese_character():
+    """Where no CJK font is installed a Chinese character is an empty box, and it means nothing to an English reader:
+    the English text cites "note 1.2.3 of the Chinese translation", not its Chinese label."""
+    for path in ENGLISH + sorted((COURSE_ROOT / "source").glob("*/*.ipynb")):
+        for number, cell in enumerate(_read(path).cells, 1):
+            assert not CJK.search(cell.source), f"{path.relative_to(COURSE_ROOT)} cell {number}: {cell.source[:80]!r}"
+
+
+def test_chinese_prose_uses_chinese_quotation_marks():
+    for path in sorted(CHINESE.glob("*.ipynb")):
+        for number, cell in enumerate(_read(path).cells, 1):
+            if cell.cell_type == "markdown":
+                quoted = [line for line in _prose(cell.source).splitlines() if '"' in line]
+                assert not quoted, f"zh/{path.name} cell {number}: use “ ” in {quoted}"
+
+
 #: The notes' equation numbers (and the course's (G1)-(G2), which the notes leave unnumbered) -> the UFLDL
 #: translation's number of the same equation; notebooks/README.md shows the whole table.
 CONCORDANCE = {"1": "1.1.1", "6": "1.1.6", "7": "1.1.7", "8": "1.2.9", "G1": "1.2.12", "G2": "1.2.13"}
