@@ -226,6 +226,20 @@ def test_the_readme_gives_the_concordance_of_equation_numbers():
         assert any(f"({english})" in line and f"({chinese})" in line for line in lines), (english, chinese)
 
 
+#: Where the Chinese edition gives each note, figure and algorithm of the translation's §1.1-§1.3.
+TRANSLATION_LABELS = {
+    "02_1_neural_networks": ["注 1.1.1", "注 1.1.2", "注 1.1.3"] + [f"图 1.{n}" for n in range(1, 6)],
+    "02_2_backpropagation": ["注 1.2.1", "注 1.2.2", "注 1.2.3", "图 1.6", "算法 1.2.1"],
+    "03_autoencoders_and_sparsity": ["注 1.3.1", "图 1.7", "图 1.8"],
+}
+
+
+@pytest.mark.parametrize("name", TRANSLATION_LABELS)
+def test_the_chinese_edition_gives_every_note_and_figure_of_the_translation(name):
+    markdown = "".join(cell.source for cell in _read(CHINESE / f"{name}.ipynb").cells if cell.cell_type == "markdown")
+    assert [label for label in TRANSLATION_LABELS[name] if label not in markdown] == []
+
+
 @pytest.mark.parametrize(
     ("name", "note"), [("02_2_backpropagation", "注 1.2.3"), ("03_autoencoders_and_sparsity", "注 1.3.1")]
 )
