@@ -46,8 +46,9 @@ KERNEL_LIMITS = {
 }
 #: The submission's folder as the kernel sees it: a tmpfs of its own (in memory, bounded, thrown away).
 WORK_TMPFS = "size=512m,nr_inodes=20000,mode=0755"
-#: The environment variables the kernel keeps from those nbgrader gives it (BLAS threads).
-KEPT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: The environment variables the kernel keeps from those nbgrader gives it: BLAS threads, and nbgrader's
+#: NBGRADER_EXECUTION ("autograde"), by which a notebook skips what earns no points (05's training).
+KEPT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING")
 
 
 def available() -> bool:
