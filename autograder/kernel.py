@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import sys
@@ -30,8 +31,9 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.util import run_sync
+from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute
-from traitlets import Bool
+from traitlets import Bool, Dict, Integer
 
 from . import sandbox
 
@@ -46,6 +48,8 @@ KERNEL_LIMITS = {
 }
 #: The submission's folder as the kernel sees it: a tmpfs of its own (in memory, bounded, thrown away).
 WORK_TMPFS = "size=512m,nr_inodes=20000,mode=0755"
+#: The error name of a cell the kernel did not run, as the student's code hung there in the isolated pass.
+NOT_RUN = "NotRunAfterHang"
 #: The environment variables the kernel keeps from those nbgrader gives it: BLAS threads, and nbgrader's
 #: NBGRADER_EXECUTION ("autograde"), by which a notebook skips what earns no points (05's training).
 KEPT = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING")
@@ -141,11 +145,60 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class SandboxedExecute(Execute):
-    """nbgrader's Execute, with its kernels in the sandbox (configured as Execute is: c.Execute.*)."""
+    """nbgrader's Execute, with its kernels in the sandbox (configured as Execute is: c.Execute.*).
+
+    A test cell has ``test_cell_timeout`` (it calls the student's functions on small inputs); the
+    other cells keep the course's ``c.Execute.timeout``. What the isolated pass saw hang is not run
+    again, as the kernel would only wait out the same hang (``skip``, set by the grading worker per
+    notebook): the test cells on which the student's code hung, and the cells other than answer
+    cells that name a function that hung (the "run this" cells). Each gets one error output that
+    says why; a test cell scores 0, as it did in the isolated pass.
+    """
+
+    test_cell_timeout = Integer(30, help="Seconds a test cell may run in the kernel.").tag(config=True)
+    skip = Dict(
+        help='{notebook: {"cells": {grade_id: why}, "functions": [name, ...]}}: what hung in the isolated pass'
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
+        self._skipping: dict = {}
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._skipping = self.skip.get((resources or {}).get("unique_key"), {})
+        return super().preprocess(nb, resources, km)
+
+    def _get_timeout(self, cell):
+        timeout = super()._get_timeout(cell)
+        meta = cell.metadata.get("nbgrader", {}) if cell is not None else {}
+        if meta.get("grade") and not meta.get("solution"):
+            return min(timeout or self.test_cell_timeout, self.test_cell_timeout)
+        return timeout
+
+    def _why_not_run(self, cell) -> str | None:
+        if cell.cell_type != "code":
+            return None
+        meta = cell.metadata.get("nbgrader", {})
+        cells, functions = self._skipping.get("cells", {}), self._skipping.get("functions", [])
+        if meta.get("grade_id") in cells:
+            return f"your code hung here in the isolated check ({cells[meta['grade_id']].splitlines()[0]})"
+        if meta.get("solution") or meta.get("locked"):  # your answers and the given code always run
+            return None
+        hung = [name for name in functions if re.search(rf"\b{re.escape(name)}\b", cell.source)]
+        return f"{', '.join(hung)} hung in the isolated check" if hung else None
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        why = self._why_not_run(cell)
+        if why is None:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        evalue = f"not run in the kernel: {why}"
+        cell.outputs = [
+            NotebookNode(output_type="error", ename=NOT_RUN, evalue=evalue, traceback=[f"{NOT_RUN}: {evalue}"])
+        ]
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)
 
     async def async_start_new_kernel_client(self):
         client = await super().async_start_new_kernel_client()  # the kernel replied: its sockets are bound

@@ -61,6 +61,10 @@ class Limits:
     """Resource limits of one sandboxed child."""
 
     call_seconds: float = 10.0  # wall clock per call
+    # wall clock per call once the student's code has hung in this sandbox (a call ran past its budget):
+    # a correct function answers the checks' small inputs in milliseconds, and a student whose every
+    # function hangs is graded in minutes, not one call budget per test cell
+    after_hang_seconds: float = 2.0
     # wall clock to start a child and run the cells (Python, NumPy, the student's imports): at least
     # this, so that a short call budget is never spent on a start slowed by a loaded machine
     start_seconds: float = 30.0
@@ -69,6 +73,10 @@ class Limits:
     file_bytes: int = 16 * 2**20  # largest file it may write (in its own /tmp)
     processes: int = 32  # processes and threads of its user id
     open_files: int = 64
+
+
+#: How a call that ran past its budget is said (StudentCodeError's message starts with it).
+HUNG = "took longer than"
 
 
 class StudentCodeError(Exception):
@@ -355,7 +363,8 @@ class Sandbox:
 
     The cells are kept: if the child dies or is killed, the next call starts a new one and runs
     them again. (A function that hung on one input is called again on the next: it may well
-    work there, as in a notebook, where the next cell runs after a timeout.)
+    work there, as in a notebook, where the next cell runs after a timeout; but from then on each
+    call has ``Limits.after_hang_seconds``.)
     """
 
     def __init__(self, limits: Limits | None = None, mode: str | None = None):
@@ -363,12 +372,16 @@ class Sandbox:
         self.mode = mode or isolation()
         self.cells: list[dict] = []
         self.cell_errors: dict[str, str] = {}
+        self.hung = 0  # calls that ran past their budget
+        self._cells_hung = ""  # why the cells are not run again: they once ran past their budget
         self._proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     # ---- life cycle
 
     def _start(self) -> None:
+        if self._cells_hung:  # they would hang again, a start budget each time
+            raise StudentCodeError(self._cells_hung)
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-sandbox-")
         tmp = Path(self._tmp.name)
         child_r, parent_w = os.pipe()
@@ -411,8 +424,17 @@ class Sandbox:
         os.close(child_w)
         self._r, self._w = parent_r, parent_w
         if self.cells:
-            exec_cells = {"op": "exec", "cells": self.cells}
-            self.cell_errors = self._request(exec_cells, seconds=self._cells_seconds)[0].get("errors", {})
+            self.cell_errors = self._exec({"op": "exec", "cells": self.cells}).get("errors", {})
+
+    def _exec(self, request: dict) -> dict:
+        """Run cells in the child; if they hang, they are never run again (each start would wait it out)."""
+        try:
+            return self._request(request, seconds=self._cells_seconds)[0]
+        except StudentCodeError as error:
+            if str(error).startswith(HUNG):
+                self._cells_hung = f"{error} while your cells ran (they are not run again)"
+                raise StudentCodeError(self._cells_hung) from None
+            raise
 
     def close(self) -> None:
         """Kill the child and everything it started; remove its directory."""
@@ -491,7 +513,7 @@ class Sandbox:
                 self._callback(reply, data, callbacks or [])
         except TimeoutError:
             self.close()
-            raise StudentCodeError(f"took longer than {seconds:g} s and was stopped") from None
+            raise StudentCodeError(f"{HUNG} {seconds:g} s and was stopped") from None
         except (EOFError, OSError):
             try:  # the pipe closed as the process ended: its status says how
                 code = self._proc.wait(timeout=2) if self._proc else None
@@ -499,7 +521,7 @@ class Sandbox:
                 code = None
             self.close()
             if expired.is_set():
-                raise StudentCodeError(f"took longer than {seconds:g} s and was stopped") from None
+                raise StudentCodeError(f"{HUNG} {seconds:g} s and was stopped") from None
             raise StudentCodeError(_death(code)) from None
         except Exception as error:  # anything else the child sent us: refused, whatever it was
             self.close()
@@ -532,7 +554,7 @@ class Sandbox:
         if self._proc is None:
             self._start()
             return self.cell_errors
-        errors = self._request({"op": "exec", "cells": cells}, seconds=self._cells_seconds)[0].get("errors", {})
+        errors = self._exec({"op": "exec", "cells": cells}).get("errors", {})
         self.cell_errors.update(errors)
         return errors
 
@@ -548,7 +570,17 @@ class Sandbox:
             "args": wire.encode(list(args), blobs, callbacks),
             "kwargs": wire.encode(kwargs, blobs, callbacks),
         }
-        reply, data = self._request(header, blobs, callbacks)
+        budget = min(self.limits.call_seconds, self.limits.after_hang_seconds) if self.hung else None
+        try:
+            reply, data = self._request(header, blobs, callbacks, seconds=budget)
+        except StudentCodeError as error:
+            if str(error).startswith(HUNG):
+                self.hung += 1
+                if budget is not None:
+                    raise StudentCodeError(
+                        f"{error} (your code had hung before: later calls get {budget:g} s)"
+                    ) from None
+            raise
         if "error" in reply:
             raise StudentCodeError(reply["error"])
         try:

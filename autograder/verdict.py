@@ -37,7 +37,7 @@ import nbformat
 
 from . import checks
 from .feedback import hidden_lines
-from .sandbox import Limits, Sandbox, StudentCodeError
+from .sandbox import HUNG, Limits, Sandbox, StudentCodeError
 
 
 @dataclass
@@ -52,6 +52,11 @@ class Verdict:
     diagnosed: bool = False  # a visible assert failed, and the message is the hidden checks' (run alone)
     leaned: list[str] = field(default_factory=list)  # other parts its checks accepted a result on top of
 
+    @property
+    def hung(self) -> bool:
+        """The student's code ran past its call budget in this cell (the kernel need not wait for it again)."""
+        return HUNG in self.message
+
 
 @dataclass
 class NotebookVerdict:
@@ -63,6 +68,11 @@ class NotebookVerdict:
     isolation: str = ""
     seconds: float = 0.0
     functions: list[str] = field(default_factory=list)  # the graded functions (student_functions)
+    hung: list[str] = field(default_factory=list)  # those whose checks ran past the call budget
+
+    def hung_cells(self) -> dict[str, str]:
+        """{grade_id: the message} of the test cells on which the student's code hung."""
+        return {g: c.message for g, c in self.cells.items() if c.hung}
 
 
 def _meta(cell) -> dict:
@@ -258,6 +268,8 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
             out.cells[gid] = _run_test(cell.source, namespace, points)
             out.cells[gid].grade_id = gid
         _take_back(out, source_nb)
+    tested = tested_functions(source_nb)
+    out.hung = sorted(f for f in out.functions if any(out.cells[g].hung for g in tested.get(f, []) if g in out.cells))
     out.seconds = time.perf_counter() - start
     return out
 

@@ -3,9 +3,11 @@ backed up, manual grades kept, and bad submissions contained.
 
 A scratch course with assignments 01 and 02 (the quick ones) and five students:
 alice (solutions), bob (untouched release), carl (``os._exit`` in 01: the kernel dies),
-dora (a loop that ignores SIGINT in 01: nbgrader gives her notebook up, the rest is graded)
-and eve (correct, but prints megabytes, warns and calls ``sys.exit`` in an ungraded cell).
-The isolated pass (autograder.verdict) grades carl's and dora's 01 for what they got right.
+dora (a loop that ignores SIGINT in 01: the isolated pass sees it hang, and the kernel does not wait
+for it again), eve (correct, but prints megabytes, warns and calls ``sys.exit`` in an ungraded cell)
+and fay (a sigmoid that hangs, ignoring SIGINT, only where nbgrader autogrades: nbgrader gives her
+notebook up). The isolated pass (autograder.verdict) grades carl's, dora's and fay's 01 for what they
+got right.
 """
 
 from __future__ import annotations
@@ -47,12 +49,22 @@ NOISY = """def sigmoid(z):
     z = np.asarray(z, dtype=float)
     return 1 / (1 + np.exp(-z))"""
 
+KERNEL_ONLY_HANG = """def sigmoid(z):
+    import os, signal
+    if os.environ.get("NBGRADER_EXECUTION"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while True:
+            pass
+    z = np.asarray(z, dtype=float)
+    return 1 / (1 + np.exp(-z))"""
+
 STUDENTS = {
     "alice": {a: {} for a in ASSIGNMENTS},
     "bob": dict.fromkeys(ASSIGNMENTS),
     "carl": {"01_activations": {"sigmoid": "def sigmoid(z):\n    import os\n    os._exit(3)"}, "02_forward_pass": {}},
     "dora": {"01_activations": {"sigmoid": HANG}, "02_forward_pass": {}},
     "eve": {"01_activations": {"sigmoid": NOISY}},
+    "fay": {"01_activations": {"sigmoid": KERNEL_ONLY_HANG}},
 }
 
 
@@ -92,15 +104,36 @@ def test_a_dead_kernel_is_recorded_and_the_students_other_work_is_graded(paralle
     assert any("isolated check passed where the in-kernel test did not" in f for f in outcome.flags)
 
 
-def test_a_hang_that_ignores_sigint_costs_only_its_notebook(parallel_run):
+def test_a_hang_the_isolated_pass_saw_is_not_waited_for_again_in_the_kernel(parallel_run, class_course):
     report, scores = parallel_run
     status = _status(report)
-    assert status["dora", "01_activations"] == Status.TIMED_OUT
-    assert status["dora", "02_forward_pass"] == Status.GRADED  # the hang cost only its own notebook
+    # The kernel skipped what hung in the isolated pass (the sigmoid test cells and the cells that call
+    # sigmoid): it never waited on the hang, so the notebook was graded, and the rest of it counted.
+    assert status["dora", "01_activations"] == Status.GRADED
+    assert status["dora", "02_forward_pass"] == Status.GRADED
     assert sum(scores["dora", "02_forward_pass"].values()) == 10
     dora = scores["dora", "01_activations"]
     assert {k: dora[k] for k in TANH_PARTS} == TANH_PARTS and sum(dora.values()) == 5
-    assert not any("grading stopped" in o.detail for o in report.outcomes if o.student == "dora")  # not the budget
+    (outcome,) = [o for o in report.outcomes if (o.student, o.assignment) == ("dora", "01_activations")]
+    assert "not run in the kernel, as the code hung there in the isolated check" in outcome.detail
+    autograded = nbformat.read(
+        class_course.path("autograded", "01_activations", "dora") / NOTEBOOKS["01_activations"], 4
+    )
+    not_run = {
+        cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        for cell in autograded.cells
+        for o in cell.get("outputs", [])
+        if o.get("ename") == "NotRunAfterHang"
+    }
+    assert {"sigmoid_values", "tanh_values"} & not_run == {"sigmoid_values"}, not_run
+
+
+def test_a_hang_only_the_kernel_meets_costs_only_its_notebook(parallel_run):
+    report, scores = parallel_run
+    (outcome,) = [o for o in report.outcomes if o.student == "fay"]
+    assert outcome.status == Status.TIMED_OUT  # the cell ignored the interrupt: nbgrader gave the notebook up
+    assert sum(scores["fay", "01_activations"].values()) == 10  # the isolated pass's score is recorded
+    assert "grading stopped" not in outcome.detail  # not the student's budget
 
 
 def test_noise_warnings_and_megabytes_of_output_cost_nothing(parallel_run):
@@ -134,7 +167,7 @@ def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, c
         gb.db.commit()
     # Sequentially, assignment 01 of everyone but dora (whose hang only costs time): the same
     # grades as in parallel, the dead kernel and the noise included.
-    regraded = ["alice", "bob", "carl", "eve"]
+    regraded = ["alice", "bob", "carl", "eve"]  # not fay either
     again = grading.grade(
         class_course, Options(ASSIGNMENTS[:1], jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT, students=regraded)
     )
@@ -180,7 +213,7 @@ def test_a_stale_release_stops_grading_with_what_to_run(class_course, tmp_path):
 
 def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course, tmp_path):
     # dora's first notebook cannot be done in 3 s, however fast the machine: her sigmoid hangs for
-    # a whole call budget in the isolated pass and a cell timeout in the kernel.
+    # a whole call budget in the isolated pass.
     shutil.copy(class_course.gradebook, tmp_path / "gb.db")
     options = Options(feedback=False, timeout=3)
     outcomes = supervisor.grade_student(

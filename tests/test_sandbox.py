@@ -290,6 +290,32 @@ def test_a_function_that_hung_on_one_input_is_called_again_on_the_next():
         assert b.call("f", 2.0) == 2.0
 
 
+def test_after_a_hang_each_call_has_the_shorter_budget():
+    # A student whose every function hangs costs one call budget, then after_hang_seconds a call.
+    with Sandbox(Limits(call_seconds=6, after_hang_seconds=1)) as b:
+        b.run_cells(
+            [{"id": "answer", "source": "import time\n\ndef f(x):\n    time.sleep(x)\n    return x\n", "student": True}]
+        )
+        assert b.call("f", 2.0) == 2.0  # before any hang: the whole call budget
+        with pytest.raises(StudentCodeError, match="took longer than 6 s"):
+            b.call("f", 3600.0)
+        with pytest.raises(StudentCodeError, match=r"took longer than 1 s and was stopped \(your code had hung before"):
+            b.call("f", 2.0)
+        assert b.call("f", 0.0) == 0.0 and b.hung == 2  # still called, on the next input
+
+
+def test_cells_that_hung_are_not_run_again():
+    # Each call would start a child and wait out the same hang (the start budget, 30 s or more) again.
+    with Sandbox(Limits(call_seconds=1, start_seconds=2)) as b:
+        source = "def f(x):\n    return x\n\nwhile True:\n    pass\n"
+        with pytest.raises(StudentCodeError, match="took longer than 2 s"):
+            b.run_cells([{"id": "answer", "source": source, "student": True}])
+        for _ in range(3):
+            with pytest.raises(StudentCodeError, match="while your cells ran \\(they are not run again\\)"):
+                b.call("f", 1.0)
+        assert b._proc is None  # no child was started for them
+
+
 def test_a_child_that_stops_reading_is_stopped_at_the_call_budget():
     # The request (an 8 MB array) is larger than the pipe holds: writing it blocks until the child is killed.
     source = "import __main__, time\n__main__.receive = lambda fd: time.sleep(3600)\n\ndef f(x):\n    return 1.0\n"

@@ -72,6 +72,10 @@ def grade(
                 continue
             scores = {Path(v.notebook).stem: {g: c.score for g, c in v.cells.items()} for v in verdicts}
             write_result(results / f"{assignment}.isolated.json", json.dumps(scores))
+            # The kernel does not wait again for a hang the isolated pass has seen (SandboxedExecute.skip).
+            scratch.api.config.SandboxedExecute.skip = {
+                Path(v.notebook).stem: {"cells": v.hung_cells(), "functions": v.hung} for v in verdicts
+            }
         status, detail = classify(scratch.api.autograde(assignment, student, force=True, create=True))
         if status == Status.GRADED:
             detail = timed_out_cells(scratch, student, assignment)
@@ -158,10 +162,12 @@ def timed_out_cells(scratch: Course, student: str, assignment: str) -> str:
     """Which cells of an autograded submission ran past the cell timeout, in words ("" if none)."""
     import nbformat
 
-    graded, ungraded = [], 0
+    graded, ungraded, not_run = [], 0, 0
     for path in sorted(scratch.path("autograded", assignment, student).glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            if any(o.get("ename") == sandboxed_kernel.NOT_RUN for o in cell.get("outputs", [])):
+                not_run += 1
+            elif any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
                 meta = cell.metadata.get("nbgrader", {})
                 if meta.get("grade"):
                     graded.append(meta["grade_id"])
@@ -172,6 +178,10 @@ def timed_out_cells(scratch: Course, student: str, assignment: str) -> str:
         words.append(f"test cell {', '.join(graded)} timed out and scored 0")
     if ungraded:
         words.append(f"{ungraded} ungraded cell{'s' * (ungraded > 1)} timed out (no points lost)")
+    if not_run:
+        words.append(
+            f"{not_run} cell{'s' * (not_run > 1)} not run in the kernel, as the code hung there in the isolated check"
+        )
     return "; ".join(words)
 
 
