@@ -15,8 +15,8 @@ class Options:
     assignments: tuple[str, ...] | None = None
     #: Grade only these students (default: everyone in submitted/); an unknown one is a CourseError.
     students: tuple[str, ...] | None = None
-    #: Students graded at once (default: the machine's cores; with a scheduler, at most this many sent to
-    #: the cluster at once, default: as many as it takes).
+    #: Students graded at once (default: the machine's cores; with a scheduler, at most this many sent
+    #: to the cluster at once, default: up to pools.MAX_IN_FLIGHT, as many as its workers take).
     jobs: int | None = None
     #: Write each student's feedback HTML.
     feedback: bool = True

@@ -59,7 +59,7 @@ def open_pool(options: Options) -> LocalPool | DaskPool:
 class LocalPool:
     """Students graded side by side in threads of this process, ``Options.workers`` at once."""
 
-    where = "here"
+    where = "on this machine"
 
     def __init__(self, options: Options):
         self.jobs = options.workers
@@ -111,15 +111,15 @@ class DaskPool:
         self.slots: dict[str, int] = {}
         for w in workers:
             self.slots[w["host"]] = self.slots.get(w["host"], 0) + w["nthreads"]
-        self.jobs = sum(self.slots.values())
         self.threads = options.jobs or MAX_IN_FLIGHT
+        self.jobs = min(sum(self.slots.values()), self.threads)  # at once, as far as the cluster's threads go
         self.where = f"on the Dask cluster at {self.address}"
         self._futures: set = set()
         self._stopping = threading.Event()
         self._run: Path | None = None
         if workers:
             log.info("Dask scheduler %s: %d workers on %d machines, %d threads", self.address, len(workers),
-                     len(self.slots), self.jobs)  # fmt: skip
+                     len(self.slots), sum(self.slots.values()))  # fmt: skip
         else:
             log.info("Dask scheduler %s: no worker yet; the students wait for the first (dask worker)", self.address)
 
