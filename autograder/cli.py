@@ -100,6 +100,7 @@ def _run_grading(course, args) -> int:
         check=not args.no_check,
         call_timeout=None if args.no_isolation else args.call_timeout,
         unsafe=args.unsafe,
+        scheduler=args.scheduler,
     )
     try:
         report = grading.grade(course, options)
@@ -113,13 +114,19 @@ def _run_grading(course, args) -> int:
         f"\ngraded {len(report.outcomes)} submissions of {graded} students in {report.seconds:.0f} s "
         f"({report.seconds / max(graded, 1):.1f} s per student, {report.jobs} at once)"
     )
-    if options.isolated:
+    if options.scheduler:
+        print(
+            f"workers: on the Dask cluster at {options.scheduler}: each student's worker bounded and sandboxed "
+            "on its machine as it would be here (README: grading on a cluster)"
+        )
+    elif options.isolated:
         from . import sandbox
 
         mode = sandbox.isolation()
         why = f": {sandbox.FALLBACK_REASON}" if sandbox.FALLBACK_REASON else ""
         print(f"isolation: {mode}{why} (the recorded scores are the isolated pass's; README: threat model)")
-    print(f"workers: {grading.worker_bounds(options)}")
+    if not options.scheduler:
+        print(f"workers: {grading.worker_bounds(options)}")
     print(f"grades (CSV):     {report.csv}")
     if options.feedback:
         print(f"feedback (HTML):  {course.root / 'feedback'}/<student>/<assignment>/")
@@ -157,7 +164,18 @@ def _cmd_demo(args) -> int:
 
 def _add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("assignments", nargs="*", help="assignments to grade (default: every assignment in source/)")
-    p.add_argument("--jobs", type=int, default=None, help="students graded at once (default: the number of cores)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="students graded at once (default: the number of cores; with --scheduler, sent at once: 256)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="grade on the workers of this Dask scheduler (tcp://HOST:8786), which share the course's file system",
+    )
     p.add_argument(
         "--student", action="append", default=None, help="grade only this student (repeat for several; default: all)"
     )

@@ -12,6 +12,8 @@ The pipeline, one file per step:
 * ``worker``: the student's own process: the isolated pass (autograder.verdict), nbgrader's
   autograde with a sandboxed kernel (autograder.kernel), feedback, one result file per assignment;
 * ``report``: the grade table and the flags an instructor should look at.
+* ``pools``: where students are graded: side by side in this process's threads, or on the workers
+  of a Dask cluster (``Options.scheduler``) that share the course's file system.
 
 Everything that touches notebooks or the gradebook is nbgrader's own code (its Python API and
 its ``CsvExportPlugin``); this package orders the steps, runs students side by side (nbgrader
@@ -28,17 +30,14 @@ import logging
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .. import kernel as sandboxed_kernel
-from .. import sandbox
 from ..course import Course, CourseError, plain_student
-from . import gradebook
+from . import gradebook, pools
 from .options import Options
 from .outcome import Outcome, Status
 from .report import Report, summary
-from .supervisor import grade_student, worker_bounds
+from .supervisor import grade_student, refuse_unsandboxed, worker_bounds
 
 __all__ = [
     "Course",
@@ -61,8 +60,13 @@ def grade(course: Course, options: Options | None = None) -> Report:
     """Grade every submission of the course (see Options for which, and how: default, the command
     line's defaults) and export the grades."""
     options = options or Options()
-    if not options.unsafe:
+    if not options.unsafe and not options.scheduler:  # on a cluster, each Dask worker refuses for itself
         refuse_unsandboxed()
+    with pools.open_pool(options) as runner:  # this machine's threads, or a Dask cluster (reached first)
+        return _grade(course, options, runner)
+
+
+def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.DaskPool) -> Report:
     assignments = list(options.assignments or course.assignments())
     if options.check:
         course.check(assignments)
@@ -74,43 +78,28 @@ def grade(course: Course, options: Options | None = None) -> Report:
         work = {s: a for s, a in work.items() if s in options.students}
     start = time.perf_counter()
     course.release(assignments)  # puts the current hidden tests in the gradebook (release/ is unchanged)
-    report = Report(backup=gradebook.backup(course), jobs=options.workers)
+    report = Report(backup=gradebook.backup(course), jobs=runner.jobs)
     for student in [s for s in work if not plain_student(s)]:  # said in the table, never in the gradebook
         why = "the folder's name is not a student id (letters, digits, . _ @ -): not graded; rename it"
         report.outcomes += [Outcome(student, a, Status.FAILED, detail=why) for a in work.pop(student)]
-    log.info("grading %d students, %d at once", len(work), report.jobs)
+    log.info("grading %d students, %d at once, %s", len(work), report.jobs, runner.where)
     lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
         # Grades are collected in a private copy, put in place once at the end: nothing a
         # kernel writes to the course's gradebook during the run survives it.
         golden = gradebook.copy(course.gradebook, Path(tmp) / "gradebook.db")
+        snapshot = runner.snapshot(course, golden, Path(tmp))  # what every scratch course starts from
 
         def one(student: str, theirs: list[str]) -> list[Outcome]:
-            outcomes = grade_student(course, student, theirs, options, golden, lock)
+            outcomes = grade_student(course, student, theirs, options, golden, lock, snapshot, runner.here)
             said = ", ".join(f"{o.assignment} {o.status}" for o in outcomes)
             log.info("%s: %s (%.0f s)", student, said, sum(o.seconds for o in outcomes))
             return outcomes
 
-        with ThreadPoolExecutor(max_workers=report.jobs) as pool:
+        with runner.pool() as pool:
             for outcomes in pool.map(one, work, work.values()):
                 report.outcomes.extend(outcomes)
         gradebook.copy(golden, course.gradebook)
     report.csv = gradebook.export_csv(course, options.csv or course.root / "grades.csv")
     report.seconds = time.perf_counter() - start
     return report
-
-
-def refuse_unsandboxed() -> None:
-    """A CourseError where this machine cannot sandbox student code (see autograder.kernel and .sandbox).
-
-    Without namespaces, nbgrader's kernel would run every submission with the grader's rights, next
-    to the course, the gradebook and the other students: no score it leads to can be trusted.
-    """
-    if sandboxed_kernel.available():
-        return
-    raise CourseError(
-        f"student code cannot be sandboxed here ({sandbox.FALLBACK_REASON.split(';')[0]}): each submission "
-        "would run with your rights, next to the course and every other student. Grade as root or where "
-        "unprivileged user namespaces are allowed, or pass --unsafe if you trust every submission "
-        "(README: threat model)"
-    )

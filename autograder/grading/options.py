@@ -15,7 +15,8 @@ class Options:
     assignments: tuple[str, ...] | None = None
     #: Grade only these students (default: everyone in submitted/); an unknown one is a CourseError.
     students: tuple[str, ...] | None = None
-    #: Students graded at once (default: the machine's cores).
+    #: Students graded at once (default: the machine's cores; with a scheduler, at most this many sent
+    #: to the cluster at once, default: up to pools.MAX_IN_FLIGHT, as many as its workers take).
     jobs: int | None = None
     #: Write each student's feedback HTML.
     feedback: bool = True
@@ -33,6 +34,9 @@ class Options:
     #: Processes and bytes of memory one student's worker may use with all it starts (autograder.cgroup).
     worker_processes: int = 512
     worker_memory: int = 8 * 2**30
+    #: A Dask scheduler's address (tcp://HOST:8786): each student is graded on one of its workers, which
+    #: share the course's file system (autograder.grading.pools); None: on this machine.
+    scheduler: str | None = None
 
     def __post_init__(self):
         for name in ("assignments", "students"):

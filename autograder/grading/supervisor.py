@@ -15,16 +15,18 @@ import functools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from .. import cgroup
+from .. import cgroup, sandbox
 from .. import kernel as sandboxed_kernel
-from ..course import Course
+from ..course import Course, CourseError
 from ..sandbox import tasks_of_user
 from . import gradebook
 from .options import Options
@@ -33,29 +35,84 @@ from .submission import copy_submission
 
 
 def grade_student(
-    course: Course, student: str, assignments: list[str], options: Options, golden: Path, lock: threading.Lock
+    course: Course,
+    student: str,
+    assignments: list[str],
+    options: Options,
+    golden: Path,
+    lock: threading.Lock,
+    snapshot: Path | None = None,
+    here: Callable[..., list[Outcome]] | None = None,
 ) -> list[Outcome]:
     """Grade one student by a worker; whatever happens, to it or to the grader, an Outcome per assignment.
 
     golden: the gradebook the grades go to (the run's private copy); lock: held while it is used.
-    The autograded notebooks and the feedback are copied into the course.
+    snapshot: the gradebook each scratch course starts from (default: golden as it is now).
+    here: where the student is graded (default: ``grade_here`` in this process; a Dask worker's, for
+    autograder.grading.pools), called with plain arguments. The grades are recorded here, under the lock.
     """
     try:
-        return _grade_student(course, student, assignments, options, golden, lock)
+        if snapshot is not None:
+            return _grade_student(course, student, assignments, options, golden, lock, snapshot, here)
+        with tempfile.TemporaryDirectory(prefix="autograder-snapshot-") as tmp:
+            with lock:
+                snapshot = gradebook.copy(golden, Path(tmp) / "gradebook.db")
+            return _grade_student(course, student, assignments, options, golden, lock, snapshot, here)
     except Exception as error:  # the grader's own fault on this student: no other student loses anything
-        said = f"{type(error).__name__}: {error}".strip()[:300]
-        return [Outcome(student, a, Status.GRADING_ERROR, detail=said) for a in assignments]
+        return grading_error(student, assignments, error)
 
 
-def _grade_student(course, student, assignments, options, golden, lock) -> list[Outcome]:
+def grading_error(student: str, assignments: list[str], error: BaseException) -> list[Outcome]:
+    """A GRADING_ERROR Outcome per assignment, whose detail is the error in one line."""
+    said = " ".join(f"{type(error).__name__}: {error}".split())[:500]
+    return [Outcome(student, a, Status.GRADING_ERROR, detail=said) for a in assignments]
+
+
+def _grade_student(course, student, assignments, options, golden, lock, snapshot, here) -> list[Outcome]:
+    here = here or grade_here
+    outcomes = here(str(course.root), student, list(assignments), options, str(snapshot))
+    if sorted((o.student, o.assignment) for o in outcomes) != sorted((student, a) for a in assignments):
+        raise RuntimeError(f"the grading of {student} {assignments} came back as {[o.assignment for o in outcomes]}")
+    record(golden, outcomes, lock)
+    return outcomes
+
+
+def record(golden: Path, outcomes: list[Outcome], lock: threading.Lock) -> None:
+    """The coordinator's part of one student's grading: the scores and late penalties into golden."""
+    with lock:
+        for o in outcomes:  # no scores at all (the worker failed first): 0 everywhere, not the last run's
+            gradebook.record(golden, o.student, o.assignment, o.recorded, others=None if o.recorded else 0.0)
+            gradebook.record_late(golden, o.student, o.assignment, o.timestamp, o.late_penalties)
+
+
+def grade_here(
+    course_root: str, student: str, assignments: list[str], options: Options, snapshot: str
+) -> list[Outcome]:
+    """The part of one student's grading done where the student is graded (this machine, or a Dask
+    worker's, on the file system it shares with the coordinator): a scratch course whose gradebook is
+    a copy of the run's snapshot, a safe copy of the submission, the worker (``run_worker``), and this
+    run's autograded notebooks and feedback copied into the course. An Outcome per assignment.
+
+    Plain arguments (paths as str), so that it can be sent to another machine; it writes no gradebook
+    of the course (the coordinator records the Outcomes). Refused where student code cannot be sandboxed
+    (unless options.unsafe): a CourseError says so, and nothing is graded.
+    """
+    course = Course(course_root)
+    if not options.unsafe:
+        refuse_unsandboxed(where=f"on {socket.gethostname()}" if options.scheduler else "here")
+    for path, what in ((course.root, "the course directory"), (Path(snapshot), "the run's gradebook snapshot")):
+        if not path.exists():
+            raise CourseError(
+                f"{what} {path} is not on the file system of {socket.gethostname()}: "
+                "every machine that grades must see the course at the same path (README: grading on a cluster)"
+            )
     home = Path(tempfile.mkdtemp(prefix=f"autograder-{student}-"))
     try:
         scratch, results = Course(home / "course"), home / "results"
         scratch.root.mkdir()
         results.mkdir()
         shutil.copy(course.root / "nbgrader_config.py", scratch.root)
-        with lock:
-            gradebook.copy(golden, scratch.gradebook)
+        gradebook.copy(Path(snapshot), scratch.gradebook)  # no one writes the snapshot during the run
         refused = {
             a: copy_submission(course.path("submitted", a, student), scratch.path("submitted", a, student))
             for a in assignments
@@ -64,10 +121,6 @@ def _grade_student(course, student, assignments, options, golden, lock) -> list[
         for o in outcomes:
             if refused[o.assignment]:
                 o.detail = "; ".join([*refused[o.assignment], *([o.detail] if o.detail else [])])
-        with lock:
-            for o in outcomes:  # no scores at all (the worker failed first): 0 everywhere, not the last run's
-                gradebook.record(golden, student, o.assignment, o.recorded, others=None if o.recorded else 0.0)
-                gradebook.record_late(golden, student, o.assignment, o.timestamp, o.late_penalties)
         for a in assignments:  # this run's autograded notebooks and feedback, or none: never the last run's
             for kind in ("autograded", "feedback"):
                 made, dest = scratch.path(kind, a, student), course.path(kind, a, student)
@@ -77,6 +130,23 @@ def _grade_student(course, student, assignments, options, golden, lock) -> list[
         return outcomes
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def refuse_unsandboxed(where: str = "here") -> None:
+    """A CourseError where this machine cannot sandbox student code (see autograder.kernel and .sandbox).
+
+    Without namespaces, nbgrader's kernel would run every submission with the grader's rights, next
+    to the course, the gradebook and the other students: no score it leads to can be trusted.
+    where: the machine, in the message ("here", or "on HOST" for a Dask worker's).
+    """
+    if sandboxed_kernel.available():
+        return
+    raise CourseError(
+        f"student code cannot be sandboxed {where} ({sandbox.FALLBACK_REASON.split(';')[0]}): each submission "
+        "would run with your rights, next to the course and every other student. Grade as root or where "
+        "unprivileged user namespaces are allowed, or pass --unsafe if you trust every submission "
+        "(README: threat model)"
+    )
 
 
 def run_worker(
@@ -121,7 +191,7 @@ def run_worker(
                 start_new_session=True,
                 env=env,
                 cwd=scratch.root,
-                preexec_fn=group.preexec if group.active else None,
+                preexec_fn=functools.partial(_preexec, group, os.getpid()),
             )
         try:
             proc.wait(timeout=options.timeout)
@@ -136,6 +206,37 @@ def run_worker(
     seconds = time.perf_counter() - start
     last = _last_line(log)
     return [_outcome(results, student, a, seconds, killed, last, options.timeout) for a in assignments]
+
+
+def _preexec(group: cgroup.Cgroup, parent: int) -> None:
+    """In the worker's first process, between fork and exec: it dies with the grader (SIGKILL when the
+    process that started it ends however it ends, a Dask worker killed included), and joins its
+    control group. (unshare --kill-child passes that on to everything in the PID namespace.)"""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the grader died before that was set
+        os.kill(os.getpid(), signal.SIGKILL)
+    if group.active:
+        group.preexec()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _no_prctl(*args) -> int:
+    return -1
+
+
+def _libc_prctl():
+    """prctl(2) from the C library (looked up before any fork), or a stand-in that does nothing."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return _no_prctl
+
+
+_prctl = _libc_prctl()
 
 
 def _last_line(log: Path, tail: int = 8192) -> str:
