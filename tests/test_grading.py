@@ -435,3 +435,22 @@ def test_a_failed_visible_assert_still_gets_the_hidden_checks_diagnosis():
         False,
         1,
     )
+
+
+def test_the_progress_bar_shows_on_a_terminal_only(monkeypatch):
+    import io
+
+    from autograder.grading.report import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, shown in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        with progress(3) as done:
+            for _ in range(3):
+                done()
+        text = stream.getvalue()
+        assert ("3/3" in text and "student" in text and "<" in text) == shown, text  # done/total, elapsed<left
+        assert bool(text) == shown

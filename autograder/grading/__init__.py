@@ -36,7 +36,7 @@ from ..course import Course, CourseError, plain_student
 from . import gradebook, pools
 from .options import Options
 from .outcome import Outcome, Status
-from .report import Report, summary
+from .report import Report, progress, summary
 from .supervisor import grade_student, refuse_unsandboxed, worker_bounds
 
 __all__ = [
@@ -94,9 +94,10 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
             outcomes = grade_student(course, student, theirs, options, golden, lock, snapshot, runner.here)
             said = ", ".join(f"{o.assignment} {o.status}" for o in outcomes)
             log.info("%s: %s (%.0f s)", student, said, sum(o.seconds for o in outcomes))
+            done()
             return outcomes
 
-        with runner.pool() as pool:
+        with progress(len(work)) as done, runner.pool() as pool:
             for outcomes in pool.map(one, work, work.values()):
                 report.outcomes.extend(outcomes)
         gradebook.copy(golden, course.gradebook)

@@ -3,6 +3,7 @@ nbgrader's in-kernel score and the isolated one disagree, in words)."""
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,3 +105,20 @@ def summary(course: Course, report: Report, assignments: list[str]) -> str:
     if notes:
         lines += ["", "! needs a look:", *notes]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def progress(total: int):
+    """A progress bar of the students graded (done / total, elapsed, estimated time left) on stderr when it
+    is a terminal, the per-student log lines printed above it; nothing otherwise (a log file, CI).
+    Yields the function to call as each student is done (from any thread)."""
+    import sys
+
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    with logging_redirect_tqdm(), tqdm(total=total, unit="student", desc="grading", dynamic_ncols=True) as bar:
+        yield lambda: bar.update(1)
