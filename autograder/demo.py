@@ -16,11 +16,12 @@ The students (answers as in ``course.Answers``, like the sample submissions of `
 * ``cleo_blank``: submits 01-03 only, with parts left blank (an answer of None = the cell as
   released) and 02 not touched at all (None = the release notebook as is);
 * ``dan_crash``: correct except for code that raises when called (01, 05), a syntax error (03),
-  and in 02 an infinite loop (``while True: pass``) reached by one test cell only, which times out.
+  and in 02 an infinite loop (``while True: pass``) reached by one test cell only: it hangs in the
+  isolated pass, and the kernel does not run that cell again.
 
 Assignment 05's training cell (400 L-BFGS iterations, ungraded) is skipped while nbgrader autogrades
-(``NBGRADER_EXECUTION``), so no cell of the demo comes near the 20 s cell timeout but dan's infinite
-loop, which it is there for.
+(``NBGRADER_EXECUTION``, which the sandboxed kernel now receives), so no cell of the demo comes near
+the 20 s cell timeout.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ EXPECTED_SCORES: dict[str, dict[str, float]] = {
         "02_forward_pass": 0.0,
         "03_backprop": 7.0,
     },
-    # sigmoid_prime_values; initialize_seeding (timed out); backprop_single dW, db; sample_patches shape, windows.
+    # sigmoid_prime_values; initialize_seeding (hung); backprop_single dW, db; sample_patches shape, windows.
     "dan_crash": {
         "01_activations": 8.0,
         "02_forward_pass": 9.0,

@@ -68,7 +68,7 @@ class NotebookVerdict:
     isolation: str = ""
     seconds: float = 0.0
     functions: list[str] = field(default_factory=list)  # the graded functions (student_functions)
-    hung: list[str] = field(default_factory=list)  # those whose checks ran past the call budget
+    hung: list[str] = field(default_factory=list)  # those that ran past the call budget in every cell that checks them
 
     def hung_cells(self) -> dict[str, str]:
         """{grade_id: the message} of the test cells on which the student's code hung."""
@@ -269,7 +269,9 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
             out.cells[gid].grade_id = gid
         _take_back(out, source_nb)
     tested = tested_functions(source_nb)
-    out.hung = sorted(f for f in out.functions if any(out.cells[g].hung for g in tested.get(f, []) if g in out.cells))
+    # A function hung if it hung on every cell that checks it (one that works on other inputs has not).
+    checked = {f: [out.cells[g] for g in tested.get(f, []) if g in out.cells] for f in out.functions}
+    out.hung = sorted(f for f, cells in checked.items() if cells and all(c.hung for c in cells))
     out.seconds = time.perf_counter() - start
     return out
 
