@@ -52,7 +52,7 @@ from .grading import KINDS, GradingFigures, GradingRun, class_work, measure_grad
 from .machine import Machine
 from .notebooks import CellTime, NotebookFigures, loop_answers, measure_notebooks, run_notebook, time_assignment
 from .profile import Profile, profile_student
-from .report import CI_COMMAND, FIGURES, SECTIONS, TARGETS, ci_seconds, report
+from .report import CI_COMMAND, FIGURES, SECTIONS, TARGETS, ci_seconds, grading_lines, report
 
 __all__ = [
     "CI_COMMAND",
@@ -68,6 +68,7 @@ __all__ = [
     "Profile",
     "add_arguments",
     "class_work",
+    "grading_lines",
     "ci_seconds",
     "exp_count",
     "loop_answers",
