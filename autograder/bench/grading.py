@@ -13,6 +13,7 @@ own API, its own kernels: no sandbox, no isolated pass), and the profile of one 
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import statistics
 import tempfile
@@ -109,11 +110,23 @@ class GradingRun:
     per_student: dict[str, float] = field(default_factory=dict)  # seconds of one student's course (see below)
     problems: list[str] = field(default_factory=list)  # submissions that failed to grade
     scores: dict[tuple[str, str], float] = field(default_factory=dict)  # {(student, assignment): total recorded}
+    per_assignment: dict[str, float] = field(default_factory=dict)  # mean seconds of one submission of each
+    cpu: float = 0.0  # CPU seconds of the run: this process and every process it (or they) waited for
+
+    @property
+    def cpu_per_student(self) -> float:
+        return self.cpu / max(self.students, 1)
 
     @property
     def machine_per_student(self) -> float:
         """Machine time per student: wall x the students graded at once / students."""
         return self.seconds * self.jobs / max(self.students, 1)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user and system) of this process and of the processes it waited for, and theirs."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _totals(course: Course, assignments: list[str]) -> dict[tuple[str, str], float]:
@@ -132,21 +145,30 @@ def time_grade(course: Course, assignments: list[str], jobs: int, feedback: bool
     options = grading.Options(
         assignments, students=students, jobs=jobs, feedback=feedback, check=False, unsafe=True
     )  # our own submissions
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     report = grading.grade(course, options)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     per: dict[str, float] = {}
     for o in report.outcomes:
         per[o.student] = per.get(o.student, 0.0) + o.seconds
     problems = [f"{o.student}/{o.assignment}: {o.status}" for o in report.outcomes if o.status != grading.Status.GRADED]
-    return GradingRun("grade", len(per), report.jobs, seconds, per, problems, _totals(course, assignments))
+    scores = _totals(course, assignments)
+    return GradingRun("grade", len(per), report.jobs, seconds, per, problems, scores, _means(report.outcomes), cpu)
+
+
+def _means(outcomes) -> dict[str, float]:
+    """{assignment: mean seconds of one submission} of outcomes (anything with .assignment and .seconds)."""
+    times: dict[str, list[float]] = {}
+    for o in outcomes:
+        times.setdefault(o.assignment, []).append(o.seconds)
+    return {a: statistics.mean(t) for a, t in times.items()}
 
 
 def time_nbgrader(course: Course, assignments: list[str]) -> GradingRun:
     """Plain nbgrader: its ``autograde`` of every submission, one notebook after another (``NbGraderAPI``,
     nbgrader's own kernels with the grader's rights, hidden tests in them: what an instructor without
     this project runs, ``nbgrader autograde`` assignment by assignment)."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     api = course.api
     per: dict[str, float] = {}
     problems = []
@@ -157,8 +179,8 @@ def time_nbgrader(course: Course, assignments: list[str]) -> GradingRun:
             per[student] = per.get(student, 0.0) + time.perf_counter() - t
             if not result.get("success"):
                 problems.append(f"{student}/{assignment}: failed")
-    seconds = time.perf_counter() - start
-    return GradingRun("nbgrader", len(per), 1, seconds, per, problems, _totals(course, assignments))
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    return GradingRun("nbgrader", len(per), 1, seconds, per, problems, _totals(course, assignments), cpu=cpu)
 
 
 @dataclass

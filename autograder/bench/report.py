@@ -268,19 +268,22 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
         _line(
             "grading, 1 student alone",
             f"{g.one.seconds:.1f} s wall ({student}, grade): {g.one.seconds / plain:.2f}x plain "
-            f"nbgrader's {plain:.1f} s per student; {g.one.seconds / TODAY['one']:.2f}x {today} {TODAY['one']:g} s",
+            f"nbgrader's {plain:.1f} s per student; {g.one.seconds / TODAY['one']:.2f}x {today} {TODAY['one']:g} s; "
+            "its worker: " + ", ".join(f"{a.split('_', 1)[0]} {s:.1f} s" for a, s in g.one.per_assignment.items()),
         ),
         _line(
             "grading, machine time",
             f"{machine:.1f} s per student ({g.klass.seconds:.1f} s wall x {g.klass.jobs} jobs / {g.klass.students} "
             f"students, grade): {machine / plain:.2f}x plain nbgrader's {plain:.1f} s; "
             f"{machine / TODAY['machine']:.2f}x {today} {TODAY['machine']:g} s; "
+            f"CPU time {g.klass.cpu_per_student:.1f} s per student; "
             f"a student's course in its worker, by kind: {_kinds(g.by_kind(g.klass))}",
         ),
         _line(
             "plain nbgrader autograde",
             f"{plain:.1f} s per student ({g.plain.seconds:.1f} s wall for {g.plain.students} students, one notebook "
-            f"after another, in-kernel hidden tests, no sandbox, no feedback); by kind: {_kinds(g.by_kind(g.plain))}"
+            f"after another, in-kernel hidden tests, no sandbox, no feedback); "
+            f"CPU time {g.plain.cpu_per_student:.1f} s per student; by kind: {_kinds(g.by_kind(g.plain))}"
             + (f"; failed: {'; '.join(g.plain.problems)}" if g.plain.problems else ""),
         ),
     ]
