@@ -267,6 +267,10 @@ class Profile:
         gradebook = nb_gradebook + s["gradebook (worker)"]
         feedback = s["feedback"] + feedback_pp
         kernels = len(self.execute)
+
+        def slowest(i: int) -> float:
+            return max((x[i] for x in self.execute), default=0.0)
+
         rest = self.worker - isolated - autograde - gradebook - s["annotate"] - feedback
         return [
             Row("grade's own steps", self.grade_steps, note="release into the gradebook, backup, copies, CSV"),
@@ -282,9 +286,9 @@ class Profile:
             Row("calls into the sandbox", s["sandbox calls"], 1, f"{self.counts.get('sandbox calls', 0)} calls"),
             Row("tests and checks, in the grader", s["isolated"], 1, "given cells, test cells, checks"),
             Row("nbgrader autograde", autograde, note="sandboxed kernel, visible tests only"),
-            Row("kernel start", kernel_start, 1, f"kernels: {kernels}; notebook start to first cell"),
+            Row("kernel start", kernel_start, 1, f"kernels: {kernels}, slowest {slowest(0):.2f} s; to the first cell"),
             Row("cells", cells, 1, f"{n_cells} cells, {inside:.2f} s inside them (record_timing)"),
-            Row("kernel shutdown", stop, 1),
+            Row("kernel shutdown", stop, 1, f"slowest {slowest(3):.2f} s"),
             Row("other preprocessors", other_pp, 1, "sanitizing, hidden tests cleared, output limits"),
             Row("nbgrader's converter", s["autograde"], 1, "notebooks read, written, copied"),
             Row("gradebook", gradebook),
