@@ -91,9 +91,18 @@ def _fake_notebooks(assignments, timeout, blas_threads):
     return bench.NotebookFigures({a: cells for a in assignments}, {a: cells for a in assignments})
 
 
-def _fake_grading(assignments, students, jobs, feedback):
-    runs = [bench.GradingRun(n, j, s, []) for n, j, s in [(1, 1, 10.0), (students, 1, 40.0), (students, jobs, 22.0)]]
-    return bench.GradingFigures(assignments, *runs)
+def _fake_grading(assignments, students, jobs, feedback, step=None):
+    work, kinds = bench.class_work(assignments, students)
+    per = dict.fromkeys(work, 5.0)
+    one = bench.GradingRun("grade", 1, jobs, 9.0, {next(iter(work)): 5.0})
+    klass = bench.GradingRun(
+        "grade", students, jobs, 50.0, per, scores={(s, a): 1.0 for s in work for a in assignments}
+    )
+    plain = bench.GradingRun(
+        "nbgrader", students, 1, 80.0, per, scores={(s, a): 1.0 for s in work for a in assignments}
+    )
+    profile = bench.Profile(next(iter(work)), assignments, {"isolated": 1.0, "autograde": 0.5}, {}, [], 2.0)
+    return bench.GradingFigures(assignments, kinds, one, klass, plain, profile, 20)
 
 
 def test_the_command_prints_every_figure_line(monkeypatch, capsys, tmp_path):
@@ -164,3 +173,69 @@ def test_time_assignment_answers_the_source_and_stops_after_the_last_test(monkey
     assert nb.cells[-1].metadata["nbgrader"]["grade"]  # the ungraded training after the last test is skipped
     bench.time_assignment("05_sparse_autoencoder", None)
     assert any("train_sparse_autoencoder(patches" in c.source for c in seen[1][0].cells)  # solutions: every cell
+
+
+def test_the_class_cycles_through_the_kinds_of_work_and_the_samples():
+    from autograder.samples import a01_activations
+
+    assignments = ["01_activations", "06_visualization"]
+    work, kinds = bench.class_work(assignments, 9)
+    assert list(kinds.values()) == [*bench.KINDS, *bench.KINDS, "perfect"]
+    assert all(set(theirs) == set(assignments) for theirs in work.values())  # everyone hands in everything
+    by_kind = {k: [s for s in work if kinds[s] == k] for k in bench.KINDS}
+    assert all(work[s][a] == {} for s in by_kind["perfect"][:1] for a in assignments)  # the solutions
+    assert all(work[s][a] is None for s in by_kind["blank"] for a in assignments)  # the release untouched
+    first, second = (work[s]["01_activations"] for s in by_kind["buggy"])
+    assert first != second and second == next(iter(a01_activations.SUBMISSIONS.values())).answers
+    assert "math.exp" in work[by_kind["crashing"][0]]["01_activations"]["sigmoid_prime"]  # the demo's dan_crash
+
+
+def test_execute_split_by_the_cells_timestamps():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("text")] + [nbformat.v4.new_code_cell("x") for _ in range(2)]
+    stamps = [("00:00:02", "00:00:03"), ("00:00:03.5", "00:00:05")]
+    for cell, (a, b) in zip(nb.cells[1:], stamps):
+        cell.metadata["execution"] = {
+            "iopub.execute_input": f"2026-12-01T{a}Z",
+            "shell.execute_reply": f"2026-12-01T{b}Z",
+        }
+    from datetime import datetime
+
+    started = datetime.fromisoformat("2026-12-01T00:00:00+00:00")
+    # kernel start 2 s, cells 3 s (2.5 s inside them), shutdown: the rest of the 6 s
+    assert bench.profile.execute_split(nb, started, 6.0) == (2.0, 3.0, 2.5, 1.0, 2)
+    assert bench.profile.execute_split(nbformat.v4.new_notebook(), started, 1.5) == (1.5, 0.0, 0.0, 0.0, 0)
+
+
+def test_grading_figures_on_a_tiny_class(capsys):
+    """The real thing on 3 students (perfect, buggy, blank) x 01: grade alone, the class, plain nbgrader,
+    the profile; printed. No timed assertion: what was graded, and that the profile's rows add up."""
+    figures = bench.measure_grading(["01_activations"], 3, 2, True)
+    lines, targets = bench.grading_lines(figures)
+    print("\n".join(lines))
+    out = "\n".join(lines)
+    for key in bench.FIGURES["grading"]:
+        assert f"{key}:" in out, key
+    assert (figures.one.students, figures.klass.students, figures.plain.students) == (1, 3, 3)
+    assert not figures.klass.problems and not figures.plain.problems
+    assert len(figures.klass.scores) == len(figures.plain.scores) == 3
+    assert not figures.disagreements(), figures.disagreements()  # plain nbgrader ran the hidden tests too
+    assert set(figures.by_kind(figures.klass)) == {"perfect", "buggy", "blank"}
+    assert figures.klass.machine_per_student == figures.klass.seconds * 2 / 3
+    p = figures.profile
+    assert p.student == "s001_perfect" and list(p.per_assignment) == ["01_activations"] and not p.statuses
+    assert p.counts["sandbox calls"] > 0 and len(p.execute) == 1 and p.execute[0][4] > 0  # cells ran, timed
+    rows = p.rows()
+    steps = [r for r in rows if r.depth == 0]
+    assert sum(r.seconds for r in steps) == pytest.approx(p.total, abs=1e-6)  # every second counted once
+    parts: dict[str, float] = {}
+    parent = ""
+    for row in rows:
+        parent = row.label if row.depth == 0 else parent
+        if row.depth:
+            parts[parent] = parts.get(parent, 0.0) + row.seconds
+    for row in steps:  # a step's parts add up to it
+        assert parts.get(row.label, row.seconds) == pytest.approx(row.seconds, abs=1e-6), row.label
+    assert not targets["machine_time"][0] and "not comparable" in targets["machine_time"][1]  # 3 students, 01 only

@@ -1,7 +1,7 @@
 """How fast the course runs and grades, measured against baselines in one run.
 
     python -m autograder bench                      # everything (the notebooks and grading take a while)
-    python -m autograder bench --students 50        # the class-sized grading figures (long)
+    python -m autograder bench --sections grading   # a class of 20 by grade and by plain nbgrader, a profile
     python -m autograder bench --sections cost training
 
 Sections (``--sections``, default all):
@@ -19,11 +19,15 @@ Sections (``--sections``, default all):
 * ``notebooks``: every source/ notebook (the solutions, hidden tests included) executed
   with nbclient in a scratch folder, per test cell; then the same notebooks answered by
   per-example loop implementations (``loop_answers``), up to their last test cell.
-* ``grading``: ``autograder.grading.grade`` on scratch courses of solution submissions:
-  one student (as ``python -m autograder grade`` runs it: jobs = the number of cores),
-  then ``--students`` students one at a time (jobs=1) and side by side (jobs=``--jobs``,
-  default the number of cores). The time of one submission's grading is the mean over
-  students (it includes waiting for the gradebook when students run side by side).
+* ``grading``: a class of ``--students`` realistic students (default 20: the demo's kinds of
+  work, perfect, buggy, blank and crashing, and the sample submissions, every student handing in
+  every assignment), graded in the same run, each time on a copy of it: one student alone by
+  ``autograder.grading.grade`` (the wait for feedback), the class by ``grade`` (``--jobs``, default
+  the cores: machine time per student = wall x jobs / students), and by plain nbgrader's
+  ``autograde``, one notebook after another (what an instructor without this project runs); each
+  against the other and against the issue's figures of 2026-11-30. Then the profile of one
+  student's course: ``autograder.grading.worker.grade`` in-process, every step timed
+  (``autograder.bench.profile``).
 * ``ci``: the total time of ``bash .ci/run``, read from its log (``--ci-log``) or given
   (``--ci-seconds``); the command that measures it is printed either way.
 
@@ -31,8 +35,8 @@ Every figure is a wall-clock time measured in this run; repeated timings print t
 best (and the median). Other processes on the machine slow everything down: the run
 starts and ends with the machine's load, and the share of the CPUs other processes used.
 
-One module per section (``cost``, ``notebooks``, ``grading``), the machine and timing
-(``machine``), the printed figures and targets (``report``); the command is here.
+One module per section (``cost``, ``notebooks``, ``grading`` with ``profile``), the machine and
+timing (``machine``), the printed figures and targets (``report``); the command is here.
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ from pathlib import Path
 
 from ..course import COURSE_ROOT, Course
 from .cost import CostFigures, exp_count, loop_cost, matmul_flops, measure_cost, measure_training
-from .grading import GradingFigures, GradingRun, measure_grading
+from .grading import KINDS, GradingFigures, GradingRun, class_work, measure_grading
 from .machine import Machine
 from .notebooks import CellTime, NotebookFigures, loop_answers, measure_notebooks, run_notebook, time_assignment
-from .report import CI_COMMAND, FIGURES, SECTIONS, TARGETS, ci_seconds, report
+from .profile import Profile, profile_student
+from .report import CI_COMMAND, FIGURES, SECTIONS, TARGETS, ci_seconds, grading_lines, report
 
 __all__ = [
     "CI_COMMAND",
@@ -58,13 +63,18 @@ __all__ = [
     "CostFigures",
     "GradingFigures",
     "GradingRun",
+    "KINDS",
     "NotebookFigures",
+    "Profile",
     "add_arguments",
+    "class_work",
+    "grading_lines",
     "ci_seconds",
     "exp_count",
     "loop_answers",
     "loop_cost",
     "matmul_flops",
+    "profile_student",
     "run",
     "run_notebook",
     "time_assignment",
@@ -90,7 +100,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--assignments", nargs="+", default=None, help="assignments of the notebook and grading figures (default: all)"
     )
-    p.add_argument("--students", type=int, default=2, help="class size of the sequential/parallel grading (default: 2)")
+    p.add_argument("--students", type=int, default=20, help="class size of the grading figures (default: 20)")
     p.add_argument("--jobs", type=int, default=None, help="students graded at once in parallel (default: the cores)")
     p.add_argument("--no-feedback", action="store_true", help="grade without writing the feedback HTML")
     p.add_argument("--cell-timeout", type=float, default=300.0, help="per-cell timeout of the notebook runs (s)")
@@ -125,8 +135,9 @@ def run(args) -> str:
         results["notebooks"] = measure_notebooks(assignments, args.cell_timeout, args.kernel_threads or None)
     if "grading" in sections:
         jobs = args.jobs or os.cpu_count() or 1
-        step(f"grading: 1 student, then {args.students} students with jobs=1 and jobs={jobs}")
-        results["grading_figures"] = measure_grading(assignments, args.students, jobs, not args.no_feedback)
+        results["grading_figures"] = measure_grading(
+            assignments, args.students, jobs, not args.no_feedback, step=lambda what: step(what)
+        )
     if "ci" in sections:
         results["ci"] = ci_seconds(args.ci_log, args.ci_seconds)
     return report(machine, **results)

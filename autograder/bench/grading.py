@@ -1,74 +1,243 @@
-"""The ``grading`` section: ``autograder.grading.grade`` on scratch classes of solution submissions,
-one student, then a class one at a time and side by side."""
+"""The ``grading`` section: a class of realistic students graded by ``grade`` and by plain nbgrader.
+
+``class_work`` makes the class: students cycle through the demo's kinds of work (``KINDS``: perfect,
+buggy, blank, crashing) and the sample submissions of ``autograder.samples``, every student submitting
+every assignment. ``measure_grading`` then, in one run, on copies of that class (no two runs share a
+gradebook): one student alone with ``autograder.grading.grade`` (the time a student waits for feedback),
+the whole class with ``grade`` (students side by side: machine time per student = wall x jobs /
+students), plain nbgrader's autograde of the same submissions one notebook after another (nbgrader's
+own API, its own kernels: no sandbox, no isolated pass), and the profile of one student's course
+(``autograder.bench.profile``).
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+import shutil
 import statistics
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..course import Course
+from ..course import Answers, Course
+from .profile import Profile, profile_student
+
+#: The kinds of work of the class, in the order students cycle through them (as the demo's students).
+KINDS = ("perfect", "buggy", "blank", "crashing")
+
+#: The issue's figures of "today" (README, Benchmarks, 2026-11-30), which the new ones are compared with:
+#: machine time per student of a class graded 2 at once on 2 cores, and one student's course graded alone.
+TODAY = {"machine": 37.0, "one": 60.0}
+TODAY_DATE = "2026-11-30"
+#: The targets of issue 15, in seconds: machine time per student, one student's course alone (wall).
+TARGET = {"machine": 10.0, "one": 10.0}
 
 
-def build_class_course(dest: Path, assignments: list[str], students: int, source: Course | None = None) -> Course:
-    """A fresh nbgrader course at dest: the assignments and `students` solution submissions of each."""
-    work = {f"student{s + 1:03d}": dict.fromkeys(assignments, {}) for s in range(students)}
-    return (source or Course()).scratch(dest, assignments, submissions=work)
+def _samples(assignment: str) -> dict:
+    """The sample submissions of one assignment ({} if it has none)."""
+    try:
+        module = importlib.import_module(f"autograder.samples.a{assignment}")
+    except ImportError:
+        return {}
+    return module.SUBMISSIONS
+
+
+def kind_choices(assignment: str) -> dict[str, list[Answers]]:
+    """{kind: the works a student of that kind may hand in for one assignment}, cycled through.
+
+    perfect: the solutions, then the samples that earn full marks (loops, a later cell); buggy: the
+    demo's beginner, then every sample that loses points; blank: the release untouched; crashing: the
+    demo's crashing student (code that raises, a syntax error, an infinite loop in 02).
+    """
+    from ..demo import DEMO_STUDENTS
+
+    samples = _samples(assignment)
+    return {
+        "perfect": [{}] + [s.answers for s in samples.values() if not s.scores],
+        "buggy": [DEMO_STUDENTS["ben_beginner"].get(assignment, {})]
+        + [s.answers for s in samples.values() if s.scores],
+        "blank": [None],
+        "crashing": [DEMO_STUDENTS["dan_crash"].get(assignment, {})],
+    }
+
+
+def class_work(assignments: list[str], students: int) -> tuple[dict[str, dict[str, Answers]], dict[str, str]]:
+    """({student: {assignment: Answers}}, {student: kind}): `students` students, every one submitting
+    every assignment; student i is of kind KINDS[i % 4], and the k-th student of a kind hands in the
+    k-th of that kind's works of each assignment (cycling)."""
+    choices = {a: kind_choices(a) for a in assignments}
+    work, kinds = {}, {}
+    for i in range(students):
+        kind, k = KINDS[i % len(KINDS)], i // len(KINDS)
+        student = f"s{i + 1:03d}_{kind}"
+        kinds[student] = kind
+        work[student] = {a: choices[a][kind][k % len(choices[a][kind])] for a in assignments}
+    return work, kinds
+
+
+def build_class_course(
+    dest: Path, assignments: list[str], students: int, source: Course | None = None, config: str = ""
+) -> tuple[Course, dict[str, str]]:
+    """A fresh nbgrader course at dest holding the class of class_work; returns it and {student: kind}."""
+    work, kinds = class_work(assignments, students)
+    return (source or Course()).scratch(dest, assignments, config=config, submissions=work), kinds
+
+
+def class_config() -> str:
+    """The class's nbgrader configuration on top of the course's: the demo's cell timeout (a hanging
+    cell costs that, not the course's 120 s), for grade and plain nbgrader alike."""
+    from ..demo import DEMO_TIMEOUT
+
+    return f"\n# The bench's class: the demo's cell timeout.\nc.Execute.timeout = {DEMO_TIMEOUT}\n"
+
+
+def copy_course(course: Course, dest: Path) -> Course:
+    """A copy of a whole course folder (its gradebook included): each run grades a copy of its own."""
+    shutil.copytree(course.root, dest, symlinks=True)
+    return Course(dest)
 
 
 @dataclass
 class GradingRun:
+    """One grading of (part of) the class: its wall time and what each student's course took."""
+
+    what: str  # "grade" or "nbgrader"
     students: int
     jobs: int
-    seconds: float
-    problems: list[str]  # submissions not graded, or below full marks
-    per_assignment: dict[str, float] = field(default_factory=dict)  # mean seconds of one submission's grading
+    seconds: float  # wall, the whole run
+    per_student: dict[str, float] = field(default_factory=dict)  # seconds of one student's course (see below)
+    problems: list[str] = field(default_factory=list)  # submissions that failed to grade
+    scores: dict[tuple[str, str], float] = field(default_factory=dict)  # {(student, assignment): total recorded}
+    per_assignment: dict[str, float] = field(default_factory=dict)  # mean seconds of one submission of each
+    cpu: float = 0.0  # CPU seconds of the run: this process and every process it (or they) waited for
+
+    @property
+    def cpu_per_student(self) -> float:
+        return self.cpu / max(self.students, 1)
+
+    @property
+    def machine_per_student(self) -> float:
+        """Machine time per student: wall x the students graded at once / students."""
+        return self.seconds * self.jobs / max(self.students, 1)
 
 
-def time_grading(course: Course, assignments: list[str], jobs: int, feedback: bool) -> GradingRun:
-    """grading.grade on a course of solution submissions; every one should get full marks."""
+def cpu_seconds() -> float:
+    """CPU seconds (user and system) of this process and of the processes it waited for, and theirs."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _totals(course: Course, assignments: list[str]) -> dict[tuple[str, str], float]:
+    from ..grading import gradebook
+
+    return {k: sum(v or 0.0 for v in cells.values()) for k, cells in gradebook.scores(course, assignments).items()}
+
+
+def time_grade(course: Course, assignments: list[str], jobs: int, feedback: bool, students=None) -> GradingRun:
+    """``grading.grade`` on the course (only `students`, if given), as ``python -m autograder grade`` runs it.
+
+    per_student: the worker's seconds of the student's assignments (start of the worker excluded).
+    """
     from .. import grading
 
-    options = grading.Options(assignments, jobs=jobs, feedback=feedback, check=False, unsafe=True)  # our own work
+    options = grading.Options(
+        assignments, students=students, jobs=jobs, feedback=feedback, check=False, unsafe=True
+    )  # our own submissions
+    start, cpu = time.perf_counter(), cpu_seconds()
     report = grading.grade(course, options)
-    problems = [
-        f"{o.student}/{o.assignment}: {o.status} {o.detail}".strip()
-        for o in report.outcomes
-        if o.status != grading.Status.GRADED or o.detail
-    ]
-    maxima = grading.gradebook.max_scores(course, assignments)
-    for (student, a), cells in grading.gradebook.scores(course, assignments).items():
-        got = sum(v or 0.0 for v in cells.values())
-        if got < maxima[a]:
-            problems.append(f"{student}/{a}: {got:g}/{maxima[a]:g}")
-    students = len({o.student for o in report.outcomes})
-    per = {a: statistics.mean([o.seconds for o in report.outcomes if o.assignment == a] or [0.0]) for a in assignments}
-    return GradingRun(students, report.jobs, report.seconds, problems, per)
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    per: dict[str, float] = {}
+    for o in report.outcomes:
+        per[o.student] = per.get(o.student, 0.0) + o.seconds
+    problems = [f"{o.student}/{o.assignment}: {o.status}" for o in report.outcomes if o.status != grading.Status.GRADED]
+    scores = _totals(course, assignments)
+    return GradingRun("grade", len(per), report.jobs, seconds, per, problems, scores, _means(report.outcomes), cpu)
+
+
+def _means(outcomes) -> dict[str, float]:
+    """{assignment: mean seconds of one submission} of outcomes (anything with .assignment and .seconds)."""
+    times: dict[str, list[float]] = {}
+    for o in outcomes:
+        times.setdefault(o.assignment, []).append(o.seconds)
+    return {a: statistics.mean(t) for a, t in times.items()}
+
+
+def time_nbgrader(course: Course, assignments: list[str]) -> GradingRun:
+    """Plain nbgrader: its ``autograde`` of every submission, one notebook after another (``NbGraderAPI``,
+    nbgrader's own kernels with the grader's rights, hidden tests in them: what an instructor without
+    this project runs, ``nbgrader autograde`` assignment by assignment)."""
+    start, cpu = time.perf_counter(), cpu_seconds()
+    api = course.api
+    per: dict[str, float] = {}
+    problems = []
+    for assignment in assignments:
+        for student in course.submissions([assignment]):
+            t = time.perf_counter()
+            result = api.autograde(assignment, student, force=True, create=True)
+            per[student] = per.get(student, 0.0) + time.perf_counter() - t
+            if not result.get("success"):
+                problems.append(f"{student}/{assignment}: failed")
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    return GradingRun("nbgrader", len(per), 1, seconds, per, problems, _totals(course, assignments), cpu=cpu)
 
 
 @dataclass
 class GradingFigures:
     assignments: list[str]
-    one: GradingRun
-    sequential: GradingRun
-    parallel: GradingRun
+    kinds: dict[str, str]  # {student: kind}
+    one: GradingRun  # grade, one student alone
+    klass: GradingRun  # grade, the whole class side by side
+    plain: GradingRun  # plain nbgrader autograde of the same class
+    profile: Profile | None = None
+    cell_timeout: float | None = None
 
-    @property
-    def speedup(self) -> float:
-        return self.sequential.seconds / self.parallel.seconds
+    def by_kind(self, run: GradingRun) -> dict[str, float]:
+        """{kind: the mean seconds of one student's course of that kind} in a run."""
+        out = {}
+        for kind in KINDS:
+            times = [s for student, s in run.per_student.items() if self.kinds.get(student) == kind]
+            if times:
+                out[kind] = statistics.mean(times)
+        return out
+
+    def disagreements(self) -> list[str]:
+        """Submissions whose total differs between grade (the isolated pass) and plain nbgrader (in-kernel)."""
+        keys = sorted(set(self.klass.scores) | set(self.plain.scores))
+        return [
+            f"{s}/{a.split('_', 1)[0]} {self.klass.scores.get((s, a), 0):g} vs {self.plain.scores.get((s, a), 0):g}"
+            for s, a in keys
+            if abs(self.klass.scores.get((s, a), 0.0) - self.plain.scores.get((s, a), 0.0)) > 1e-9
+        ]
 
 
 def measure_grading(
-    assignments: list[str], students: int, jobs: int, feedback: bool, source: Course | None = None
+    assignments: list[str],
+    students: int,
+    jobs: int,
+    feedback: bool,
+    source: Course | None = None,
+    profile: bool = True,
+    step=lambda what: None,
 ) -> GradingFigures:
+    """The class built once; then, each on a copy of it: one student alone, the class with grade,
+    the class with plain nbgrader, and the profile of one student's course. step(what) says what runs."""
+    from ..demo import DEMO_TIMEOUT
+
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
-        one = time_grading(build_class_course(tmp / "one", assignments, 1, source), assignments, jobs, feedback)
-        seq = time_grading(
-            build_class_course(tmp / "sequential", assignments, students, source), assignments, 1, feedback
-        )
-        par = time_grading(
-            build_class_course(tmp / "parallel", assignments, students, source), assignments, jobs, feedback
-        )
-    return GradingFigures(assignments, one, seq, par)
+        step(f"grading: building a class of {students} students x {len(assignments)} assignments")
+        base, kinds = build_class_course(tmp / "class", assignments, students, source, class_config())
+        first = next(iter(kinds))
+        step(f"grading: {first} alone, with grade")
+        one = time_grade(copy_course(base, tmp / "one"), assignments, jobs, feedback, students=[first])
+        step(f"grading: the class with grade, {jobs} at once")
+        klass = time_grade(copy_course(base, tmp / "grade"), assignments, jobs, feedback)
+        step("grading: the class with plain nbgrader autograde, one notebook after another")
+        plain = time_nbgrader(copy_course(base, tmp / "nbgrader"), assignments)
+        prof = None
+        if profile:
+            step(f"grading: profile of {first}'s course (in-process worker.grade)")
+            prof = profile_student(copy_course(base, tmp / "profile"), first, assignments, feedback, tmp / "work")
+    return GradingFigures(assignments, kinds, one, klass, plain, prof, DEMO_TIMEOUT)
