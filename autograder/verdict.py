@@ -216,14 +216,18 @@ def tested_functions(source_nb) -> dict[str, list[str]]:
     return out
 
 
-def _take_back(out: NotebookVerdict, source_nb) -> None:
+def _checked(out: NotebookVerdict, source_nb) -> dict[str, list[Verdict]]:
+    """{student function: the verdicts of the test cells whose hidden check is called on it}."""
+    return {f: [out.cells[g] for g in gids if g in out.cells] for f, gids in tested_functions(source_nb).items()}
+
+
+def _take_back(out: NotebookVerdict, checked: dict[str, list[Verdict]]) -> None:
     """A part that passed only on top of the student's own version of another part keeps its points only
     if that other part lost points: else the student's function answered its own tests one way and this
     part's checks another (a function that counts its calls or recognizes its inputs)."""
-    tested = tested_functions(source_nb)
     for verdict in out.cells.values():
         for basis in verdict.leaned:
-            cells = [out.cells[g] for g in tested.get(basis, []) if g in out.cells]
+            cells = checked.get(basis, [])
             if cells and all(c.score >= c.points for c in cells) and verdict.score > 0:
                 verdict.score = 0.0
                 verdict.hidden = True
@@ -267,11 +271,10 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
                 continue
             out.cells[gid] = _run_test(cell.source, namespace, points)
             out.cells[gid].grade_id = gid
-        _take_back(out, source_nb)
-    tested = tested_functions(source_nb)
+        checked = _checked(out, source_nb)
+        _take_back(out, checked)
     # A function hung if it hung on every cell that checks it (one that works on other inputs has not).
-    checked = {f: [out.cells[g] for g in tested.get(f, []) if g in out.cells] for f in out.functions}
-    out.hung = sorted(f for f, cells in checked.items() if cells and all(c.hung for c in cells))
+    out.hung = sorted(f for f in out.functions if checked.get(f) and all(c.hung for c in checked[f]))
     out.seconds = time.perf_counter() - start
     return out
 

@@ -165,9 +165,10 @@ def timed_out_cells(scratch: Course, student: str, assignment: str) -> str:
     graded, ungraded, not_run = [], 0, 0
     for path in sorted(scratch.path("autograded", assignment, student).glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            if any(o.get("ename") == sandboxed_kernel.NOT_RUN for o in cell.get("outputs", [])):
+            errors = {o.get("ename") for o in cell.get("outputs", [])}
+            if sandboxed_kernel.NOT_RUN in errors:
                 not_run += 1
-            elif any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            elif "CellTimeoutError" in errors:
                 meta = cell.metadata.get("nbgrader", {})
                 if meta.get("grade"):
                     graded.append(meta["grade_id"])
