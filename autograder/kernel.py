@@ -246,3 +246,6 @@ def configure(config, hidden_tests: bool = False) -> None:
         sandboxed.insert(sandboxed.index(SandboxedExecute), ClearHiddenTestsFirst)
     config.Autograde.autograde_preprocessors = sandboxed
     config.SandboxedKernelManager.with_grader = hidden_tests
+    # Once its last cell has replied, the kernel has nothing left to say: it is killed with its whole
+    # PID namespace (unshare --kill-child) rather than asked to shut down (about 0.3 s a notebook).
+    config.SandboxedExecute.shutdown_kernel = "immediate"
