@@ -364,7 +364,8 @@ class Sandbox:
     The cells are kept: if the child dies or is killed, the next call starts a new one and runs
     them again. (A function that hung on one input is called again on the next: it may well
     work there, as in a notebook, where the next cell runs after a timeout; but from then on each
-    call has ``Limits.after_hang_seconds``.)
+    call has ``Limits.after_hang_seconds``.) Within one test cell (``new_cell``), a call that hung
+    is the last one waited for: the calls after it fail at once (``cell_hang`` says which hung).
     """
 
     def __init__(self, limits: Limits | None = None, mode: str | None = None):
@@ -373,6 +374,7 @@ class Sandbox:
         self.cells: list[dict] = []
         self.cell_errors: dict[str, str] = {}
         self.hung = 0  # calls that ran past their budget
+        self.cell_hang: str | None = None  # the call that hung since new_cell(), and how; "" none; None: no cell
         self._cells_hung = ""  # why the cells are not run again: they once ran past their budget
         self._proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -558,8 +560,14 @@ class Sandbox:
         self.cell_errors.update(errors)
         return errors
 
+    def new_cell(self) -> None:
+        """A new test cell begins: its calls are waited for again (see the class's docstring)."""
+        self.cell_hang = ""
+
     def call(self, name: str, *args, **kwargs):
         """Call the student's function name in the child; raise StudentCodeError if it fails."""
+        if self.cell_hang:  # the cell scores 0 for that hang: no budget is spent on another
+            raise StudentCodeError(f"{HUNG} its budget earlier in this cell ({self.cell_hang}): not called again")
         if self._proc is None:
             self._start()
         blobs: list[bytes] = []
@@ -576,6 +584,8 @@ class Sandbox:
         except StudentCodeError as error:
             if str(error).startswith(HUNG):
                 self.hung += 1
+                if self.cell_hang is not None:
+                    self.cell_hang = f"{name} {error}"
                 if budget is not None:
                     raise StudentCodeError(
                         f"{error} (your code had hung before: later calls get {budget:g} s)"

@@ -37,7 +37,7 @@ import nbformat
 
 from . import checks
 from .feedback import hidden_lines
-from .sandbox import HUNG, Limits, Sandbox, StudentCodeError
+from .sandbox import HUNG, Limits, Sandbox, StudentCodeError, StudentError
 
 
 @dataclass
@@ -149,8 +149,11 @@ def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
     return missing + cells
 
 
-def _run_test(source: str, namespace: dict, points: float) -> Verdict:
+def _run_test(source: str, namespace: dict, points: float, hang=lambda: "") -> Verdict:
     """Run one test cell here. Output is swallowed, as nothing here is the student's.
+
+    hang() says which call of the student's code ran past its budget in this cell, if one did: the
+    cell then scores 0, whatever the checks made of it (a check may catch the error), with that said.
 
     When a visible assert fails, the cell stops there, before the hidden checks that would say
     why (which block, the largest differing entry, the name of a known bug): so the hidden block
@@ -160,6 +163,9 @@ def _run_test(source: str, namespace: dict, points: float) -> Verdict:
     block = hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
     checks.LEANED.clear()
     error, value = _execute(source, namespace)
+    if hang():  # said with the function's name, which a visible line calling it directly would not say
+        hidden = error is not None and error[1] is not None and error[1] in block
+        return Verdict("", points, 0.0, f"{StudentError.__name__}: {hang()}", hidden)
     if error is None:
         leaned = sorted(checks.LEANED)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -269,7 +275,8 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
             if submitted_nb is None:
                 out.cells[gid] = Verdict(gid, points, 0.0, "the notebook could not be read")
                 continue
-            out.cells[gid] = _run_test(cell.source, namespace, points)
+            box.new_cell()
+            out.cells[gid] = _run_test(cell.source, namespace, points, lambda: box.cell_hang)
             out.cells[gid].grade_id = gid
         checked = _checked(out, source_nb)
         _take_back(out, checked)

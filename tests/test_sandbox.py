@@ -304,6 +304,24 @@ def test_after_a_hang_each_call_has_the_shorter_budget():
         assert b.call("f", 0.0) == 0.0 and b.hung == 2  # still called, on the next input
 
 
+def test_within_a_test_cell_no_call_is_waited_for_after_one_hung():
+    # The cell scores 0 for the hang (verdict._run_test): a check that goes on calling, or the hidden
+    # block run after a failed visible line, would only wait out a budget again. The next cell does.
+    with Sandbox(Limits(call_seconds=1, after_hang_seconds=1)) as b:
+        source = "def f(x):\n    while x < 0:\n        pass\n    return x\n"
+        b.run_cells([{"id": "answer", "source": source, "student": True}])
+        b.new_cell()
+        with pytest.raises(StudentCodeError, match="took longer than 1 s"):
+            b.call("f", -1.0)
+        assert b.cell_hang == "f took longer than 1 s and was stopped"
+        for x in (2.0, -1.0):
+            with pytest.raises(StudentCodeError, match=r"its budget earlier in this cell \(f took longer"):
+                b.call("f", x)
+        assert b._proc is None and b.hung == 1  # no child started, nothing waited for
+        b.new_cell()
+        assert b.call("f", 2.0) == 2.0 and b.cell_hang == ""
+
+
 def test_cells_that_hung_are_not_run_again():
     # Each call would start a child and wait out the same hang (the start budget, 30 s or more) again.
     with Sandbox(Limits(call_seconds=1, start_seconds=2)) as b:
