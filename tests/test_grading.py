@@ -437,6 +437,40 @@ def test_a_failed_visible_assert_still_gets_the_hidden_checks_diagnosis():
     )
 
 
+def test_a_test_cell_in_which_the_students_code_hung_scores_0_whatever_its_checks_made_of_it():
+    """A check that catches the hang (or a hidden block that never calls again) does not pass the cell:
+    the verdict names the function that hung (a visible line that called it directly would not)."""
+    from autograder import verdict
+
+    def hangs():
+        raise verdict.StudentError("took longer than 10 s and was stopped")
+
+    said = "f took longer than 10 s and was stopped"
+    for cell in ("try:\n    f()\nexcept Exception:\n    pass", "f()"):
+        hung = verdict._run_test(cell, {"f": hangs}, 3.0, hang=lambda: said)
+        assert (hung.score, hung.message, hung.hung) == (0.0, f"StudentError: {said}", True)
+
+
+def test_a_lone_students_assignments_are_graded_side_by_side_with_the_same_grades(class_course, tmp_path):
+    """With more jobs than students, each student's assignments are split into lanes (each a worker of
+    its own, dealt heaviest first): one student gets feedback on a submission in about half the time."""
+    course = Course(shutil.copytree(class_course.root, tmp_path / "course", symlinks=True))
+    six = Course().assignments()
+    lanes = grading.lanes(Course(), {"x": six, "y": six[:1]}, 4)  # 2 lanes a student; y has one assignment
+    assert [s for s, _ in lanes] == ["x", "x", "y"] and lanes[2] == ("y", six[:1])
+    x = [a for s, theirs in lanes if s == "x" for a in theirs]
+    assert sorted(x) == six and len(set(x)) == 6  # every assignment once, in one lane
+    assert grading.lanes(Course(), {"x": six, "y": six}, 2) == [("x", six), ("y", six)]  # no more jobs than students
+    report = grading.grade(course, Options(ASSIGNMENTS, students=["alice"], jobs=2, timeout=BUDGET))
+    assert sorted((o.student, o.assignment, o.status) for o in report.outcomes) == [
+        ("alice", a, Status.GRADED) for a in ASSIGNMENTS
+    ]
+    scores = gradebook.scores(course, ASSIGNMENTS)
+    assert [sum(scores["alice", a].values()) for a in ASSIGNMENTS] == [10, 10]
+    for a in ASSIGNMENTS:
+        assert (course.path("feedback", a, "alice") / NOTEBOOKS[a].replace(".ipynb", ".html")).exists()
+
+
 def test_the_progress_bar_shows_on_a_terminal_only(monkeypatch):
     import io
 

@@ -22,7 +22,8 @@ class Options:
     feedback: bool = True
     #: Where the CSV of grades goes (default: grades.csv in the course).
     csv: Path | None = None
-    #: Seconds one student's grading may take in all before it is stopped (every assignment).
+    #: Seconds one student's grading may take in all before it is stopped (every assignment; where a
+    #: student's assignments are split into lanes, grading.lanes, each lane has this budget).
     timeout: float = 1800.0
     #: Seconds one call of a student's function may take in the isolated pass, whose scores are
     #: recorded (autograder.verdict); None: no isolated pass, nbgrader's in-kernel scores are kept.
