@@ -102,7 +102,8 @@ def _fake_grading(assignments, students, jobs, feedback, step=None):
         "nbgrader", students, 1, 80.0, per, scores={(s, a): 1.0 for s in work for a in assignments}
     )
     profile = bench.Profile(next(iter(work)), assignments, {"isolated": 1.0, "autograde": 0.5}, {}, [], 2.0)
-    return bench.GradingFigures(assignments, kinds, one, klass, plain, profile, 20)
+    hang = bench.GradingRun("grade", 1, jobs, 30.0, {"s000_hangs": 60.0}, scores={("s000_hangs", assignments[0]): 0.0})
+    return bench.GradingFigures(assignments, kinds, one, klass, plain, profile, 20, hang)
 
 
 def test_the_command_prints_every_figure_line(monkeypatch, capsys, tmp_path):
@@ -219,6 +220,9 @@ def test_grading_figures_on_a_tiny_class(capsys):
     for key in bench.FIGURES["grading"]:
         assert f"{key}:" in out, key
     assert (figures.one.students, figures.klass.students, figures.plain.students) == (1, 3, 3)
+    # The student whose every function hangs: graded (not stopped at the budget), zero on every test cell.
+    assert figures.hang.scores == {("s000_hangs", "01_activations"): 0.0} and not figures.hang.problems
+    assert set(targets) == {"machine_time", "one_alone", "hang_alone"}
     assert not figures.klass.problems and not figures.plain.problems
     assert len(figures.klass.scores) == len(figures.plain.scores) == 3
     assert not figures.disagreements(), figures.disagreements()  # plain nbgrader ran the hidden tests too

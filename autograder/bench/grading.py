@@ -4,6 +4,7 @@
 buggy, blank, crashing) and the sample submissions of ``autograder.samples``, every student submitting
 every assignment. ``measure_grading`` then, in one run, on copies of that class (no two runs share a
 gradebook): one student alone with ``autograder.grading.grade`` (the time a student waits for feedback),
+a student whose every function hangs alone (``hanging_answers``),
 the whole class with ``grade`` (students side by side: machine time per student = wall x jobs /
 students), plain nbgrader's autograde of the same submissions one notebook after another (nbgrader's
 own API, its own kernels: no sandbox, no isolated pass), and the profile of one student's course
@@ -31,8 +32,11 @@ KINDS = ("perfect", "buggy", "blank", "crashing")
 #: machine time per student of a class graded 2 at once on 2 cores, and one student's course graded alone.
 TODAY = {"machine": 37.0, "one": 60.0}
 TODAY_DATE = "2026-11-30"
-#: The targets of issue 15, in seconds: machine time per student, one student's course alone (wall).
-TARGET = {"machine": 10.0, "one": 10.0}
+#: The targets of issue 15, in seconds: machine time per student, one student's course alone (wall), and
+#: the course of a student whose every function hangs, alone (wall).
+TARGET = {"machine": 10.0, "one": 10.0, "hang": 120.0}
+#: The student whose every function hangs (hanging_answers).
+HANGING = "s000_hangs"
 
 
 def _samples(assignment: str) -> dict:
@@ -61,6 +65,30 @@ def kind_choices(assignment: str) -> dict[str, list[Answers]]:
         "blank": [None],
         "crashing": [DEMO_STUDENTS["dan_crash"].get(assignment, {})],
     }
+
+
+def hanging_answers(assignment: str, source: Course | None = None) -> dict[str, str]:
+    """The answers of a student whose every graded function hangs: each function an answer cell of the
+    solution defines becomes ``while True: pass`` (the cell's imports kept). Issue 15's worst case."""
+    import ast
+
+    import nbformat
+
+    from ..course import student_answer
+
+    out = {}
+    for path in sorted((source or Course()).path("source", assignment).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("solution"):
+                continue
+            body = ast.parse(student_answer(cell.source)).body
+            names = [n.name for n in body if isinstance(n, ast.FunctionDef)]
+            hang = [f"def {name}(*args, **kwargs):\n    while True:\n        pass" for name in names]
+            if hang:
+                imports = [ast.unparse(n) for n in body if isinstance(n, (ast.Import, ast.ImportFrom))]
+                out[meta["grade_id"]] = "\n".join(imports + hang)
+    return out
 
 
 def class_work(assignments: list[str], students: int) -> tuple[dict[str, dict[str, Answers]], dict[str, str]]:
@@ -192,6 +220,7 @@ class GradingFigures:
     plain: GradingRun  # plain nbgrader autograde of the same class
     profile: Profile | None = None
     cell_timeout: float | None = None
+    hang: GradingRun | None = None  # grade, one student alone whose every function hangs (hanging_answers)
 
     def by_kind(self, run: GradingRun) -> dict[str, float]:
         """{kind: the mean seconds of one student's course of that kind} in a run."""
@@ -232,6 +261,12 @@ def measure_grading(
         first = next(iter(kinds))
         step(f"grading: {first} alone, with grade")
         one = time_grade(copy_course(base, tmp / "one"), assignments, jobs, feedback, students=[first])
+        step(f"grading: {HANGING} alone (every function hangs), with grade")
+        hung = (source or Course()).scratch(
+            tmp / "hang", assignments, config=class_config(),
+            submissions={HANGING: {a: hanging_answers(a, source) for a in assignments}},
+        )  # fmt: skip
+        hang = time_grade(hung, assignments, jobs, feedback)
         step(f"grading: the class with grade, {jobs} at once")
         klass = time_grade(copy_course(base, tmp / "grade"), assignments, jobs, feedback)
         step("grading: the class with plain nbgrader autograde, one notebook after another")
@@ -240,4 +275,4 @@ def measure_grading(
         if profile:
             step(f"grading: profile of {first}'s course (in-process worker.grade)")
             prof = profile_student(copy_course(base, tmp / "profile"), first, assignments, feedback, tmp / "work")
-    return GradingFigures(assignments, kinds, one, klass, plain, prof, DEMO_TIMEOUT)
+    return GradingFigures(assignments, kinds, one, klass, plain, prof, DEMO_TIMEOUT, hang)

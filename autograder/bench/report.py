@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .cost import HIDDEN, VISIBLE, CostFigures
-from .grading import KINDS, TARGET, TODAY, TODAY_DATE, GradingFigures
+from .grading import HANGING, KINDS, TARGET, TODAY, TODAY_DATE, GradingFigures
 from .machine import Machine
 from .notebooks import CellTime, NotebookFigures
 
@@ -32,6 +32,7 @@ FIGURES = {
         "grading, the class",
         "grading, 1 student alone",
         "grading, machine time",
+        "grading, every function hangs",
         "plain nbgrader autograde",
         "scores, grade vs nbgrader",
         "profile, one student",
@@ -48,6 +49,7 @@ TARGETS = {
     "cells_loops": ("notebooks", "every hidden test cell under 5 s with loop implementations"),
     "machine_time": ("grading", "at most 10 s of machine time per student for the whole course (>= 20 students)"),
     "one_alone": ("grading", "one student's whole course graded alone in at most 10 s wall"),
+    "hang_alone": ("grading", "a student whose every function hangs graded alone in under 2 minutes (wall)"),
 }
 
 
@@ -279,6 +281,7 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
             f"CPU time {g.klass.cpu_per_student:.1f} s per student; "
             f"a student's course in its worker, by kind: {_kinds(g.by_kind(g.klass))}",
         ),
+        _hang_line(g),
         _line(
             "plain nbgrader autograde",
             f"{plain:.1f} s per student ({g.plain.seconds:.1f} s wall for {g.plain.students} students, one notebook "
@@ -308,7 +311,23 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
         "machine_time": _target(machine, TARGET["machine"], ", ".join(small)),
         "one_alone": _target(g.one.seconds, TARGET["one"], "" if full else what),
     }
+    if g.hang is not None:
+        targets["hang_alone"] = _target(g.hang.seconds, TARGET["hang"], "" if full else what)
     return lines, targets
+
+
+def _hang_line(g: GradingFigures) -> str:
+    """The line of the student whose every function hangs (not measured: said so)."""
+    if g.hang is None:
+        return _line("grading, every function hangs", "not measured")
+    total = sum(g.hang.scores.values())
+    return _line(
+        "grading, every function hangs",
+        f"{g.hang.seconds:.1f} s wall ({HANGING} alone, grade, {g.hang.jobs} jobs), scored {total:g}"
+        + (f"; not graded: {'; '.join(g.hang.problems)}" if g.hang.problems else "")
+        + "; by assignment: "
+        + ", ".join(f"{a.split('_', 1)[0]} {s:.1f} s" for a, s in g.hang.per_assignment.items()),
+    )
 
 
 def profile_lines(p, measured: float | None = None) -> list[str]:
