@@ -168,7 +168,7 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         default=None,
-        help="students graded at once (default: the number of cores; with --scheduler, sent at once: 256)",
+        help="students graded at once (default: twice the number of cores; with --scheduler, sent at once: 256)",
     )
     p.add_argument(
         "--scheduler",

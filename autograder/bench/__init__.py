@@ -23,7 +23,7 @@ Sections (``--sections``, default all):
   work, perfect, buggy, blank and crashing, and the sample submissions, every student handing in
   every assignment), graded in the same run, each time on a copy of it: one student alone by
   ``autograder.grading.grade`` (the wait for feedback), the class by ``grade`` (``--jobs``, default
-  the cores: machine time per student = wall x jobs / students), and by plain nbgrader's
+  grade's own: machine time per student = wall x cores used / students), and by plain nbgrader's
   ``autograde``, one notebook after another (what an instructor without this project runs); each
   against the other and against the issue's figures of 2026-11-30. Then the profile of one
   student's course: ``autograder.grading.worker.grade`` in-process, every step timed
@@ -42,11 +42,11 @@ timing (``machine``), the printed figures and targets (``report``); the command 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ..course import COURSE_ROOT, Course
+from ..grading.options import Options
 from .cost import CostFigures, exp_count, loop_cost, matmul_flops, measure_cost, measure_training
 from .grading import KINDS, GradingFigures, GradingRun, class_work, measure_grading
 from .machine import Machine
@@ -101,7 +101,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--assignments", nargs="+", default=None, help="assignments of the notebook and grading figures (default: all)"
     )
     p.add_argument("--students", type=int, default=20, help="class size of the grading figures (default: 20)")
-    p.add_argument("--jobs", type=int, default=None, help="students graded at once in parallel (default: the cores)")
+    p.add_argument("--jobs", type=int, default=None, help="students graded at once (default: grade's, twice the cores)")
     p.add_argument("--no-feedback", action="store_true", help="grade without writing the feedback HTML")
     p.add_argument("--cell-timeout", type=float, default=300.0, help="per-cell timeout of the notebook runs (s)")
     p.add_argument(
@@ -134,7 +134,7 @@ def run(args) -> str:
         step(f"notebooks: {', '.join(assignments)} (solutions, then loops)")
         results["notebooks"] = measure_notebooks(assignments, args.cell_timeout, args.kernel_threads or None)
     if "grading" in sections:
-        jobs = args.jobs or os.cpu_count() or 1
+        jobs = args.jobs or Options().workers
         results["grading_figures"] = measure_grading(
             assignments, args.students, jobs, not args.no_feedback, step=lambda what: step(what)
         )

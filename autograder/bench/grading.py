@@ -5,8 +5,8 @@ buggy, blank, crashing) and the sample submissions of ``autograder.samples``, ev
 every assignment. ``measure_grading`` then, in one run, on copies of that class (no two runs share a
 gradebook): one student alone with ``autograder.grading.grade`` (the time a student waits for feedback),
 a student whose every function hangs alone (``hanging_answers``),
-the whole class with ``grade`` (students side by side: machine time per student = wall x jobs /
-students), plain nbgrader's autograde of the same submissions one notebook after another (nbgrader's
+the whole class with ``grade`` (students side by side: machine time per student = wall x the cores
+used / students), plain nbgrader's autograde of the same submissions one notebook after another (nbgrader's
 own API, its own kernels: no sandbox, no isolated pass), and the profile of one student's course
 (``autograder.bench.profile``).
 """
@@ -146,9 +146,14 @@ class GradingRun:
         return self.cpu / max(self.students, 1)
 
     @property
+    def cores(self) -> int:
+        """The cores the run used: as many as students graded at once, at most the machine's."""
+        return min(self.jobs, os.cpu_count() or 1)
+
+    @property
     def machine_per_student(self) -> float:
-        """Machine time per student: wall x the students graded at once / students."""
-        return self.seconds * self.jobs / max(self.students, 1)
+        """Machine time per student: wall x the cores used / students."""
+        return self.seconds * self.cores / max(self.students, 1)
 
 
 def cpu_seconds() -> float:

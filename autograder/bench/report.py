@@ -275,7 +275,7 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
         ),
         _line(
             "grading, machine time",
-            f"{machine:.1f} s per student ({g.klass.seconds:.1f} s wall x {g.klass.jobs} jobs / {g.klass.students} "
+            f"{machine:.1f} s per student ({g.klass.seconds:.1f} s wall x {g.klass.cores} cores / {g.klass.students} "
             f"students, grade): {machine / plain:.2f}x plain nbgrader's {plain:.1f} s; "
             f"{machine / TODAY['machine']:.2f}x {today} {TODAY['machine']:g} s; "
             f"CPU time {g.klass.cpu_per_student:.1f} s per student; "

@@ -90,7 +90,7 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
         golden = gradebook.copy(course.gradebook, Path(tmp) / "gradebook.db")
         snapshot = runner.snapshot(course, golden, Path(tmp))  # what every scratch course starts from
 
-        tasks = lanes(course, work, runner.jobs)
+        tasks = lanes(course, work, runner.lanes)
         left = {student: sum(s == student for s, _ in tasks) for student in work}  # tasks of each not done
 
         def one(student: str, theirs: list[str]) -> list[Outcome]:
@@ -115,8 +115,9 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
 
 def lanes(course: Course, work: dict[str, list[str]], jobs: int) -> list[tuple[str, list[str]]]:
     """The grading tasks, (student, assignments): one per student, each graded by a worker of its own;
-    but where there are fewer students than jobs (one student who waits for feedback on a submission),
-    each student's assignments are split into up to jobs // students lanes, graded side by side, so
+    but where there are fewer students than jobs (here: the workers that run at full speed at once, the
+    cores; one student who waits for feedback on a submission), each student's assignments are split
+    into up to jobs // students lanes, graded side by side, so
     that the cores all work: assignments are dealt heaviest first, each to the lane with the least so
     far (by ``cost``). Each lane is a task of its own (its own worker, scratch course and time budget).
     """

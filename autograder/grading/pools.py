@@ -63,6 +63,8 @@ class LocalPool:
 
     def __init__(self, options: Options):
         self.jobs = options.workers
+        #: Workers that can run at once at full speed: a lone student's lanes (grading.lanes) are no more.
+        self.lanes = min(self.jobs, os.cpu_count() or 1)
         self.here = supervisor.grade_here
 
     def snapshot(self, course: Course, golden: Path, private: Path) -> Path:
@@ -113,6 +115,7 @@ class DaskPool:
             self.slots[w["host"]] = self.slots.get(w["host"], 0) + w["nthreads"]
         self.threads = options.jobs or MAX_IN_FLIGHT
         self.jobs = min(sum(self.slots.values()), self.threads)  # at once, as far as the cluster's threads go
+        self.lanes = self.jobs
         self.where = f"on the Dask cluster at {self.address}"
         self._futures: set = set()
         self._stopping = threading.Event()
