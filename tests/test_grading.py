@@ -488,3 +488,12 @@ def test_the_progress_bar_shows_on_a_terminal_only(monkeypatch):
         text = stream.getvalue()
         assert ("3/3" in text and "student" in text and "<" in text) == shown, text  # done/total, elapsed<left
         assert bool(text) == shown
+
+
+def test_every_workers_memory_cap_together_fits_in_the_machines_memory():
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for jobs in (1, 2, 4, 64):
+        options = Options(jobs=jobs)
+        assert options.memory * options.workers <= physical and options.memory <= 8 * 2**30
+    assert Options().workers == 2 * (os.cpu_count() or 1)  # twice the cores' workers, each capped
+    assert Options(jobs=64, worker_memory=2**30).memory == 2**30  # as asked

@@ -42,7 +42,9 @@ class Options:
     unsafe: bool = False
     #: Processes and bytes of memory one student's worker may use with all it starts (autograder.cgroup).
     worker_processes: int = 512
-    worker_memory: int = 8 * 2**30
+    #: Memory: default 8 GiB, or the machine's memory / workers where that is less (the caps of all the
+    #: workers together fit in memory: with twice the cores' workers, 5.9 GiB each on 2 cores and 23.5 GiB).
+    worker_memory: int | None = None
     #: A Dask scheduler's address (tcp://HOST:8786): each student is graded on one of its workers, which
     #: share the course's file system (autograder.grading.pools); None: on this machine.
     scheduler: str | None = None
@@ -62,6 +64,14 @@ class Options:
     def workers(self) -> int:
         """Students graded at once."""
         return self.jobs or JOBS_PER_CORE * (os.cpu_count() or 1)
+
+    @property
+    def memory(self) -> int:
+        """Bytes of memory one worker may use with all it starts (worker_memory, or its default)."""
+        if self.worker_memory is not None:
+            return self.worker_memory
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return min(8 * 2**30, physical // self.workers)
 
     @property
     def threads(self) -> int:

@@ -175,7 +175,7 @@ def run_worker(
     ]
     # At most worker_processes processes and worker_memory bytes for the worker and all it starts,
     # and its share of the cores: a submission that spins on every core slows no one else's grading.
-    group = cgroup.Cgroup(pids=options.worker_processes, memory=options.worker_memory, cpus=options.threads)
+    group = cgroup.Cgroup(pids=options.worker_processes, memory=options.memory, cpus=options.threads)
     if not group.active:  # no control group for this user: the worker limits itself
         cmd += worker_limits(options)
     cmd += ["--", *assignments]
@@ -300,7 +300,7 @@ def worker_limits(options: Options) -> list[str]:
     processes = rlimit_processes(options)
     if "--user" not in pid_namespace():
         processes += tasks_of_user()
-    return [f"--max-processes={processes}", f"--max-memory={options.worker_memory}"]
+    return [f"--max-processes={processes}", f"--max-memory={options.memory}"]
 
 
 def rlimit_processes(options: Options) -> int:
@@ -315,7 +315,7 @@ def worker_bounds(options: Options | None = None) -> str:
     where = "in a PID namespace" + (" (and a user namespace) of its own" if "--user" in pid else " of its own")
     if not pid:
         where = "in no PID namespace (unshare is refused: a process a kernel leaves behind outlives its worker)"
-    memory = f"{options.worker_memory / 2**30:g} GiB"
+    memory = f"{options.memory / 2**30:.3g} GiB"
     if cgroup.available():
         limits = f"a control group ({options.worker_processes} processes, {memory} in all, its share of the cores)"
     else:
