@@ -358,14 +358,32 @@ def isolation() -> str:
 # --------------------------------------------------------------------------- the parent side
 
 
+def kill_children(pid: int) -> None:
+    """SIGKILL the children of a process (unshare's: the first process of a PID namespace, whose end
+    ends every other process in it, those that left the process group and cleared their
+    parent-death signal included)."""
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = [int(child) for child in task.read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for child in children:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 class Sandbox:
     """One student's code in a child process; ``function(name)`` is a proxy for one of its functions.
 
     The cells are kept: if the child dies or is killed, the next call starts a new one and runs
     them again. (A function that hung on one input is called again on the next: it may well
     work there, as in a notebook, where the next cell runs after a timeout; but from then on each
-    call has ``Limits.after_hang_seconds``.) Within one test cell (``new_cell``), a call that hung
-    is the last one waited for: the calls after it fail at once (``cell_hang`` says which hung).
+    call has ``Limits.after_hang_seconds``.) Within one test cell (``new_cell``), a function that hung
+    is not waited for again: its later calls there fail at once (``cell_hung`` says which hung, and how).
+    Other functions are still called: a check may judge a part on the reference where the student's
+    own other part fails (checks.yours).
     """
 
     def __init__(self, limits: Limits | None = None, mode: str | None = None):
@@ -374,7 +392,7 @@ class Sandbox:
         self.cells: list[dict] = []
         self.cell_errors: dict[str, str] = {}
         self.hung = 0  # calls that ran past their budget
-        self.cell_hang: str | None = None  # the call that hung since new_cell(), and how; "" none; None: no cell
+        self.cell_hung: dict[str, str] | None = None  # {function: how it hung} since new_cell(); None: no cell
         self._cells_hung = ""  # why the cells are not run again: they once ran past their budget
         self._proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -460,16 +478,7 @@ class Sandbox:
         proc = self._proc
         if proc is None:
             return
-        for task in Path(f"/proc/{proc.pid}/task").glob("*/children"):
-            try:
-                children = [int(pid) for pid in task.read_text().split()]
-            except (OSError, ValueError):
-                continue
-            for pid in children:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        kill_children(proc.pid)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -562,12 +571,12 @@ class Sandbox:
 
     def new_cell(self) -> None:
         """A new test cell begins: its calls are waited for again (see the class's docstring)."""
-        self.cell_hang = ""
+        self.cell_hung = {}
 
     def call(self, name: str, *args, **kwargs):
         """Call the student's function name in the child; raise StudentCodeError if it fails."""
-        if self.cell_hang:  # the cell scores 0 for that hang: no budget is spent on another
-            raise StudentCodeError(f"{HUNG} its budget earlier in this cell ({self.cell_hang}): not called again")
+        if self.cell_hung and name in self.cell_hung:  # it would only spend another budget
+            raise StudentCodeError(f"{HUNG} its budget earlier in this cell ({self.cell_hung[name]}): not called again")
         if self._proc is None:
             self._start()
         blobs: list[bytes] = []
@@ -584,8 +593,8 @@ class Sandbox:
         except StudentCodeError as error:
             if str(error).startswith(HUNG):
                 self.hung += 1
-                if self.cell_hang is not None:
-                    self.cell_hang = f"{name} {error}"
+                if self.cell_hung is not None:
+                    self.cell_hung[name] = str(error)
                 if budget is not None:
                     raise StudentCodeError(
                         f"{error} (your code had hung before: later calls get {budget:g} s)"

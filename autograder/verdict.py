@@ -149,11 +149,12 @@ def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
     return missing + cells
 
 
-def _run_test(source: str, namespace: dict, points: float, hang=lambda: "") -> Verdict:
+def _run_test(source: str, namespace: dict, points: float, hung=dict) -> Verdict:
     """Run one test cell here. Output is swallowed, as nothing here is the student's.
 
-    hang() says which call of the student's code ran past its budget in this cell, if one did: the
-    cell then scores 0, whatever the checks made of it (a check may catch the error), with that said.
+    hung() gives {function: how it hung} for the student's functions that ran past their budget in this
+    cell (Sandbox.cell_hung): a cell that failed on a hang says which function hung (a visible line that
+    called it directly would not), and its hidden block is not run again to meet the same hang.
 
     When a visible assert fails, the cell stops there, before the hidden checks that would say
     why (which block, the largest differing entry, the name of a known bug): so the hidden block
@@ -163,9 +164,10 @@ def _run_test(source: str, namespace: dict, points: float, hang=lambda: "") -> V
     block = hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
     checks.LEANED.clear()
     error, value = _execute(source, namespace)
-    if hang():  # said with the function's name, which a visible line calling it directly would not say
-        hidden = error is not None and error[1] is not None and error[1] in block
-        return Verdict("", points, 0.0, f"{StudentError.__name__}: {hang()}", hidden)
+    if error is not None and HUNG in error[0] and hung():
+        name, how = list(hung().items())[-1]  # the last to hang: the one whose error stopped the cell
+        hidden = error[1] is not None and error[1] in block
+        return Verdict("", points, 0.0, f"{StudentError.__name__}: {name} {how}", hidden)
     if error is None:
         leaned = sorted(checks.LEANED)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -276,7 +278,7 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
                 out.cells[gid] = Verdict(gid, points, 0.0, "the notebook could not be read")
                 continue
             box.new_cell()
-            out.cells[gid] = _run_test(cell.source, namespace, points, lambda: box.cell_hang)
+            out.cells[gid] = _run_test(cell.source, namespace, points, lambda: box.cell_hung or {})
             out.cells[gid].grade_id = gid
         checked = _checked(out, source_nb)
         _take_back(out, checked)

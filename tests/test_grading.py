@@ -437,18 +437,22 @@ def test_a_failed_visible_assert_still_gets_the_hidden_checks_diagnosis():
     )
 
 
-def test_a_test_cell_in_which_the_students_code_hung_scores_0_whatever_its_checks_made_of_it():
-    """A check that catches the hang (or a hidden block that never calls again) does not pass the cell:
-    the verdict names the function that hung (a visible line that called it directly would not)."""
-    from autograder import verdict
+def test_a_cell_stopped_by_a_hang_names_the_function_and_a_hang_a_check_caught_costs_nothing():
+    """A visible line that calls the function directly would say only "took longer than"; the verdict
+    names it. A check that judges a part on the reference where the student's other part fails
+    (checks.yours, here a kl_divergence that hangs) still passes a right part: one bug, one part."""
+    from autograder import checks, verdict
 
-    def hangs():
+    def hangs(*args):
         raise verdict.StudentError("took longer than 10 s and was stopped")
 
-    said = "f took longer than 10 s and was stopped"
-    for cell in ("try:\n    f()\nexcept Exception:\n    pass", "f()"):
-        hung = verdict._run_test(cell, {"f": hangs}, 3.0, hang=lambda: said)
-        assert (hung.score, hung.message, hung.hung) == (0.0, f"StudentError: {said}", True)
+    hung = {"f": "took longer than 10 s and was stopped"}
+    stopped = verdict._run_test("f()", {"f": hangs}, 3.0, hung=lambda: hung)
+    assert (stopped.score, stopped.message, stopped.hung) == (0.0, f"StudentError: f {hung['f']}", True)
+    cell = "from autograder import checks\nassert checks.yours(kl, 'kl_divergence', 1.0) is None\nassert cost() == 2"
+    namespace = {"kl": hangs, "cost": lambda: 2, "checks": checks}
+    right = verdict._run_test(cell, namespace, 3.0, hung=lambda: {"kl": hung["f"]})
+    assert (right.score, right.message) == (3.0, "")
 
 
 def test_a_lone_students_assignments_are_graded_side_by_side_with_the_same_grades(class_course, tmp_path):

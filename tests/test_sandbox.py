@@ -304,22 +304,24 @@ def test_after_a_hang_each_call_has_the_shorter_budget():
         assert b.call("f", 0.0) == 0.0 and b.hung == 2  # still called, on the next input
 
 
-def test_within_a_test_cell_no_call_is_waited_for_after_one_hung():
-    # The cell scores 0 for the hang (verdict._run_test): a check that goes on calling, or the hidden
-    # block run after a failed visible line, would only wait out a budget again. The next cell does.
+def test_within_a_test_cell_a_function_that_hung_is_not_waited_for_again():
+    # A check that goes on calling it, or the hidden block run after a failed visible line, would only
+    # wait out a budget again. Another function is still called (a check may judge a part on the
+    # reference where the student's other part fails), and the next cell calls f again.
     with Sandbox(Limits(call_seconds=1, after_hang_seconds=1)) as b:
-        source = "def f(x):\n    while x < 0:\n        pass\n    return x\n"
+        source = "def f(x):\n    while x < 0:\n        pass\n    return x\n\ndef g(x):\n    return 2 * x\n"
         b.run_cells([{"id": "answer", "source": source, "student": True}])
         b.new_cell()
         with pytest.raises(StudentCodeError, match="took longer than 1 s"):
             b.call("f", -1.0)
-        assert b.cell_hang == "f took longer than 1 s and was stopped"
+        assert b.cell_hung == {"f": "took longer than 1 s and was stopped"}
         for x in (2.0, -1.0):
-            with pytest.raises(StudentCodeError, match=r"its budget earlier in this cell \(f took longer"):
+            with pytest.raises(StudentCodeError, match=r"its budget earlier in this cell \(took longer than 1 s"):
                 b.call("f", x)
-        assert b._proc is None and b.hung == 1  # no child started, nothing waited for
+        assert b._proc is None and b.hung == 1  # no child started for them, nothing waited for
+        assert b.call("g", 2.0) == 4.0
         b.new_cell()
-        assert b.call("f", 2.0) == 2.0 and b.cell_hang == ""
+        assert b.call("f", 2.0) == 2.0 and b.cell_hung == {}
 
 
 def test_cells_that_hung_are_not_run_again():
@@ -385,3 +387,54 @@ def test_nothing_the_child_started_outlives_close():
             break
         time.sleep(0.1)
     assert members() == []
+
+
+def _namespace_members(namespace: str) -> list[str]:
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.readlink(proc / "ns" / "pid") == namespace and "Z" not in (proc / "stat").read_text().split()[2]:
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_a_kernel_that_left_its_process_group_dies_with_its_namespace_when_killed(tmp_path):
+    """nbgrader's kernels are killed once their last cell replied (shutdown_kernel = "immediate"):
+    jupyter_client kills unshare's process group, which the kernel can leave with os.setsid(); the
+    kernel manager kills the namespace's first process too, and every process in it ends."""
+    import asyncio
+    from pathlib import Path
+
+    from autograder import kernel
+
+    if not kernel.available():
+        pytest.skip(f"isolation {sandbox.isolation()!r}: kernels are not sandboxed here")
+
+    async def run() -> str:
+        km = kernel.SandboxedKernelManager()
+        await km.start_kernel(cwd=str(tmp_path))
+        client = km.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=120)
+            reply = await client.execute_interactive("import os; os.setsid()", timeout=120)
+            assert reply["content"]["status"] == "ok"
+            unshare = km.provisioner.process.pid
+            (first,) = [int(p) for t in Path(f"/proc/{unshare}/task").glob("*/children") for p in t.read_text().split()]
+            namespace = os.readlink(f"/proc/{first}/ns/pid")
+            assert _namespace_members(namespace)
+            await km.shutdown_kernel(now=True)
+            return namespace
+        finally:
+            client.stop_channels()
+
+    namespace = asyncio.run(run())
+    for _ in range(600):  # SIGKILL is delivered at once; the processes may take a moment to be reaped
+        if not _namespace_members(namespace):
+            break
+        time.sleep(0.1)
+    assert _namespace_members(namespace) == []
