@@ -137,6 +137,15 @@ class SandboxedKernelManager(AsyncKernelManager):
             if entry.name not in {*sockets, Path(self.connection_file).name} or not plain or info.st_nlink != 1:
                 raise RuntimeError(f"the kernel changed its ipc folder as it started ({entry.name}): stopped")
 
+    async def _async_kill_kernel(self, restart: bool = False) -> None:
+        """Kill the kernel with its whole PID namespace: jupyter_client kills unshare's process group,
+        which a kernel leaves with os.setsid() (as root, the launcher's change of user id cleared the
+        parent-death signal that unshare --kill-child had set)."""
+        process = getattr(self.provisioner, "process", None)
+        if process is not None:
+            sandbox.kill_children(process.pid)
+        await super()._async_kill_kernel(restart=restart)
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         if self._box is not None and not restart:
