@@ -256,5 +256,6 @@ def configure(config, hidden_tests: bool = False) -> None:
     config.Autograde.autograde_preprocessors = sandboxed
     config.SandboxedKernelManager.with_grader = hidden_tests
     # Once its last cell has replied, the kernel has nothing left to say: it is killed with its whole
-    # PID namespace (unshare --kill-child) rather than asked to shut down (about 0.3 s a notebook).
+    # PID namespace (SandboxedKernelManager._async_kill_kernel) rather than asked to shut down (measured:
+    # 2.0 -> 0.7 s for the six notebooks of one student's course).
     config.SandboxedExecute.shutdown_kernel = "immediate"

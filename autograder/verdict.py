@@ -164,8 +164,9 @@ def _run_test(source: str, namespace: dict, points: float, hung=dict) -> Verdict
     block = hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
     checks.LEANED.clear()
     error, value = _execute(source, namespace)
-    if error is not None and HUNG in error[0] and hung():
-        name, how = list(hung().items())[-1]  # the last to hang: the one whose error stopped the cell
+    stopped = hung() if error is not None and HUNG in error[0] else {}
+    if stopped:
+        name, how = list(stopped.items())[-1]  # the last to hang: the one whose error stopped the cell
         hidden = error[1] is not None and error[1] in block
         return Verdict("", points, 0.0, f"{StudentError.__name__}: {name} {how}", hidden)
     if error is None:

@@ -371,31 +371,21 @@ def test_nothing_the_child_started_outlives_close():
     (child,) = [int(p) for t in Path(f"/proc/{b._proc.pid}/task").glob("*/children") for p in t.read_text().split()]
     namespace = os.readlink(f"/proc/{child}/ns/pid")
     b.close()
-
-    def members():
-        found = []
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                if os.readlink(proc / "ns" / "pid") == namespace:
-                    found.append(proc.name)
-            except OSError:
-                continue
-        return found
-
     for _ in range(600):  # SIGKILL is delivered at once; the kernel may take a moment to reap
-        if not members():
+        if not _namespace_members(namespace):
             break
         time.sleep(0.1)
-    assert members() == []
+    assert _namespace_members(namespace) == []
 
 
 def _namespace_members(namespace: str) -> list[str]:
+    """The processes (zombies included) of the PID namespace whose /proc/PID/ns/pid link reads namespace."""
     from pathlib import Path
 
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if os.readlink(proc / "ns" / "pid") == namespace and "Z" not in (proc / "stat").read_text().split()[2]:
+            if os.readlink(proc / "ns" / "pid") == namespace:
                 found.append(proc.name)
         except OSError:
             continue

@@ -117,9 +117,9 @@ def lanes(course: Course, work: dict[str, list[str]], jobs: int) -> list[tuple[s
     """The grading tasks, (student, assignments): one per student, each graded by a worker of its own;
     but where there are fewer students than jobs (here: the workers that run at full speed at once, the
     cores; one student who waits for feedback on a submission), each student's assignments are split
-    into up to jobs // students lanes, graded side by side, so
-    that the cores all work: assignments are dealt heaviest first, each to the lane with the least so
-    far (by ``cost``). Each lane is a task of its own (its own worker, scratch course and time budget).
+    into up to jobs // students lanes, graded side by side so that the cores all work: assignments are
+    dealt heaviest first, each to the lane with the least so far (by ``cost``). Each lane is a task of
+    its own (its own worker, scratch course and time budget).
     """
     per = max(1, jobs // max(len(work), 1))
     if per == 1:
