@@ -199,9 +199,98 @@ def measure_cost(m: int = 10000, repeat: int = 20, loop_repeat: int = 3, square:
 
 # --------------------------------------------------------------------------- training
 
+TRAINING_ASSIGNMENT = "05_sparse_autoencoder"
 
-def measure_training(num_patches: int = 10000, max_iter: int = 400):
-    """The original exercise as ``features.train`` runs it (``fast``, single-threaded BLAS): a TrainingRun."""
+
+@dataclass
+class TrainingFigures:
+    """The original exercise's training three ways, in the same run.
+
+    fast: ``features.train`` (``autograder/fast.py``); reference: ``reference.train_sparse_autoencoder``
+    (the plain answer key, vectorized as a student's solution is) with one BLAS thread, in this process,
+    its best of ``rounds``; cell: what 05's training cell prints ("trained in ... s") when the release
+    notebook, filled with the source's solutions, runs from the top in a Jupyter kernel (nbclient), BLAS
+    threads as the machine gives them: the cell itself limits them; best of ``rounds``, interleaved
+    with the reference's.
+    """
+
+    fast: object  # features.TrainingRun
+    reference: float
+    cell: float
+    cell_cost: float
+    rounds: int
+
+    @property
+    def cell_ratio(self) -> float:
+        return self.cell / self.reference
+
+
+def training_cell_notebook(num_patches: int, max_iter: int):
+    """05's release notebook, the source's solutions typed in, up to its training cell (the first that
+    calls train_sparse_autoencoder on the patches), on num_patches patches and max_iter iterations."""
+    import nbformat
+
+    from ..course import COURSE_ROOT, fill_answers
+
+    name = "sparse_autoencoder.ipynb"
+    source = nbformat.read(COURSE_ROOT / "source" / TRAINING_ASSIGNMENT / name, as_version=4)
+    nb = fill_answers(source, nbformat.read(COURSE_ROOT / "release" / TRAINING_ASSIGNMENT / name, as_version=4), {})
+    (training,) = [i for i, c in enumerate(nb.cells) if "theta = train_sparse_autoencoder(patches" in c.source]
+    nb.cells = nb.cells[: training + 1]
+    for cell in nb.cells:
+        cell.source = cell.source.replace("num_patches=10000", f"num_patches={num_patches}")
+    nb.cells[training].source = nb.cells[training].source.replace("max_iter=400", f"max_iter={max_iter}")
+    return nb
+
+
+def run_training_cell(num_patches: int, max_iter: int, timeout: float = 1800) -> tuple[float, float]:
+    """(seconds, J_sparse) that 05's training cell prints, run in a fresh kernel in a scratch copy of 05."""
+    import os
+    import re
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ..course import COURSE_ROOT
+    from .notebooks import run_notebook
+
+    nb = training_cell_notebook(num_patches, max_iter)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / TRAINING_ASSIGNMENT
+        shutil.copytree(COURSE_ROOT / "release" / TRAINING_ASSIGNMENT, folder)
+        saved = os.environ.pop("NBGRADER_EXECUTION", None)  # the cell would skip the training
+        try:
+            cells = run_notebook(nb, folder, timeout)
+        finally:
+            if saved is not None:
+                os.environ["NBGRADER_EXECUTION"] = saved
+    failed = [c for c in cells if c.error]
+    if failed:
+        raise RuntimeError(f"05's notebook failed up to its training cell: cell {failed[0].index}: {failed[0].error}")
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    found = re.search(r"trained in ([\d.]+) s, J_sparse = ([\d.]+)", printed)
+    if not found:
+        raise RuntimeError(f"05's training cell printed no time: {printed!r}")
+    return float(found[1]), float(found[2])
+
+
+def measure_training(num_patches: int = 10000, max_iter: int = 400, rounds: int = 2) -> TrainingFigures:
+    """The original exercise by ``features.train`` (fast), by the plain reference with one BLAS thread,
+    and by 05's training cell in a kernel with the solutions (see TrainingFigures)."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
     from .. import features
 
-    return features.train(num_patches=num_patches, max_iter=max_iter, seed=0)
+    run = features.train(num_patches=num_patches, max_iter=max_iter, seed=0)
+    data = run.patches
+    reference_seconds, cell_seconds, cell_cost = [], [], float("nan")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        with threadpool_limits(limits=1, user_api="blas"):
+            reference.train_sparse_autoencoder(data, HIDDEN, LAMBDA, RHO, BETA, max_iter=max_iter, rng=0)
+        reference_seconds.append(time.perf_counter() - start)
+        seconds, cell_cost = run_training_cell(num_patches, max_iter)
+        cell_seconds.append(seconds)
+    return TrainingFigures(run, min(reference_seconds), min(cell_seconds), cell_cost, rounds)
