@@ -217,3 +217,40 @@ def test_the_ungraded_training_and_experiment_of_05_run_with_the_solutions():
         if "image/png" in output.get("data", {})
     ]
     assert len(images) >= 1 + 3 + 2  # the patches, three feature grids, the histograms and the reconstructions
+
+
+@pytest.mark.parametrize("marker", ["theta = train_sparse_autoencoder(patches", "runs[hidden_size, beta] = train"])
+def test_05s_training_cells_run_the_students_optimizer_with_one_blas_thread(monkeypatch, marker):
+    """The cell as the student gets it, run with a train_sparse_autoencoder that records the BLAS threads it
+    is given (OpenBLAS's own threads spin between L-BFGS's small products: 170-179 s against 4.9 s)."""
+    import time
+
+    import numpy as np
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    nb = nbformat.read(RELEASE / "05_sparse_autoencoder" / "sparse_autoencoder.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if marker in c.source]
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas, "no BLAS library loaded"
+    threads = []
+
+    def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, beta=3.0, max_iter=400, rng=None):
+        threads.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+        return np.zeros(2 * hidden_size * 64 + hidden_size + 64)
+
+    namespace = {  # what the cells above left (the experiment's cell uses the training cell's imports)
+        "np": np,
+        "os": os,
+        "time": time,
+        "threadpool_limits": threadpool_limits,
+        "patches": np.full((64, 10), 0.5),
+        "train_sparse_autoencoder": train_sparse_autoencoder,
+        "sparse_autoencoder_cost": lambda theta, *args: (0.0, theta),
+        "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+        "show_patches": lambda *args, **kwargs: None,
+        "theta": np.zeros(2 * 25 * 64 + 25 + 64),
+    }
+    exec(compile(cell.source, "training cell", "exec"), namespace)
+    assert threads and all(t == [1] * len(blas) for t in threads), threads
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == blas  # restored after
