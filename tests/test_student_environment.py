@@ -1,0 +1,251 @@
+"""The student environment (student/): complete, and nothing of the instructor's.
+
+* its two files (student/pyproject.toml for pip, student/environment.yml for conda) list the same packages
+  and bounds, and every module a release notebook imports is the standard library's or one of them;
+* built in a fresh virtual environment (``pip install ./student``, as the README says), it has no
+  ``autograder``, turns off nbgrader's instructor tools and JupyterLab's news pop-up, and runs every release
+  notebook top to bottom with the solutions typed in (05's training and experiment included), in a kernel of
+  that environment; nbgrader's ``validate`` (the Validate button's code, with its default 30 s per cell)
+  passes each of them there too, and fails a notebook with a wrong answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from autograder.course import COURSE_ROOT, Course, fill_answers
+
+STUDENT = COURSE_ROOT / "student"
+RELEASE = COURSE_ROOT / "release"
+
+#: The import name of each student package that a notebook may import (the rest serve JupyterLab).
+IMPORTED_AS = {"numpy": "numpy", "scipy": "scipy", "matplotlib": "matplotlib", "threadpoolctl": "threadpoolctl"}
+#: What the student environment turns off: nbgrader's instructor side and JupyterLab's news.
+DISABLED_LAB = {
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:course-list",
+    "@jupyterlab/apputils-extension:announcements",
+}
+DISABLED_SERVER = {"nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list"}
+STUDENT_SERVER = {"nbgrader.server_extensions.assignment_list", "nbgrader.server_extensions.validate_assignment"}
+
+
+def _pip():
+    deps = tomllib.loads((STUDENT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {Requirement(d).name.lower(): str(Requirement(d).specifier) for d in deps}
+
+
+def _conda():
+    env = yaml.safe_load((STUDENT / "environment.yml").read_text())
+    out = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, str) and dep != "pip" and not dep.startswith("python"):
+            name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep).groups()
+            out[name.lower()] = bound.replace(" ", "")
+    assert {"pip": ["."]} in env["dependencies"], "environment.yml must install student/ itself (its Jupyter config)"
+    return out
+
+
+def _release_notebooks() -> list[Path]:
+    return sorted(RELEASE.glob("*/*.ipynb"))
+
+
+def _imported_modules(path: Path) -> set[str]:
+    from IPython.core.inputtransformer2 import TransformerManager  # cells may hold magics (%timeit)
+
+    names = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(TransformerManager().transform_cell(cell.source))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_pip_and_conda_files_list_the_same_packages_and_bounds():
+    assert _pip() == _conda()
+    python = tomllib.loads((STUDENT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert f"python{python}" in yaml.safe_load((STUDENT / "environment.yml").read_text())["dependencies"]
+
+
+def test_every_module_a_release_notebook_imports_is_the_standard_librarys_or_a_student_package():
+    packages = _pip()
+    assert {"jupyterlab", "nbgrader"} <= set(packages)  # the notebook server and the Validate button
+    assert not {"autograder", "sparse-autoencoder-course", "pytest", "scikit-image"} & set(packages)
+    seen = set()
+    for path in _release_notebooks():
+        for module in _imported_modules(path):
+            seen.add(module)
+            assert module in sys.stdlib_module_names or module in IMPORTED_AS.values(), (
+                f"{path.relative_to(COURSE_ROOT)} imports {module}, which the student environment does not install"
+            )
+    for package, module in IMPORTED_AS.items():
+        assert package in packages, package
+        assert module in seen, f"{package} is in the student environment, but no release notebook imports it"
+
+
+def test_the_jupyter_configuration_turns_off_the_instructor_tools_and_the_news():
+    lab = json.loads((STUDENT / "etc/jupyter/labconfig/page_config.d/sparse-autoencoder-student.json").read_text())
+    assert {k for k, v in lab["disabledExtensions"].items() if v} == DISABLED_LAB
+    server = json.loads((STUDENT / "etc/jupyter/jupyter_server_config.d/sparse-autoencoder-student.json").read_text())
+    assert {k for k, v in server["ServerApp"]["jpserver_extensions"].items() if not v} == DISABLED_SERVER
+    # Later in the sort order than nbgrader's own file, which turns every extension on: this one wins.
+    assert "nbgrader.json" < "sparse-autoencoder-student.json"
+
+
+# --------------------------------------------------------------------------- the environment, built
+
+
+@pytest.fixture(scope="module")
+def student_python(tmp_path_factory) -> Path:
+    """A fresh venv with `pip install ./student` (from a copy, so the build leaves nothing in the checkout)."""
+    root = tmp_path_factory.mktemp("student-env")
+    shutil.copytree(STUDENT, root / "student", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+    python = root / "venv" / "bin" / "python"
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(root / "student")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return python
+
+
+def _clean_env(home: Path) -> dict:
+    """A student's environment: a HOME of their own, no Jupyter or nbgrader variable of this process."""
+    home.mkdir(exist_ok=True)
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "NBGRADER", "PYTHON", "VIRTUAL_ENV"))}
+    keep.pop("OPENBLAS_NUM_THREADS", None)  # 05's training cell limits BLAS threads itself
+    return keep | {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin"}
+
+
+def _run(python: Path, code: str, cwd: Path, env: dict, timeout: float = 1800) -> subprocess.CompletedProcess:
+    return subprocess.run([str(python), "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_student_environment_has_no_autograder_and_the_student_configuration(student_python, tmp_path):
+    env = _clean_env(tmp_path / "home")
+    code = """
+import importlib.util, json
+from jupyterlab_server.config import get_static_page_config
+from jupyter_core.paths import jupyter_config_path
+from jupyter_server.extension.config import ExtensionConfigManager
+server = ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
+print(json.dumps({
+    "autograder": importlib.util.find_spec("autograder") is not None,
+    "disabled": sorted(k for k, v in get_static_page_config().get("disabledExtensions", {}).items() if v),
+    "server": {k: v for k, v in server.items() if k.startswith("nbgrader")},
+}))
+"""
+    proc = _run(student_python, code, tmp_path, env)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["autograder"] is False
+    assert set(found["disabled"]) == DISABLED_LAB
+    assert {k for k, v in found["server"].items() if v} == STUDENT_SERVER, found["server"]
+    assert {k for k, v in found["server"].items() if not v} == DISABLED_SERVER, found["server"]
+
+
+def _filled_release(dest: Path, answers: dict | None = None) -> list[Path]:
+    """Every release assignment folder copied into dest, each notebook with the solutions typed in."""
+    course = Course()
+    paths = []
+    for folder in sorted(p for p in RELEASE.iterdir() if p.is_dir()):
+        shutil.copytree(folder, dest / folder.name)
+        for path in sorted((dest / folder.name).glob("*.ipynb")):
+            source = nbformat.read(course.path("source", folder.name) / path.name, as_version=4)
+            release = nbformat.read(path, as_version=4)
+            mine = {
+                k: v
+                for k, v in (answers or {}).items()
+                if any(c.metadata.get("nbgrader", {}).get("grade_id") == k for c in release.cells)
+            }
+            nbformat.write(fill_answers(source, release, mine), path)
+            paths.append(path)
+    return paths
+
+
+RUN_ALL = """
+import sys, nbformat
+from nbclient import NotebookClient
+path = sys.argv[1]
+nb = nbformat.read(path, as_version=4)
+# First, in the kernel: which Python runs it, and whether the grader's package is there.
+nb.cells.insert(0, nbformat.v4.new_code_cell(
+    "import sys, importlib.util\\nprint('KERNEL', sys.prefix, importlib.util.find_spec('autograder') is not None)"))
+NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+for cell in nb.cells:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            print(output["text"], end="")
+"""
+
+
+def test_every_release_notebook_runs_top_to_bottom_with_the_solutions(student_python, tmp_path):
+    env = _clean_env(tmp_path / "home")
+    prefix = subprocess.run(
+        [str(student_python), "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    for path in _filled_release(tmp_path / "course"):
+        proc = subprocess.run(
+            [str(student_python), "-c", RUN_ALL, str(path), str(path.parent)],
+            cwd=path.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        name = path.relative_to(tmp_path / "course")
+        assert proc.returncode == 0, f"{name} failed in the student environment:\n{proc.stderr[-4000:]}"
+        assert f"KERNEL {prefix} False" in proc.stdout, f"{name}: not the student environment's kernel:\n{proc.stdout}"
+        assert "skipped" not in proc.stdout, f"{name}: a cell skipped its work:\n{proc.stdout}"
+        if path.parent.name == "05_sparse_autoencoder":
+            trained = re.findall(r"trained in ([\d.]+) s, J_sparse = ([\d.]+)", proc.stdout)
+            assert len(trained) == 1 and float(trained[0][1]) < 1.0, proc.stdout
+            assert len(re.findall(r"hidden units, beta = [\d.]+: trained in", proc.stdout)) == 2, proc.stdout
+
+
+VALIDATE = ["-m", "nbgrader", "validate"]  # the Validate button's code, nbgrader's defaults
+
+
+def test_nbgrader_validate_passes_every_notebook_with_the_solutions_and_fails_a_wrong_one(student_python, tmp_path):
+    env = _clean_env(tmp_path / "home")
+    wrong = {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"}
+    for answers, course in [({}, "right"), (wrong, "wrong")]:
+        for path in _filled_release(tmp_path / course, answers):
+            if answers and path.parent.name != "01_activations":
+                continue
+            proc = subprocess.run(
+                [str(student_python), *VALIDATE, path.name],
+                cwd=path.parent,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            said = proc.stdout + proc.stderr
+            name = f"{course}/{path.parent.name}"
+            if answers:
+                assert "VALIDATION FAILED" in said, f"{name}:\n{said}"
+                assert "sigmoid" in said, f"{name}: the failure does not name the part:\n{said}"
+            else:
+                assert "Success! Your notebook passes all the tests." in said, f"{name}:\n{said}"
