@@ -1,0 +1,398 @@
+"""A term through nbgrader's exchange, end to end, with real unprivileged users.
+
+The instructor (root, in a scratch copy of the course) releases 01_activations to a fresh exchange
+with ``nbgrader release_assignment``; two local users who are not root, ``autograder-alice`` and
+``autograder-bob``, each with a fresh home of their own, fetch it with ``nbgrader fetch_assignment``,
+fill it in (alice with the solutions, bob with a sigmoid whose sign is wrong) and hand it in with
+``nbgrader submit``; the instructor runs ``nbgrader collect``, ``python -m autograder grade`` and
+``nbgrader release_feedback``; each student runs ``nbgrader fetch_feedback`` and finds their own
+feedback in their home: alice 10 of 10, bob less, with the sigmoid part failed, as the gradebook says.
+Bob can list neither the exchange's inbound nor its feedback folder, nor read anything in alice's
+home, and his fetch_feedback brings his own feedback only. What he could do, knowing the names, is
+read alice's files in the exchange: nbgrader's exchange keeps them apart by unguessable names, not by
+file modes; an xfail (strict) test shows it, and turns into a failure the day that changes.
+
+Every command is the real command line, as a class runs it. It needs root (useradd) and is skipped
+otherwise, with why; the users stay (their names are stable, so reruns reuse them), their homes, the
+exchange and the course copy are removed at the end. To let the students run the course's Python,
+the folders above the checkout and the interpreter are made passable (o+x), as tests/run_as_user.sh
+does, and each change is printed.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.utils import notebook_hash
+
+from autograder.course import COURSE_ROOT, fill_answers
+
+COURSE_ID = "sparse-autoencoder"
+ASSIGNMENT = "01_activations"
+NOTEBOOK = "activations"
+MAX_SCORE = 10
+ALICE, BOB = "autograder-alice", "autograder-bob"
+#: {student: answers (course.Answers)}: alice types the solutions, bob a sigmoid with the sign of z wrong.
+ANSWERS = {ALICE: {}, BOB: {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"}}
+
+#: A plain PATH plus the system folders where useradd and runuser live.
+SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+USERADD, RUNUSER = shutil.which("useradd", path=SYSTEM_PATH), shutil.which("runuser", path=SYSTEM_PATH)
+PYTHON = Path(sys.executable)  # the venv's python, not resolved: its pyvenv.cfg makes the environment
+TIMEOUT = 600  # seconds for one nbgrader command (about 2 s here)
+GRADE_TIMEOUT = 1800  # seconds for grading two students (6 s here, on 2 cores)
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: it creates two local users with useradd"),
+    pytest.mark.skipif(sys.platform != "linux", reason="needs Linux local users (useradd, runuser)"),
+    pytest.mark.skipif(USERADD is None, reason="useradd not found (on PATH, /usr/sbin or /sbin)"),
+    pytest.mark.skipif(RUNUSER is None, reason="runuser not found (util-linux; on PATH, /usr/sbin or /sbin)"),
+]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def shown(proc: subprocess.CompletedProcess) -> str:
+    """A finished command, its status and output, for an assertion message."""
+    args = " ".join(map(str, proc.args))
+    return f"$ {args}\n(exit status {proc.returncode})\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+
+
+def run_ok(args: list, *, timeout: float = TIMEOUT, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kwargs)
+    assert proc.returncode == 0, shown(proc)
+    return proc
+
+
+def make_passable(targets: list[Path]) -> None:
+    """o+x on every folder above each target that lacks it, so that any user reaches the targets
+    (what tests/run_as_user.sh does); each change is printed."""
+    for target in targets:
+        for folder in Path(target).parents:
+            if folder.is_dir() and not folder.stat().st_mode & stat.S_IXOTH:
+                print(f"test_exchange: chmod o+x {folder} (so that the students reach {target})")
+                folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
+
+
+def ensure_user(name: str) -> pwd.struct_passwd:
+    """The system user name, made if missing: a group of its own, no login shell, and no home in the
+    password file (each run makes a fresh one and passes it as HOME), so that reruns reuse it."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        run_ok(
+            [USERADD, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
+            + ["--shell", "/usr/sbin/nologin", name]
+        )
+        return pwd.getpwnam(name)
+
+
+@dataclass
+class Student:
+    name: str
+    uid: int
+    gid: int
+    home: Path  # fresh for this run, 0700, theirs
+
+    def env(self) -> list[str]:
+        """``env -i`` and a student's environment: their HOME (where nbgrader keeps its cache), a plain PATH."""
+        path = f"{PYTHON.parent}:/usr/local/bin:/usr/bin:/bin"
+        variables = {"HOME": self.home, "USER": self.name, "LOGNAME": self.name, "PATH": path, "LANG": "C.UTF-8"}
+        return ["env", "-i", *(f"{k}={v}" for k, v in variables.items()), "PYTHONDONTWRITEBYTECODE=1"]
+
+    def run(self, args: list, *, input: str | None = None) -> subprocess.CompletedProcess:
+        """Run args as this user, from their home; it must succeed."""
+        proc = subprocess.run(
+            [RUNUSER, "-u", self.name, "--", *self.env(), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            cwd=self.home,
+            input=input,
+        )
+        assert proc.returncode == 0, f"as {self.name}:\n{shown(proc)}"
+        return proc
+
+    def nbgrader(self, command: str, exchange: Path) -> subprocess.CompletedProcess:
+        """``nbgrader COMMAND 01_activations --course sparse-autoencoder`` as this student."""
+        return self.run(
+            [PYTHON, "-m", "nbgrader", command, ASSIGNMENT, f"--course={COURSE_ID}", f"--Exchange.root={exchange}"]
+        )
+
+
+def instructor(course: Path, exchange: Path, command: str) -> subprocess.CompletedProcess:
+    """``python -m nbgrader COMMAND 01_activations`` as the instructor (root), in the course copy; the
+    environment's bin/ on PATH (nbgrader runs alembic from there for the gradebook)."""
+    args = [PYTHON, "-m", "nbgrader", command, ASSIGNMENT, f"--CourseDirectory.course_id={COURSE_ID}"]
+    env = os.environ | {"PATH": f"{PYTHON.parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    return run_ok([*args, f"--Exchange.root={exchange}"], cwd=course, env=env)
+
+
+#: Run as bob: tries to list each folder and read each file given (JSON on stdin), prints what it got.
+SNOOP = """
+import json, os, sys
+seen = {}
+for path in json.load(sys.stdin):
+    try:
+        if os.path.isdir(path):
+            seen[path] = "listed: " + ", ".join(sorted(os.listdir(path)))
+        else:
+            with open(path, "rb") as fh:
+                seen[path] = "read %d bytes" % len(fh.read())
+    except PermissionError as error:
+        seen[path] = "PermissionError: " + str(error)
+    except OSError as error:
+        seen[path] = "%s: %s" % (type(error).__name__, error)
+print(json.dumps(seen))
+"""
+
+
+def feedback_scores(page: str) -> tuple[tuple[float, float], dict[str, tuple[float, float]]]:
+    """(the notebook's score, max), {grade_id: (score, max)} of each test cell, from a feedback page's
+    header as nbgrader writes it: ``<h4>activations (Score: 7.0 / 10.0)</h4>`` then one line per test
+    cell, ``<li><a href="#sigmoid_values">Test cell</a> (Score: 0.0 / 2.0)</li>``."""
+    total = re.search(rf"<h4>{NOTEBOOK} \(Score: ([\d.]+) / ([\d.]+)\)</h4>", page)
+    assert total, f"no score in the feedback page's header: {page[:3000]}"
+    cells = re.findall(r'<li><a href="#([\w-]+)">Test cell</a> \(Score: ([\d.]+) / ([\d.]+)\)</li>', page)
+    assert cells, f"no test cell scores in the feedback page: {page[:3000]}"
+    return (float(total[1]), float(total[2])), {gid: (float(a), float(b)) for gid, a, b in cells}
+
+
+def is_sigmoid_part(grade_id: str) -> bool:
+    """Part A's test cells (sigmoid_values, sigmoid_extremes), not Part B's (sigmoid_prime_...)."""
+    return grade_id.startswith("sigmoid_") and not grade_id.startswith("sigmoid_prime")
+
+
+@dataclass
+class Term:
+    course: Path
+    exchange: Path
+    students: dict[str, Student]
+    outputs: dict[str, str] = field(default_factory=dict)  # step: what it printed
+
+    def log(self) -> str:
+        """What each step printed, for an assertion message."""
+        return "\n".join(f"--- {step}\n{text}" for step, text in self.outputs.items())
+
+    def fetched_feedback(self, student: str) -> list[Path]:
+        """The feedback pages fetch_feedback put in the student's home: 01_activations/feedback/<time>/*.html."""
+        return sorted((self.students[student].home / ASSIGNMENT / "feedback").glob("*/*.html"))
+
+
+# ---------------------------------------------------------------------------------------------- the term
+
+
+@pytest.fixture(scope="module")
+def term():
+    """The whole term, once; yields a Term. Cleans up the homes, the exchange and the course copy."""
+    make_passable([COURSE_ROOT, Path(os.path.realpath(sys.executable)), Path(sys.base_prefix)])
+    made: list[Path] = []
+    try:
+        students = {}
+        for name in (ALICE, BOB):
+            entry = ensure_user(name)
+            home = Path(tempfile.mkdtemp(prefix=f"{name}-home-", dir="/tmp"))  # 0700
+            made.append(home)
+            os.chown(home, entry.pw_uid, entry.pw_gid)
+            students[name] = Student(name, entry.pw_uid, entry.pw_gid, home)
+
+        # The exchange: nbgrader wants its root writable by everyone (release_assignment would make it so).
+        exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-", dir="/tmp"))
+        made.append(exchange)
+        exchange.chmod(0o777)
+
+        # The instructor's course: a scratch copy of source/, release/ and nbgrader_config.py.
+        course = Path(tempfile.mkdtemp(prefix="autograder-exchange-course-", dir="/tmp"))
+        made.append(course)
+        shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
+        for kind in ("source", "release"):
+            shutil.copytree(COURSE_ROOT / kind / ASSIGNMENT, course / kind / ASSIGNMENT)
+        t = Term(course, exchange, students)
+
+        t.outputs["release_assignment"] = instructor(course, exchange, "release_assignment").stderr
+
+        source_nb = nbformat.read(course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+        for name, student in students.items():
+            t.outputs[f"fetch_assignment {name}"] = student.nbgrader("fetch_assignment", exchange).stderr
+            path = student.home / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+            assert path.is_file(), f"{name}'s fetch_assignment brought no {path}"
+            filled = fill_answers(source_nb, nbformat.read(path, as_version=4), ANSWERS[name])
+            # The student saves the notebook (so it stays theirs, as the editor leaves it).
+            code = "import sys; open(sys.argv[1], 'w').write(sys.stdin.read())"
+            student.run([PYTHON, "-c", code, path], input=nbformat.writes(filled))
+            assert path.stat().st_uid == student.uid, f"{path} is not owned by {name}"
+            t.outputs[f"submit {name}"] = student.nbgrader("submit", exchange).stderr
+
+        t.outputs["collect"] = instructor(course, exchange, "collect").stderr
+        grade = run_ok(
+            [PYTHON, "-m", "autograder", "grade", ASSIGNMENT, "--course", course], timeout=GRADE_TIMEOUT, cwd=course
+        )
+        t.outputs["grade"] = grade.stdout
+        print(grade.stdout)
+        # release_feedback sends what grade wrote to feedback/<student>/01_activations/ (the HTML with the
+        # timestamp.txt and submission_secret.txt of the submission, which name the file in the exchange):
+        # no `nbgrader generate_feedback` in between.
+        t.outputs["release_feedback"] = instructor(course, exchange, "release_feedback").stderr
+        for name, student in students.items():
+            t.outputs[f"fetch_feedback {name}"] = student.nbgrader("fetch_feedback", exchange).stderr
+        yield t
+    finally:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------- the tests
+
+
+def test_each_step_of_the_term_went_through_the_exchange(term):
+    course, exchange = term.course, term.exchange / COURSE_ID
+    # the root as nbgrader wants it (release_assignment would have changed it, and said so), and what it made
+    assert "Permissions for exchange directory" not in term.outputs["release_assignment"], term.log()
+    modes = {p.name: oct(p.stat().st_mode & 0o7777) for p in (term.exchange, exchange, *exchange.iterdir())}
+    assert modes == {
+        term.exchange.name: "0o777",
+        COURSE_ID: "0o755",
+        "outbound": "0o755",
+        "inbound": "0o2733",  # students may hand in, not list
+        "feedback": "0o711",  # students may fetch what they can name, not list
+    }, modes
+    assert (exchange / "outbound" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
+    for name, student in term.students.items():
+        (handed_in,) = (exchange / "inbound").glob(f"{name}+{ASSIGNMENT}+*")
+        assert handed_in.stat().st_uid == student.uid, f"{handed_in} is not {name}'s"
+        assert (course / "submitted" / name / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
+        assert (course / "feedback" / name / ASSIGNMENT / f"{NOTEBOOK}.html").is_file(), term.log()
+        assert len(term.fetched_feedback(name)) == 1, term.log()
+    assert len(list((exchange / "feedback").iterdir())) == 2, term.log()
+
+
+def test_grade_prints_each_student(term):
+    rows = {
+        line.split()[0]: line for line in term.outputs["grade"].splitlines() if line.split()[:1] in ([ALICE], [BOB])
+    }
+    assert set(rows) == {ALICE, BOB}, term.outputs["grade"]
+    assert f"{MAX_SCORE}/{MAX_SCORE}" in rows[ALICE] and f"{MAX_SCORE}/{MAX_SCORE}" not in rows[BOB], rows
+
+
+def test_the_gradebook_records_the_scores(term):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{term.course / 'gradebook.db'}") as gb:
+        alice = gb.find_submission(ASSIGNMENT, ALICE).score
+        bob = gb.find_submission(ASSIGNMENT, BOB).score
+        cells = {g.name: (g.score, g.max_score) for g in gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, BOB).grades}
+    assert alice == MAX_SCORE
+    assert bob < MAX_SCORE
+    failed = {gid for gid, (score, top) in cells.items() if top and score < top}
+    assert failed and all(map(is_sigmoid_part, failed)), f"bob should lose the sigmoid's points only: {cells}"
+
+
+def test_alice_fetches_full_marks(term):
+    (page,) = term.fetched_feedback(ALICE)
+    total, cells = feedback_scores(page.read_text())
+    assert total == (MAX_SCORE, MAX_SCORE), page
+    assert all(score == top for score, top in cells.values()), cells
+
+
+def test_bob_fetches_less_and_the_sigmoid_part_failed(term):
+    (page,) = term.fetched_feedback(BOB)
+    text = page.read_text()
+    (score, top), cells = feedback_scores(text)
+    assert top == MAX_SCORE and score < MAX_SCORE, page
+    failed = {gid for gid, (got, most) in cells.items() if got < most}
+    assert failed and all(map(is_sigmoid_part, failed)), f"bob's feedback should fail the sigmoid only: {cells}"
+    # the isolated checks' diagnosis names his bug
+    assert "this is what happens when the sign in exp is flipped" in html.unescape(text)
+    assert "BEGIN HIDDEN TESTS" not in text and "autograder.checks" not in text
+
+
+def test_each_fetches_their_own_feedback_only(term):
+    for name, student in term.students.items():
+        (page,) = term.fetched_feedback(name)
+        theirs = term.course / "feedback" / name / ASSIGNMENT / f"{NOTEBOOK}.html"
+        assert page.read_bytes() == theirs.read_bytes(), f"{name} fetched feedback that is not theirs: {page}"
+        assert page.stat().st_uid == student.uid, f"{page} is not owned by {name}"
+    alices = (term.course / "feedback" / ALICE / ASSIGNMENT / f"{NOTEBOOK}.html").read_bytes()
+    bobs_pages = list(term.students[BOB].home.rglob("*.html"))
+    assert bobs_pages and all(p.read_bytes() != alices for p in bobs_pages), bobs_pages
+
+
+def snoop_as_bob(term: Term, paths: list[Path]) -> dict[str, str]:
+    """{path: what bob got}: as bob, list each folder and read each file of paths."""
+    proc = term.students[BOB].run([PYTHON, "-c", SNOOP], input=json.dumps([str(p) for p in paths]))
+    seen = json.loads(proc.stdout)
+    print("as bob:", json.dumps(seen, indent=1))
+    return seen
+
+
+def test_bob_cannot_read_alices_work(term):
+    """As bob: list the exchange's inbound and feedback folders (where every submission and every
+    student's feedback is), list alice's home, open her notebook, her fetched feedback and her
+    submission's secret (which names her feedback in the exchange) there. Every attempt fails."""
+    alice, exchange = term.students[ALICE], term.exchange / COURSE_ID
+    (alice_feedback,) = term.fetched_feedback(ALICE)
+    (alice_secret,) = (alice.home / ".local/share/jupyter/nbgrader_cache" / COURSE_ID).glob("*/submission_secret.txt")
+    attempts = [
+        exchange / "inbound",
+        exchange / "feedback",
+        alice.home,
+        alice.home / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
+        alice_feedback,
+        alice_secret,
+    ]
+    seen = snoop_as_bob(term, attempts)
+    assert set(seen) == {str(p) for p in attempts}
+    got = {path: what for path, what in seen.items() if not what.startswith("PermissionError")}
+    assert not got, f"bob got at alice's work: {json.dumps(got, indent=1)}"
+
+
+def alices_files_in_the_exchange(term: Term) -> tuple[Path, Path]:
+    """(her feedback as release_feedback named it: the hash of her submission's secret; her submission's folder)."""
+    exchange = term.exchange / COURSE_ID
+    (submission,) = (exchange / "inbound").glob(f"{ALICE}+{ASSIGNMENT}+*")
+    secret = (submission / "submission_secret.txt").read_text()
+    return exchange / "feedback" / f"{notebook_hash(secret=secret, notebook_id=NOTEBOOK)}.html", submission
+
+
+def test_the_exchange_names_alices_feedback_by_a_secret_of_hers(term):
+    """What keeps bob from alice's feedback in the exchange is its name: the hash of the secret that her
+    submit left in her home (which bob cannot read, above) and in her submission (which he cannot list)."""
+    feedback, submission = alices_files_in_the_exchange(term)
+    (cached,) = (term.students[ALICE].home / ".local/share/jupyter/nbgrader_cache" / COURSE_ID).glob(f"{ALICE}+*")
+    assert (cached / "submission_secret.txt").read_text() == (submission / "submission_secret.txt").read_text()
+    assert feedback.is_file(), f"release_feedback's name for alice's feedback is not {feedback}"
+    (page,) = term.fetched_feedback(ALICE)
+    assert feedback.read_bytes() == page.read_bytes()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="nbgrader's default exchange hides a student's files from others by their names only: inbound/ "
+    "(2733) and feedback/ (711) cannot be listed, but the files in them are 0644 (submit's set_perms; "
+    "release_feedback copies the instructor's HTML with its mode, and must, as the student reads a file "
+    "root owns) and a submission's folder is 0777, so whoever knows a name reads (or writes) it. The names "
+    "are unguessable: a random string (submission), a hash of the submission's secret (feedback).",
+)
+def test_bob_cannot_open_alices_files_in_the_exchange_even_by_name(term):
+    """As bob, who cannot list them: open alice's feedback and submission in the exchange by their exact
+    names (the test knows them). nbgrader lets him (see the reason): this test says so, and fails (XPASS)
+    the day the exchange refuses him."""
+    feedback, submission = alices_files_in_the_exchange(term)
+    seen = snoop_as_bob(term, [feedback, submission / f"{NOTEBOOK}.ipynb"])
+    got = {path: what for path, what in seen.items() if not what.startswith("PermissionError")}
+    assert not got, f"bob got at alice's work by name: {json.dumps(got, indent=1)}"
