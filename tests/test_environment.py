@@ -21,7 +21,8 @@ def _pip_requirements(course_root):
 def _conda_requirements(course_root):
     env = yaml.safe_load((course_root / "environment.yml").read_text())
     out = {}
-    for dep in env["dependencies"]:
+    pip = [dep for entry in env["dependencies"] if isinstance(entry, dict) for dep in entry.get("pip", [])]
+    for dep in env["dependencies"] + [dep for dep in pip if not dep.startswith("-")]:
         if isinstance(dep, str) and dep not in ("pip",) and not dep.startswith("python"):
             name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep).groups()
             out[name.lower()] = bound.replace(" ", "")
