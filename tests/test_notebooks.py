@@ -54,10 +54,10 @@ def _code_cells(path):
     return [cell for cell in _read(path).cells if cell.cell_type == "code"]
 
 
-def _nbval(paths, *options, cwd):
-    """Run pytest --nbval (strict unless options say otherwise) on paths in a subprocess."""
+def _nbval(paths, *options, cwd, python=sys.executable):
+    """Run pytest --nbval (strict unless options say otherwise) on paths in a subprocess of python."""
     command = [
-        sys.executable,
+        str(python),
         "-m",
         "pytest",
         *(options or ("--nbval",)),

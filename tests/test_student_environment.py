@@ -44,7 +44,7 @@ DISABLED_SERVER = {"nbgrader.server_extensions.formgrader", "nbgrader.server_ext
 STUDENT_SERVER = {"nbgrader.server_extensions.assignment_list", "nbgrader.server_extensions.validate_assignment"}
 
 
-def _pip():
+def _pip_bounds():
     deps = tomllib.loads((STUDENT / "pyproject.toml").read_text())["project"]["dependencies"]
     return {Requirement(d).name.lower(): str(Requirement(d).specifier) for d in deps}
 
@@ -80,13 +80,13 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_pip_and_conda_files_list_the_same_packages_and_bounds():
-    assert _pip() == _conda()
+    assert _pip_bounds() == _conda()
     python = tomllib.loads((STUDENT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert f"python{python}" in yaml.safe_load((STUDENT / "environment.yml").read_text())["dependencies"]
 
 
 def test_every_module_a_release_notebook_imports_is_the_standard_librarys_or_a_student_package():
-    packages = _pip()
+    packages = _pip_bounds()
     assert {"jupyterlab", "nbgrader"} <= set(packages)  # the notebook server and the Validate button
     assert not {"autograder", "sparse-autoencoder-course", "pytest", "scikit-image"} & set(packages)
     seen = set()
@@ -113,21 +113,91 @@ def test_the_jupyter_configuration_turns_off_the_instructor_tools_and_the_news()
 # --------------------------------------------------------------------------- the environment, built
 
 
-@pytest.fixture(scope="module")
-def student_python(tmp_path_factory) -> Path:
-    """A fresh venv with `pip install ./student` (from a copy, so the build leaves nothing in the checkout)."""
-    root = tmp_path_factory.mktemp("student-env")
-    shutil.copytree(STUDENT, root / "student", ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
-    python = root / "venv" / "bin" / "python"
+def oldest_python() -> Path | None:
+    """The oldest supported Python this machine has, with venv: 3.10, else 3.11 (NumPy 1.24, the oldest
+    supported, has wheels up to 3.11). On PATH (python3.10) or under ~/.pyenv/versions (this image's)."""
+    for minor in (10, 11):
+        found = [shutil.which(f"python3.{minor}")]
+        found += sorted(Path.home().glob(f".pyenv/versions/3.{minor}.*/bin/python3.{minor}"), reverse=True)
+        for candidate in filter(None, found):
+            probe = subprocess.run([candidate, "-c", "import venv, ensurepip"], capture_output=True)
+            if probe.returncode == 0:
+                return Path(candidate)
+    return None
+
+
+def _pip(python: Path, *args: str) -> None:
     proc = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(root / "student")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
+        [str(python), "-m", "pip", "install", "--quiet", *args], capture_output=True, text=True, timeout=1800
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, f"pip install {' '.join(args)}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def _student_env(kind: str, tmp_path_factory) -> Path:
+    """A fresh venv with `pip install ./student` (from a copy, so the build leaves nothing in the checkout):
+    "newest", the newest releases on this Python; "oldest", the oldest supported set (student/oldest.txt)
+    on the oldest supported Python the machine has, with nbval and pytest for the lecture notebooks.
+    Built once per session; the interpreter's path."""
+    if kind in _BUILT:
+        return _BUILT[kind]
+    base = Path(sys.executable)
+    if kind == "oldest":
+        base = oldest_python()
+        if base is None:
+            pytest.skip("no Python 3.10 or 3.11 with venv on PATH or under ~/.pyenv/versions: the oldest set untested")
+    root = tmp_path_factory.mktemp(f"student-env-{kind}")
+    shutil.copytree(STUDENT, root / "student", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    subprocess.run([str(base), "-m", "venv", str(root / "venv")], check=True)
+    python = root / "venv" / "bin" / "python"
+    if kind == "oldest":
+        _pip(python, "-c", str(STUDENT / "oldest.txt"), str(root / "student"))
+        _pip(python, "-c", str(STUDENT / "oldest.txt"), "nbval", "pytest")
+        versions = _versions(python)
+        for line in _oldest():
+            name, version = line.split("==")
+            assert re.fullmatch(version.replace(".", r"\.").replace("*", r"\d+"), versions[name]), (name, versions)
+    else:
+        _pip(python, str(root / "student"))
+    _BUILT[kind] = python
     return python
+
+
+@pytest.fixture(scope="module", params=["newest", "oldest"])
+def student_python(request, tmp_path_factory) -> Path:
+    return _student_env(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def oldest_student_python(tmp_path_factory) -> Path:
+    return _student_env("oldest", tmp_path_factory)
+
+
+def _oldest() -> list[str]:
+    return [
+        line.split("#")[0].strip()
+        for line in (STUDENT / "oldest.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+
+
+def _versions(python: Path) -> dict[str, str]:
+    code = (
+        "import json, importlib.metadata as m\n"
+        "print(json.dumps({d.metadata['Name'].lower(): d.version for d in m.distributions()}))"
+    )
+    return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def test_the_oldest_set_is_the_lower_bounds():
+    """student/oldest.txt pins each package of the student environment to its lower bound's release."""
+    floors = {name: bound.removeprefix(">=") for name, bound in _pip_bounds().items()}
+    pins = dict(line.split("==") for line in _oldest())
+    assert set(pins) == set(floors), (pins, floors)
+    for name, pin in pins.items():
+        assert pin in (floors[name], floors[name] + ".*"), f"{name}: oldest.txt has {pin}, the bound is {floors[name]}"
 
 
 def _clean_env(home: Path) -> dict:
@@ -249,3 +319,15 @@ def test_nbgrader_validate_passes_every_notebook_with_the_solutions_and_fails_a_
                 assert "sigmoid" in said, f"{name}: the failure does not name the part:\n{said}"
             else:
                 assert "Success! Your notebook passes all the tests." in said, f"{name}:\n{said}"
+
+
+def test_the_lecture_notebooks_pass_nbval_strict_with_the_oldest_set(oldest_student_python):
+    """notebooks/ (both editions), every stored output compared, on the oldest NumPy, SciPy and Matplotlib
+    (the default environment's run is tests/test_notebooks.py's)."""
+    from test_notebooks import ALL, NOTEBOOKS, _code_cells, _nbval
+
+    result = _nbval([NOTEBOOKS], cwd=COURSE_ROOT, python=oldest_student_python)
+    report = result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, report
+    cells = sum(len(_code_cells(path)) for path in ALL)
+    assert re.search(rf"\b{cells} passed\b", result.stdout), report
