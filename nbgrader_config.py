@@ -31,3 +31,7 @@ from nbgrader.preprocessors import GetGrades  # noqa: E402
 from autograder.feedback import SafeFeedback, SanitizeFeedback  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, SanitizeFeedback, CSSHTMLHeaderPreprocessor]
+
+# nbgrader collect: a hand-in in the exchange counts only for the student who made it (its owner), not
+# for whoever its folder's name says (nbgrader alone warns and collects it): autograder/exchange.py.
+c.ExchangeFactory.collect = "autograder.exchange.OwnerCheckedCollect"

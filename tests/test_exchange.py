@@ -7,6 +7,8 @@ fill it in (alice with the solutions, bob with a sigmoid whose sign is wrong) an
 ``nbgrader submit``; the instructor runs ``nbgrader collect``, ``python -m autograder grade`` and
 ``nbgrader release_feedback``; each student runs ``nbgrader fetch_feedback`` and finds their own
 feedback in their home: alice 10 of 10, bob less, with the sigmoid part failed, as the gradebook says.
+A folder bob hands in in alice's name, dated after hers, is not collected (autograder/exchange.py);
+the exchange's root is sticky, so he cannot swap the course's folder for his own either.
 Bob can list neither the exchange's inbound nor its feedback folder, nor read anything in alice's
 home, and his fetch_feedback brings his own feedback only. What he could do, knowing the names, is
 read alice's files in the exchange: nbgrader's exchange keeps them apart by unguessable names, not by
@@ -47,6 +49,8 @@ MAX_SCORE = 10
 ALICE, BOB = "autograder-alice", "autograder-bob"
 #: {student: answers (course.Answers)}: alice types the solutions, bob a sigmoid with the sign of z wrong.
 ANSWERS = {ALICE: {}, BOB: {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"}}
+#: When bob's hand-in in alice's name says it was made: later than anything she hands in.
+FORGED_TIMESTAMP = "2099-01-01 00:00:00.000000 UTC"
 
 #: A plain PATH plus the system folders where useradd and runuser live.
 SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
@@ -183,6 +187,7 @@ class Term:
     exchange: Path
     students: dict[str, Student]
     outputs: dict[str, str] = field(default_factory=dict)  # step: what it printed
+    forged: Path | None = None  # bob's hand-in in alice's name
 
     def log(self) -> str:
         """What each step printed, for an assertion message."""
@@ -210,10 +215,11 @@ def term():
             os.chown(home, entry.pw_uid, entry.pw_gid)
             students[name] = Student(name, entry.pw_uid, entry.pw_gid, home)
 
-        # The exchange: nbgrader wants its root writable by everyone (release_assignment would make it so).
+        # The exchange: nbgrader wants its root writable by everyone (release_assignment would make it so);
+        # sticky, as the README says, so that no student can swap the course's folder for one of their own.
         exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-", dir="/tmp"))
         made.append(exchange)
-        exchange.chmod(0o777)
+        exchange.chmod(0o1777)  # sticky: no student may rename or remove the course's folder in it
 
         # The instructor's course: a scratch copy of source/, release/ and nbgrader_config.py.
         course = Path(tempfile.mkdtemp(prefix="autograder-exchange-course-", dir="/tmp"))
@@ -236,6 +242,17 @@ def term():
             student.run([PYTHON, "-c", code, path], input=nbformat.writes(filled))
             assert path.stat().st_uid == student.uid, f"{path} is not owned by {name}"
             t.outputs[f"submit {name}"] = student.nbgrader("submit", exchange).stderr
+
+        # Bob hands in as alice: a folder named for her, his notebook in it, dated in the future (so that
+        # nbgrader's collect, which takes the latest per name, would prefer it to anything she hands in).
+        inbound = exchange / COURSE_ID / "inbound"
+        forged = inbound / f"{ALICE}+{ASSIGNMENT}+{FORGED_TIMESTAMP}+forged"
+        code = (
+            "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2]); "
+            "open(sys.argv[2] + '/timestamp.txt', 'w').write(sys.argv[3])"
+        )
+        students[BOB].run([PYTHON, "-c", code, students[BOB].home / ASSIGNMENT, forged, FORGED_TIMESTAMP])
+        t.forged = forged
 
         t.outputs["collect"] = instructor(course, exchange, "collect").stderr
         grade = run_ok(
@@ -264,7 +281,7 @@ def test_each_step_of_the_term_went_through_the_exchange(term):
     assert "Permissions for exchange directory" not in term.outputs["release_assignment"], term.log()
     modes = {p.name: oct(p.stat().st_mode & 0o7777) for p in (term.exchange, exchange, *exchange.iterdir())}
     assert modes == {
-        term.exchange.name: "0o777",
+        term.exchange.name: "0o1777",
         COURSE_ID: "0o755",
         "outbound": "0o755",
         "inbound": "0o2733",  # students may hand in, not list
@@ -272,7 +289,7 @@ def test_each_step_of_the_term_went_through_the_exchange(term):
     }, modes
     assert (exchange / "outbound" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
     for name, student in term.students.items():
-        (handed_in,) = (exchange / "inbound").glob(f"{name}+{ASSIGNMENT}+*")
+        (handed_in,) = [p for p in (exchange / "inbound").glob(f"{name}+{ASSIGNMENT}+*") if p != term.forged]
         assert handed_in.stat().st_uid == student.uid, f"{handed_in} is not {name}'s"
         assert (course / "submitted" / name / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
         assert (course / "feedback" / name / ASSIGNMENT / f"{NOTEBOOK}.html").is_file(), term.log()
@@ -363,7 +380,7 @@ def test_bob_cannot_read_alices_work(term):
 def alices_files_in_the_exchange(term: Term) -> tuple[Path, Path]:
     """(her feedback as release_feedback named it: the hash of her submission's secret; her submission's folder)."""
     exchange = term.exchange / COURSE_ID
-    (submission,) = (exchange / "inbound").glob(f"{ALICE}+{ASSIGNMENT}+*")
+    (submission,) = [p for p in (exchange / "inbound").glob(f"{ALICE}+{ASSIGNMENT}+*") if p != term.forged]
     secret = (submission / "submission_secret.txt").read_text()
     return exchange / "feedback" / f"{notebook_hash(secret=secret, notebook_id=NOTEBOOK)}.html", submission
 
@@ -396,3 +413,29 @@ def test_bob_cannot_open_alices_files_in_the_exchange_even_by_name(term):
     seen = snoop_as_bob(term, [feedback, submission / f"{NOTEBOOK}.ipynb"])
     got = {path: what for path, what in seen.items() if not what.startswith("PermissionError")}
     assert not got, f"bob got at alice's work by name: {json.dumps(got, indent=1)}"
+
+
+def test_a_hand_in_in_a_classmates_name_is_not_collected(term):
+    """Bob's folder in alice's name, dated after hers, is set aside by collect (autograder/exchange.py,
+    made nbgrader's collect by nbgrader_config.py), which says so; alice's own hand-in is collected and
+    graded (10 of 10, above), and bob's own too. nbgrader's collect alone takes the forged one."""
+    assert term.forged.stat().st_uid == term.students[BOB].uid
+    said = " ".join(term.outputs["collect"].split())
+    assert f"Not collected: {term.forged} names a student but was handed in by {BOB}" in said, term.log()
+    alices = term.course / "submitted" / ALICE / ASSIGNMENT
+    assert (alices / "timestamp.txt").read_text() != FORGED_TIMESTAMP, "bob's hand-in was collected as alice's"
+    nb = nbformat.read(alices / f"{NOTEBOOK}.ipynb", as_version=4)
+    assert ANSWERS[BOB]["sigmoid"] not in [c.source for c in nb.cells], "alice's submission holds bob's sigmoid"
+    assert (term.course / "submitted" / BOB / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
+
+
+def test_bob_cannot_swap_the_courses_folder_in_the_sticky_exchange(term):
+    """The root is 1777 (README): bob may create in it, but not rename the instructor's course folder."""
+    course = term.exchange / COURSE_ID
+    code = (
+        "import os, sys\n"
+        "try:\n    os.rename(sys.argv[1], sys.argv[1] + '-old')\n    print('renamed')\n"
+        "except OSError as e:\n    print(type(e).__name__)"
+    )
+    said = term.students[BOB].run([PYTHON, "-c", code, course]).stdout.strip()
+    assert said == "PermissionError" and course.is_dir(), said

@@ -1,0 +1,60 @@
+"""nbgrader's exchange, collected safely: a hand-in counts only for the student who made it.
+
+nbgrader's default exchange lets every student write into ``inbound/`` (mode 2733), and its
+``collect`` takes the student id from the folder's name (``<student>+<assignment>+<timestamp>+…``),
+only warning ("cheating attempt?") when the folder's owner is someone else. So a student who hands in
+a folder named for a classmate, with a timestamp in the future, replaces the classmate's submission
+for good (nbgrader collects the latest). ``OwnerCheckedCollect`` (``nbgrader_config.py`` makes it
+nbgrader's collect) sets such a folder aside before the latest of each student is chosen, and says so
+as an error; the student's own hand-ins are collected as before. ``c.ExchangeCollect.check_owner = False``
+turns the check off, as it turns nbgrader's warning off.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nbgrader.exchange.default.collect import ExchangeCollect
+
+try:
+    import pwd
+except ImportError:  # Windows: no owners to check, as in nbgrader
+    pwd = None
+
+#: The name under which a hand-in whose owner is not the student it names is grouped (never collected).
+FORGED = "{student} (handed in by {owner})"
+
+
+def owner(path: str) -> str:
+    """The user name of path's owner ("unknown id" where it has none)."""
+    try:
+        return pwd.getpwuid(os.stat(path).st_uid).pw_name
+    except KeyError:
+        return "unknown id"
+
+
+class OwnerCheckedCollect(ExchangeCollect):
+    """nbgrader's ExchangeCollect, which collects only hand-ins owned by the student they name."""
+
+    def _path_to_record(self, path):
+        record = super()._path_to_record(path)
+        if self.check_owner and pwd is not None:
+            made_by = owner(path)
+            if made_by != record["username"]:
+                record["forged"] = made_by
+                # A group of its own, so that the student's own latest hand-in is still chosen.
+                record["username"] = FORGED.format(student=record["username"], owner=made_by)
+        return record
+
+    def copy_files(self):
+        forged = [rec for rec in self.src_records if "forged" in rec]
+        for rec in forged:
+            self.log.error(
+                "Not collected: %s names a student but was handed in by %s (a submission made for someone "
+                "else); that student's own hand-ins are collected. Set c.ExchangeCollect.check_owner = False to "
+                "collect it anyway.",
+                os.path.join(self.inbound_path, rec["filename"]),
+                rec["forged"],
+            )
+        self.src_records = [rec for rec in self.src_records if "forged" not in rec]
+        super().copy_files()
