@@ -106,8 +106,6 @@ def test_the_jupyter_configuration_turns_off_the_instructor_tools_and_the_news()
     assert {k for k, v in lab["disabledExtensions"].items() if v} == DISABLED_LAB
     server = json.loads((STUDENT / "etc/jupyter/jupyter_server_config.d/sparse-autoencoder-student.json").read_text())
     assert {k for k, v in server["ServerApp"]["jpserver_extensions"].items() if not v} == DISABLED_SERVER
-    # Later in the sort order than nbgrader's own file, which turns every extension on: this one wins.
-    assert "nbgrader.json" < "sparse-autoencoder-student.json"
 
 
 # --------------------------------------------------------------------------- the environment, built
@@ -220,10 +218,17 @@ from jupyterlab_server.config import get_static_page_config
 from jupyter_core.paths import jupyter_config_path
 from jupyter_server.extension.config import ExtensionConfigManager
 server = ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
+import numpy, scipy.optimize
+from threadpoolctl import threadpool_info, threadpool_limits
+blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+with threadpool_limits(limits=1, user_api="blas"):
+    limited = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 print(json.dumps({
     "autograder": importlib.util.find_spec("autograder") is not None,
     "disabled": sorted(k for k, v in get_static_page_config().get("disabledExtensions", {}).items() if v),
     "server": {k: v for k, v in server.items() if k.startswith("nbgrader")},
+    "blas": blas,
+    "limited": limited,
 }))
 """
     proc = _run(student_python, code, tmp_path, env)
@@ -233,6 +238,9 @@ print(json.dumps({
     assert set(found["disabled"]) == DISABLED_LAB
     assert {k for k, v in found["server"].items() if v} == STUDENT_SERVER, found["server"]
     assert {k for k, v in found["server"].items() if not v} == DISABLED_SERVER, found["server"]
+    # 05's training cell limits NumPy's and SciPy's BLAS to one thread with threadpoolctl: it must see them
+    # (threadpoolctl before 3.5 sees no BLAS of NumPy 2's wheels, and the limit silently does nothing).
+    assert found["blas"] and found["limited"] == [1] * len(found["blas"]), found
 
 
 def _filled_release(dest: Path, answers: dict | None = None) -> list[Path]:
