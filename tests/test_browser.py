@@ -339,10 +339,16 @@ def test_student_validates_in_jupyterlab(browser, tmp_path):
         assert any("File Browser" in t for t in tabs), f"the sidebars were not read: {tabs}"
         assert not any("Create Assignment" in t for t in tabs), f"students see nbgrader's Create Assignment: {tabs}"
         menu = nbgrader_menu(page, "student-nbgrader-menu.png")
-        if menu is not None:
-            assert "Assignment List" in menu, menu
-            for tool in ("Formgrader", "Course List", "Create assignment"):
-                assert tool.lower() not in [m.lower() for m in menu], f"students' Nbgrader menu has {tool}: {menu}"
+        assert menu is not None, "students have no Nbgrader menu (the Assignment List is in it)"
+        assert "Assignment List" in menu, menu
+        for tool in ("Formgrader", "Course List", "Create assignment"):
+            assert tool.lower() not in [m.lower() for m in menu], f"students' Nbgrader menu has {tool}: {menu}"
+        # What the page was told (deterministic, whatever the machine's speed), then what it shows.
+        disabled = page.evaluate(
+            "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).disabledExtensions"
+        )
+        for plugin in ("@jupyterlab/apputils-extension:announcements", "@jupyter/nbgrader:create-assignment"):
+            assert plugin in disabled, f"the page does not disable {plugin}: {disabled}"
         assert not news_question_shown(page), "students are asked about Jupyter news"
         assert notifications(page) == 0, "a fresh student JupyterLab has notifications (the news question?)"
 
