@@ -4,8 +4,9 @@ nbgrader's default exchange lets every student write into ``inbound/`` (mode 273
 ``collect`` takes the student id from the folder's name (``<student>+<assignment>+<timestamp>+…``),
 only warning ("cheating attempt?") when the folder's owner is someone else. So a student who hands in
 a folder named for a classmate, with a timestamp in the future, replaces the classmate's submission
-for good (nbgrader collects the latest). ``OwnerCheckedCollect`` (``nbgrader_config.py`` makes it
-nbgrader's collect) sets such a folder aside before the latest of each student is chosen, and says so
+for good (nbgrader collects the latest); and a folder whose name nbgrader cannot read (a timestamp
+that is not one) stops nbgrader's collect for everyone. ``OwnerCheckedCollect`` (``nbgrader_config.py`` makes it
+nbgrader's collect) sets such folders aside before the latest of each student is chosen, and says so
 as an error; the student's own hand-ins are collected as before. ``c.ExchangeCollect.check_owner = False``
 turns the check off, as it turns nbgrader's warning off.
 """
@@ -13,7 +14,9 @@ turns the check off, as it turns nbgrader's warning off.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
+from nbgrader.exchange.abc.exchange import ExchangeError
 from nbgrader.exchange.default.collect import ExchangeCollect
 
 try:
@@ -37,7 +40,13 @@ class OwnerCheckedCollect(ExchangeCollect):
     """nbgrader's ExchangeCollect, which collects only hand-ins owned by the student they name."""
 
     def _path_to_record(self, path):
-        record = super()._path_to_record(path)
+        try:
+            record = super()._path_to_record(path)
+        except (ExchangeError, ValueError, OverflowError) as error:
+            # A folder whose name nbgrader cannot read (anyone may make one in inbound/): nbgrader's collect
+            # stopped there for the whole class; this one sets it aside, on its own, and says so.
+            name = os.path.basename(path)
+            return {"username": f"(unreadable: {name})", "filename": name, "timestamp": datetime.min, "forged": error}
         if self.check_owner and pwd is not None:
             made_by = owner(path)
             if made_by != record["username"]:
@@ -49,6 +58,13 @@ class OwnerCheckedCollect(ExchangeCollect):
     def copy_files(self):
         forged = [rec for rec in self.src_records if "forged" in rec]
         for rec in forged:
+            if isinstance(rec["forged"], Exception):
+                self.log.error(
+                    "Not collected: %s, whose name is not <student>+<assignment>+<timestamp>+…: %s",
+                    os.path.join(self.inbound_path, rec["filename"]),
+                    rec["forged"],
+                )
+                continue
             self.log.error(
                 "Not collected: %s names a student but was handed in by %s (a submission made for someone "
                 "else); that student's own hand-ins are collected. Set c.ExchangeCollect.check_owner = False to "

@@ -188,6 +188,7 @@ class Term:
     students: dict[str, Student]
     outputs: dict[str, str] = field(default_factory=dict)  # step: what it printed
     forged: Path | None = None  # bob's hand-in in alice's name
+    unreadable: Path | None = None  # bob's folder whose name has no timestamp
 
     def log(self) -> str:
         """What each step printed, for an assertion message."""
@@ -253,6 +254,10 @@ def term():
         )
         students[BOB].run([PYTHON, "-c", code, students[BOB].home / ASSIGNMENT, forged, FORGED_TIMESTAMP])
         t.forged = forged
+        # and a folder whose name holds no timestamp (it stopped nbgrader's collect for the whole class)
+        unreadable = inbound / f"{BOB}+{ASSIGNMENT}+not a time+x"
+        students[BOB].run([PYTHON, "-c", "import os, sys; os.mkdir(sys.argv[1])", unreadable])
+        t.unreadable = unreadable
 
         t.outputs["collect"] = instructor(course, exchange, "collect").stderr
         grade = run_ok(
@@ -289,7 +294,9 @@ def test_each_step_of_the_term_went_through_the_exchange(term):
     }, modes
     assert (exchange / "outbound" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
     for name, student in term.students.items():
-        (handed_in,) = [p for p in (exchange / "inbound").glob(f"{name}+{ASSIGNMENT}+*") if p != term.forged]
+        (handed_in,) = [
+            p for p in (exchange / "inbound").glob(f"{name}+{ASSIGNMENT}+*") if p not in (term.forged, term.unreadable)
+        ]
         assert handed_in.stat().st_uid == student.uid, f"{handed_in} is not {name}'s"
         assert (course / "submitted" / name / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
         assert (course / "feedback" / name / ASSIGNMENT / f"{NOTEBOOK}.html").is_file(), term.log()
@@ -427,6 +434,12 @@ def test_a_hand_in_in_a_classmates_name_is_not_collected(term):
     nb = nbformat.read(alices / f"{NOTEBOOK}.ipynb", as_version=4)
     assert ANSWERS[BOB]["sigmoid"] not in [c.source for c in nb.cells], "alice's submission holds bob's sigmoid"
     assert (term.course / "submitted" / BOB / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()
+
+
+def test_a_folder_whose_name_is_not_a_hand_in_stops_no_collect(term):
+    """Bob's folder named without a timestamp: collect (which went on: every student was graded) says so."""
+    said = " ".join(term.outputs["collect"].split())
+    assert f"Not collected: {term.unreadable}, whose name is not" in said, term.log()
 
 
 def test_bob_cannot_swap_the_courses_folder_in_the_sticky_exchange(term):
