@@ -13,16 +13,18 @@ import yaml
 from packaging.requirements import Requirement
 
 
-def _pip_requirements(course_root):
-    deps = tomllib.loads((course_root / "pyproject.toml").read_text())["project"]["dependencies"]
+def _pip_requirements(folder):
+    """{package: bound} of folder's pyproject.toml (the course's, or student/'s)."""
+    deps = tomllib.loads((folder / "pyproject.toml").read_text())["project"]["dependencies"]
     return {Requirement(d).name.lower(): str(Requirement(d).specifier) for d in deps}
 
 
-def _conda_requirements(course_root):
-    env = yaml.safe_load((course_root / "environment.yml").read_text())
+def _conda_requirements(folder):
+    """{package: bound} of folder's environment.yml, its pip: list included (not its options or local paths)."""
+    env = yaml.safe_load((folder / "environment.yml").read_text())
     out = {}
     pip = [dep for entry in env["dependencies"] if isinstance(entry, dict) for dep in entry.get("pip", [])]
-    for dep in env["dependencies"] + [dep for dep in pip if not dep.startswith("-")]:
+    for dep in env["dependencies"] + [dep for dep in pip if not dep.startswith(("-", "."))]:
         if isinstance(dep, str) and dep not in ("pip",) and not dep.startswith("python"):
             name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep).groups()
             out[name.lower()] = bound.replace(" ", "")

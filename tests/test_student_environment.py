@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from packaging.requirements import Requirement
+from test_environment import _conda_requirements, _pip_requirements
 
 from autograder.course import COURSE_ROOT, Course, fill_answers
 
@@ -42,22 +42,6 @@ DISABLED_LAB = {
 }
 DISABLED_SERVER = {"nbgrader.server_extensions.formgrader", "nbgrader.server_extensions.course_list"}
 STUDENT_SERVER = {"nbgrader.server_extensions.assignment_list", "nbgrader.server_extensions.validate_assignment"}
-
-
-def _pip_bounds():
-    deps = tomllib.loads((STUDENT / "pyproject.toml").read_text())["project"]["dependencies"]
-    return {Requirement(d).name.lower(): str(Requirement(d).specifier) for d in deps}
-
-
-def _conda():
-    env = yaml.safe_load((STUDENT / "environment.yml").read_text())
-    out = {}
-    for dep in env["dependencies"]:
-        if isinstance(dep, str) and dep != "pip" and not dep.startswith("python"):
-            name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep).groups()
-            out[name.lower()] = bound.replace(" ", "")
-    assert {"pip": ["."]} in env["dependencies"], "environment.yml must install student/ itself (its Jupyter config)"
-    return out
 
 
 def _release_notebooks() -> list[Path]:
@@ -80,13 +64,15 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def test_pip_and_conda_files_list_the_same_packages_and_bounds():
-    assert _pip_bounds() == _conda()
+    assert _pip_requirements(STUDENT) == _conda_requirements(STUDENT)
+    env = yaml.safe_load((STUDENT / "environment.yml").read_text())
+    assert {"pip": ["."]} in env["dependencies"], "environment.yml must install student/ itself (its Jupyter config)"
     python = tomllib.loads((STUDENT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert f"python{python}" in yaml.safe_load((STUDENT / "environment.yml").read_text())["dependencies"]
 
 
 def test_every_module_a_release_notebook_imports_is_the_standard_librarys_or_a_student_package():
-    packages = _pip_bounds()
+    packages = _pip_requirements(STUDENT)
     assert {"jupyterlab", "nbgrader"} <= set(packages)  # the notebook server and the Validate button
     assert not {"autograder", "sparse-autoencoder-course", "pytest", "scikit-image"} & set(packages)
     seen = set()
@@ -191,7 +177,7 @@ def _versions(python: Path) -> dict[str, str]:
 
 def test_the_oldest_set_is_the_lower_bounds():
     """student/oldest.txt pins each package of the student environment to its lower bound's release."""
-    floors = {name: bound.removeprefix(">=") for name, bound in _pip_bounds().items()}
+    floors = {name: bound.removeprefix(">=") for name, bound in _pip_requirements(STUDENT).items()}
     pins = dict(line.split("==") for line in _oldest())
     assert set(pins) == set(floors), (pins, floors)
     for name, pin in pins.items():
