@@ -5,10 +5,10 @@ nbgrader's default exchange lets every student write into ``inbound/`` (mode 273
 only warning ("cheating attempt?") when the folder's owner is someone else. So a student who hands in
 a folder named for a classmate, with a timestamp in the future, replaces the classmate's submission
 for good (nbgrader collects the latest); and a folder whose name nbgrader cannot read (a timestamp
-that is not one) stops nbgrader's collect for everyone. ``OwnerCheckedCollect`` (``nbgrader_config.py`` makes it
-nbgrader's collect) sets such folders aside before the latest of each student is chosen, and says so
-as an error; the student's own hand-ins are collected as before. ``c.ExchangeCollect.check_owner = False``
-turns the check off, as it turns nbgrader's warning off.
+that is not one) stops nbgrader's collect for everyone. ``OwnerCheckedCollect`` (``nbgrader_config.py``
+makes it nbgrader's collect) sets such folders aside before the latest of each student is chosen, and
+says so as an error; the student's own hand-ins are collected as before.
+``c.ExchangeCollect.check_owner = False`` turns the owner check off, as it turns nbgrader's warning off.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ try:
 except ImportError:  # Windows: no owners to check, as in nbgrader
     pwd = None
 
-#: The name under which a hand-in whose owner is not the student it names is grouped (never collected).
-FORGED = "{student} (handed in by {owner})"
-
 
 def owner(path: str) -> str:
     """The user name of path's owner ("unknown id" where it has none)."""
@@ -37,40 +34,35 @@ def owner(path: str) -> str:
 
 
 class OwnerCheckedCollect(ExchangeCollect):
-    """nbgrader's ExchangeCollect, which collects only hand-ins owned by the student they name."""
+    """nbgrader's ExchangeCollect, which collects only hand-ins owned by the student they name.
+
+    A hand-in it refuses gets a group of its own (so that the student's own latest is still chosen) and
+    ``refused``, the error ``copy_files`` says instead of collecting it.
+    """
 
     def _path_to_record(self, path):
         try:
             record = super()._path_to_record(path)
         except (ExchangeError, ValueError, OverflowError) as error:
             # A folder whose name nbgrader cannot read (anyone may make one in inbound/): nbgrader's collect
-            # stopped there for the whole class; this one sets it aside, on its own, and says so.
+            # stopped there for the whole class.
             name = os.path.basename(path)
-            return {"username": f"(unreadable: {name})", "filename": name, "timestamp": datetime.min, "forged": error}
+            why = f"{path}, whose name is not <student>+<assignment>+<timestamp>+…: {error}"
+            return {"username": f"(unreadable: {name})", "filename": name, "timestamp": datetime.min, "refused": why}
         if self.check_owner and pwd is not None:
             made_by = owner(path)
             if made_by != record["username"]:
-                record["forged"] = made_by
-                # A group of its own, so that the student's own latest hand-in is still chosen.
-                record["username"] = FORGED.format(student=record["username"], owner=made_by)
+                record["refused"] = (
+                    f"{path} names a student but was handed in by {made_by} (a submission made for someone else); "
+                    "that student's own hand-ins are collected. Set c.ExchangeCollect.check_owner = False to "
+                    "collect it anyway."
+                )
+                record["username"] = f"{record['username']} (handed in by {made_by})"
         return record
 
     def copy_files(self):
-        forged = [rec for rec in self.src_records if "forged" in rec]
-        for rec in forged:
-            if isinstance(rec["forged"], Exception):
-                self.log.error(
-                    "Not collected: %s, whose name is not <student>+<assignment>+<timestamp>+…: %s",
-                    os.path.join(self.inbound_path, rec["filename"]),
-                    rec["forged"],
-                )
-                continue
-            self.log.error(
-                "Not collected: %s names a student but was handed in by %s (a submission made for someone "
-                "else); that student's own hand-ins are collected. Set c.ExchangeCollect.check_owner = False to "
-                "collect it anyway.",
-                os.path.join(self.inbound_path, rec["filename"]),
-                rec["forged"],
-            )
-        self.src_records = [rec for rec in self.src_records if "forged" not in rec]
+        for rec in self.src_records:
+            if "refused" in rec:
+                self.log.error("Not collected: %s", rec["refused"])
+        self.src_records = [rec for rec in self.src_records if "refused" not in rec]
         super().copy_files()
