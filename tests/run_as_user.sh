@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The sandbox, tampering and unprivileged-grading tests as a user who is not root (.ci/run runs it as
-# root after the suite). As root: makes the user if missing (AUTOGRADER_TEST_USER, default
-# autograder-test), lets it reach the checkout and the venv's Python (o+x on the folders in the way,
-# said here), gives it a HOME and TMPDIR of its own, and runs the tests as it. As any other user: runs
-# them as that user. Extra arguments go to pytest. What the kernel refuses that user is skipped, with why.
+# The sandbox, tampering and unprivileged-grading tests, and the demo (the same grades as root's), as a
+# user who is not root (.ci/run runs it as root after the suite). As root: makes the user if missing
+# (AUTOGRADER_TEST_USER, default autograder-test), lets it reach the checkout and the venv's Python (o+x
+# on the folders in the way, said here), gives it a HOME and TMPDIR of its own, and runs the tests as
+# it. As any other user: runs them as that user. Extra arguments go to pytest. What the kernel refuses
+# that user is skipped, with why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin"  # useradd, runuser (a plain PATH may lack them)
 checkout=$(pwd)
 python=$checkout/.venv/bin/python
-tests=(tests/test_sandbox.py tests/test_tampering.py tests/test_attacks.py tests/test_unprivileged.py)
+tests=(tests/test_sandbox.py tests/test_tampering.py tests/test_attacks.py tests/test_unprivileged.py tests/test_demo.py)
 
 if [ "$(id -u)" != 0 ]; then
     exec "$python" -m pytest -p no:cacheprovider "${tests[@]}" "$@"
