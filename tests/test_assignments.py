@@ -231,11 +231,6 @@ def test_05s_training_cells_run_the_students_optimizer_with_one_blas_thread(monk
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     nb = nbformat.read(RELEASE / "05_sparse_autoencoder" / "sparse_autoencoder.ipynb", as_version=4)
     (cell,) = [c for c in nb.cells if marker in c.source]
-    # Two threads around the cell (whatever this machine or OPENBLAS_NUM_THREADS gives), so that the
-    # cell's own limit is what brings them to one.
-    outer = threadpool_limits(limits=2, user_api="blas")
-    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    assert blas and set(blas) == {2}, f"no BLAS library loaded, or not limited to 2 threads: {blas}"
     threads = []
 
     def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, beta=3.0, max_iter=400, rng=None):
@@ -254,9 +249,11 @@ def test_05s_training_cells_run_the_students_optimizer_with_one_blas_thread(monk
         "show_patches": lambda *args, **kwargs: None,
         "theta": np.zeros(2 * 25 * 64 + 25 + 64),
     }
-    try:
+    # Two threads around the cell (whatever this machine or OPENBLAS_NUM_THREADS gives), so that the
+    # cell's own limit is what brings them to one.
+    with threadpool_limits(limits=2, user_api="blas"):
+        blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        assert blas and set(blas) == {2}, f"no BLAS library loaded, or not limited to 2 threads: {blas}"
         exec(compile(cell.source, "training cell", "exec"), namespace)
         assert threads and all(t == [1] * len(blas) for t in threads), threads
         assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == blas  # restored after
-    finally:
-        outer.restore_original_limits()

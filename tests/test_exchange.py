@@ -194,6 +194,12 @@ class Term:
         """What each step printed, for an assertion message."""
         return "\n".join(f"--- {step}\n{text}" for step, text in self.outputs.items())
 
+    def hand_in(self, student: str) -> Path:
+        """The student's own hand-in in the exchange's inbound/ (not bob's folders made to fool collect)."""
+        inbound = self.exchange / COURSE_ID / "inbound"
+        (own,) = [p for p in inbound.glob(f"{student}+{ASSIGNMENT}+*") if p not in (self.forged, self.unreadable)]
+        return own
+
     def fetched_feedback(self, student: str) -> list[Path]:
         """The feedback pages fetch_feedback put in the student's home: 01_activations/feedback/<time>/*.html."""
         return sorted((self.students[student].home / ASSIGNMENT / "feedback").glob("*/*.html"))
@@ -294,9 +300,7 @@ def test_each_step_of_the_term_went_through_the_exchange(term):
     }, modes
     assert (exchange / "outbound" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
     for name, student in term.students.items():
-        (handed_in,) = [
-            p for p in (exchange / "inbound").glob(f"{name}+{ASSIGNMENT}+*") if p not in (term.forged, term.unreadable)
-        ]
+        handed_in = term.hand_in(name)
         assert handed_in.stat().st_uid == student.uid, f"{handed_in} is not {name}'s"
         assert (course / "submitted" / name / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file(), term.log()
         assert (course / "feedback" / name / ASSIGNMENT / f"{NOTEBOOK}.html").is_file(), term.log()
@@ -387,7 +391,7 @@ def test_bob_cannot_read_alices_work(term):
 def alices_files_in_the_exchange(term: Term) -> tuple[Path, Path]:
     """(her feedback as release_feedback named it: the hash of her submission's secret; her submission's folder)."""
     exchange = term.exchange / COURSE_ID
-    (submission,) = [p for p in (exchange / "inbound").glob(f"{ALICE}+{ASSIGNMENT}+*") if p != term.forged]
+    submission = term.hand_in(ALICE)
     secret = (submission / "submission_secret.txt").read_text()
     return exchange / "feedback" / f"{notebook_hash(secret=secret, notebook_id=NOTEBOOK)}.html", submission
 
