@@ -33,5 +33,10 @@ from autograder.feedback import SafeFeedback, SanitizeFeedback  # noqa: E402
 c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, SanitizeFeedback, CSSHTMLHeaderPreprocessor]
 
 # nbgrader collect: a hand-in in the exchange counts only for the student who made it (its owner), not
-# for whoever its folder's name says (nbgrader alone warns and collects it): autograder/exchange.py.
+# for whoever its folder's name says (nbgrader alone warns and collects it); it is copied following no
+# link, and timed by the machine's clock, not by its own timestamp.txt: autograder/exchange.py.
 c.ExchangeFactory.collect = "autograder.exchange.OwnerCheckedCollect"
+
+# nbgrader release_feedback: each student's feedback on its own, so that one whose submission_secret.txt
+# is missing (a student may delete it) stops nobody else's: autograder/exchange.py.
+c.ExchangeFactory.release_feedback = "autograder.exchange.SafeReleaseFeedback"

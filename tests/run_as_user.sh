@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sandbox, tampering and unprivileged-grading tests, and the demo (the same grades as root's), as a
+# The sandbox, tampering, unprivileged-grading and collect tests, and the demo (the same grades as root's), as a
 # user who is not root (.ci/run runs it as root after the suite). As root: makes the user if missing
 # (AUTOGRADER_TEST_USER, default autograder-test), lets it reach the checkout and the venv's Python (o+x
 # on the folders in the way, said here), gives it a HOME and TMPDIR of its own, and runs the tests as
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/sbin:/sbin"  # useradd, runuser (a plain PATH may lack them)
 checkout=$(pwd)
 python=$checkout/.venv/bin/python
-tests=(tests/test_sandbox.py tests/test_tampering.py tests/test_attacks.py tests/test_unprivileged.py tests/test_demo.py)
+tests=(tests/test_sandbox.py tests/test_tampering.py tests/test_attacks.py tests/test_unprivileged.py tests/test_collect.py tests/test_demo.py)
 
 if [ "$(id -u)" != 0 ]; then
     exec "$python" -m pytest -p no:cacheprovider "${tests[@]}" "$@"
