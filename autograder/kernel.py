@@ -7,26 +7,32 @@ and UTS namespaces, a read-only root file system of the system and the Python in
 the ``autograder`` package only where it runs the hidden tests: see configure), no capability, a
 user id of its own when the grader is root, resource limits, and stdin/stdout/stderr on /dev/null.
 
-It talks to nbgrader over ZeroMQ *ipc* sockets (files in a folder of its own, bound in), not TCP:
-with no network it could not do otherwise, and two kernels started at once can no longer race for
-the same port (a kernel that lost that race died before its first cell).
+It talks to nbgrader over ZeroMQ *ipc* sockets, not TCP: with no network it could not do otherwise,
+and two kernels started at once can no longer race for the same port (a kernel that lost that race
+died before its first cell). The sockets are files in ``/ipc``, a small tmpfs in the kernel's own
+mount namespace, which the grader reaches through ``/proc/<pid>/root`` and makes read-only once they
+are bound (``SandboxedKernelManager.lock``).
 
-Writable for it: that folder, its own /tmp (a 64 MB tmpfs), and a copy of the submission's folder on
-a tmpfs of its own (WORK_TMPFS), seen at the submission's own path (so ``np.load("IMAGES.npy")`` works;
-what it writes there is bounded and thrown away).
+Writable for it, all of it tmpfs of its own, in memory and bounded: ``/ipc`` until it is locked, its
+own /tmp (64 MB), and a copy of the submission's folder (WORK_TMPFS), seen at the submission's own
+path (so ``np.load("IMAGES.npy")`` works; what it writes there is thrown away). Nothing of the
+grader's disks.
 
 Used by ``autograder.grading`` through ``configure``: nbgrader's Execute becomes SandboxedExecute.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
@@ -48,6 +54,10 @@ KERNEL_LIMITS = {
 }
 #: The submission's folder as the kernel sees it: a tmpfs of its own (in memory, bounded, thrown away).
 WORK_TMPFS = "size=512m,nr_inodes=20000,mode=0755"
+#: Where the kernel binds its sockets, inside its namespace, and the tmpfs there: room for the connection
+#: file (the sockets take none), a few names.
+IPC = "/ipc"
+IPC_TMPFS = "size=64k,nr_inodes=16,mode=0700"
 #: The error name of a cell the kernel did not run, as the student's code hung there in the isolated pass.
 NOT_RUN = "NotRunAfterHang"
 #: The environment variables the kernel keeps from those nbgrader gives it: BLAS threads, and nbgrader's
@@ -65,19 +75,26 @@ def _package() -> Path:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels run in the sandbox and speak over ipc sockets."""
+    """A kernel manager whose kernels run in the sandbox and speak over ipc sockets.
+
+    The sockets are in a folder of the kernel's own, ``IPC`` inside its namespace: a small tmpfs there
+    (IPC_TMPFS), with a copy of the connection file, so that nothing the kernel writes, before or after
+    its sockets are bound, reaches a disk of the grader's. The grader reaches the sockets through the
+    kernel's root, ``/proc/<pid>/root/ipc``; once they are bound, ``lock`` makes the folder read-only.
+    """
 
     with_grader = Bool(False, help="Whether the kernel sees the autograder package (only hidden tests import it).").tag(
         config=True
     )
 
     _box: Path | None = None  # its folder, under the worker's TMPDIR (removed with it, or by remove())
+    _pid: int | None = None  # the kernel's process (the launcher, which becomes the kernel), seen from here
 
     async def _async_pre_start_kernel(self, **kw):
         self._box = box = Path(tempfile.mkdtemp(prefix="kernel-"))
         (box / "ipc").mkdir()
         self.transport = "ipc"
-        self.ip = str(box / "ipc" / "k")
+        self.ip = f"{IPC}/k"  # as the kernel sees it (the connection file says so); the grader, through /proc
         self.connection_file = str(box / "ipc" / "connection.json")
         return await super()._async_pre_start_kernel(**kw)
 
@@ -85,16 +102,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         box = self._box
         cwd = str(Path(kw.get("cwd") or os.getcwd()).resolve())
         uid = sandbox.random_uid()
-        if sandbox.real_root():  # its user id must write its folders and read the connection file
-            for path in (box, *box.rglob("*")):
-                os.chown(path, uid, uid, follow_symlinks=False)
         package = _package()
         path = f"sys.path.insert(0, {str(package.parent)!r}); " if self.with_grader else ""
         start = f"import sys; {path}from ipykernel import kernelapp; kernelapp.launch_new_instance()"
         if "-f" not in kernel_cmd:
             raise RuntimeError(f"not a Python kernel's command (no -f connection_file): {kernel_cmd}")
         # As Jupyter's own launcher leaves it: the notebook's folder importable (not -I), no user site.
-        argv = [sys.executable, "-s", "-c", start, *kernel_cmd[kernel_cmd.index("-f") :]]
+        args = kernel_cmd[kernel_cmd.index("-f") :]
+        args[1] = f"{IPC}/{Path(self.connection_file).name}"
+        argv = [sys.executable, "-s", "-c", start, *args]
         env = sandbox._env()
         del env["MPLBACKEND"]  # the kernel's own (inline): figures reach the feedback
         env.update({k: v for k, v in (kw.get("env") or {}).items() if k in KEPT})
@@ -107,30 +123,49 @@ class SandboxedKernelManager(AsyncKernelManager):
             box / "root",
             uid=uid,
             binds=[str(package)] if self.with_grader else [],
-            writable=[(str(box / "ipc"), str(box / "ipc"))],
-            # The submission's folder, its notebooks left out (the one being run holds the test cells).
-            scratch=[(cwd, cwd, WORK_TMPFS, ["*.ipynb"])],
+            scratch=[
+                # The connection file, on a tmpfs of the kernel's own where it binds its sockets.
+                (str(box / "ipc"), IPC, IPC_TMPFS, []),
+                # The submission's folder, its notebooks left out (the one being run holds the test cells).
+                (cwd, cwd, WORK_TMPFS, ["*.ipynb"]),
+            ],
             cwd=cwd,
             quiet=not os.environ.get("AUTOGRADER_DEBUG"),
         )
         await super()._async_launch_kernel(cmd, **kw)
+        self._pid = await _kernel_process(self.provisioner.process)
+        # From here on (the control socket is connected next) the grader reaches the sockets in the kernel's root.
+        self.ip = f"/proc/{self._pid}/root{IPC}/k"
+
+    def cleanup_ipc_files(self) -> None:
+        """Nothing to remove: the sockets are on the kernel's tmpfs, gone with it (and a path through
+        /proc/<pid>/root must never be written to once that process may be another)."""
 
     def lock(self) -> None:
-        """Once the kernel has bound its sockets, its ipc folder is the grader's again (as root).
+        """Once the kernel has bound its sockets, its ipc folder is read-only for good: it can neither fill
+        it nor swap a socket for a link (which the client, reconnecting, would follow in the grader's root).
 
-        It can then neither fill the folder nor swap a socket for a link to one of the machine's
-        (which the client, reconnecting, would follow). A grader that is not root shares its user
-        id with the kernel, which could take the folder back: README, threat model.
+        The tmpfs is remounted read-only in the kernel's mount namespace (LOCK, run in a process of its own
+        that enters it), which the kernel, with no capability left, cannot undo; the remount fails where the
+        kernel holds a file there open for writing. Then what it did before (code of the submission's folder
+        runs as the kernel starts) is checked: only its sockets and the connection file may be there, none
+        a link, a hard link or a folder. Anything else stops the kernel.
         """
-        if self._box is None or not sandbox.real_root():
-            return
-        ipc = self._box / "ipc"
-        os.chown(ipc, 0, 0)
-        ipc.chmod(0o755)
-        # What it did before (code of the submission's folder runs as the kernel starts): only its
-        # sockets and the connection file may be there, none a link, a hard link or a folder.
+        if self._pid is None:
+            raise RuntimeError("the kernel has no process to lock")
+        userns = "0" if sandbox.real_root() else "1"
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", LOCK, str(self._pid), IPC, userns],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            why = (proc.stderr.strip().splitlines() or [f"status {proc.returncode}"])[-1]
+            raise RuntimeError(f"the kernel's ipc folder could not be locked ({why}): stopped")
+        ipc = f"/proc/{self._pid}/root{IPC}"
         ports = (self.shell_port, self.iopub_port, self.stdin_port, self.control_port, self.hb_port)
-        sockets = {f"{Path(self.ip).name}-{port}" for port in ports}
+        sockets = {f"k-{port}" for port in ports}
         for entry in os.scandir(ipc):
             info = entry.stat(follow_symlinks=False)
             plain = stat.S_ISSOCK(info.st_mode) if entry.name in sockets else stat.S_ISREG(info.st_mode)
@@ -151,6 +186,46 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._box is not None and not restart:
             remove(self._box)
             self._box = None
+
+
+async def _kernel_process(unshare: subprocess.Popen, seconds: float = 60.0) -> int:
+    """The kernel's process (unshare's child, the launcher that becomes the kernel) as /proc shows it, once
+    it has a root of its own: until then /proc/<pid>/root is the machine's, where no path of the client's
+    may lead."""
+    deadline = time.monotonic() + seconds
+    machine = os.stat("/")
+    while time.monotonic() < deadline and unshare.poll() is None:
+        for child in sandbox.children(unshare.pid):
+            try:
+                root = os.stat(f"/proc/{child}/root")
+                if (root.st_dev, root.st_ino) != (machine.st_dev, machine.st_ino):
+                    return child
+            except OSError:  # not ours to see yet, or gone
+                pass
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the kernel's sandbox did not start (its process never had a root of its own)")
+
+
+#: Run as ``python -I -S -c LOCK <pid> <folder> <1 if in a user namespace>``: remount the kernel's ipc
+#: tmpfs read-only, from inside its mount namespace (and its user namespace, where the grader is not
+#: root), so that the kernel, with no capability, cannot undo it. A process of its own: setns() into a
+#: user namespace needs a process with one thread.
+LOCK = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid, folder, userns = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+target = os.open(f"/proc/{pid}/root{folder}", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+namespaces = [os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY) for kind in (["user"] if userns else []) + ["mnt"]]
+for fd in namespaces:
+    if libc.setns(fd, 0) != 0:
+        sys.exit(f"setns: {os.strerror(ctypes.get_errno())}")
+os.fchdir(target)
+flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+if libc.mount(None, b".", None, flags, None) != 0:
+    e = ctypes.get_errno()
+    sys.exit(f"remount read-only: {os.strerror(e)}" + (" (a file held open for writing)" if e == 16 else ""))
+"""
 
 
 class SandboxedExecute(Execute):

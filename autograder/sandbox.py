@@ -13,7 +13,9 @@ Isolation, strongest available first (``isolation()`` says which one is in use):
   and UTS namespaces (and, when the grader is not root, a user namespace of its own, where the
   grader's user id is root); the launcher below builds a read-only root file system of bind mounts
   of the system and of the Python installation only (no course, no gradebook, no home, no
-  ``autograder``) with an empty ``/tmp``, the only place it can write, makes it the root with
+  ``autograder``, even where a non-editable install put it in a site directory: ``hidden_packages``;
+  of ``/etc`` only ``ETC``, with a passwd and group that name no user of the machine) with an empty
+  ``/tmp``, the only place it can write, makes it the root with
   ``pivot_root`` (the machine's root is unmounted from the namespace), sets resource limits and
   drops every capability for good (as root, to a user id of its own too), so that it can never
   mount or chroot again. No network, no other process is visible, and every process the student
@@ -113,8 +115,9 @@ os.makedirs(new + "/tmp")
 mount("tmpfs", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
 for path in cfg["binds"]:
     target = new + path
-    if os.path.islink(path) and os.path.dirname(path) == "/":
-        os.symlink(os.readlink(path), target)  # /lib -> usr/lib on merged-/usr systems
+    if os.path.islink(path):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(os.readlink(path), target)  # /lib -> usr/lib on merged-/usr systems, /etc/localtime
         continue
     if os.path.isdir(path):
         os.makedirs(target, exist_ok=True)
@@ -124,10 +127,12 @@ for path in cfg["binds"]:
     mount(path, target, None, MS_BIND | MS_REC)
     nodev = 0 if path.startswith("/dev/") else MS_NODEV
     mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | nodev)
-for path, inside in cfg.get("writable", []):  # a folder of its own, seen at another path
-    os.makedirs(new + inside, exist_ok=True)
-    mount(path, new + inside, None, MS_BIND | MS_REC)
-    mount(None, new + inside, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV)
+for path, text in cfg.get("files", {}).items():  # files of its own (/etc/passwd: no user of the machine)
+    os.makedirs(os.path.dirname(new + path), exist_ok=True)
+    with open(new + path, "w") as fh:
+        fh.write(text)
+for path in cfg.get("hide", []):  # folders of the binds it must not see (the grader's package): empty
+    mount("tmpfs", new + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=4k,nr_inodes=1,mode=000")
 for path, inside, options, ignore in cfg.get("scratch", []):  # a tmpfs of its own (bounded), a copy in it
     import shutil
 
@@ -137,7 +142,7 @@ for path, inside, options, ignore in cfg.get("scratch", []):  # a tmpfs of its o
     for folder, dirs, files in os.walk(new + inside):
         for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
             os.lchown(name, cfg["uid"], cfg["uid"])
-mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # writable: /tmp and those
+mount(None, new, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)  # writable: /tmp and the scratch
 mount(None, top, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 # pivot_root: the tmpfs becomes the namespace's root and the machine's is unmounted, so nothing of
 # its file system is left in this mount namespace to climb back to. Then chroot into box/: a
@@ -225,15 +230,50 @@ def _rlimits(limits: Limits) -> dict[str, int]:
     }
 
 
+#: Of the machine's /etc, what the sandbox sees: the dynamic loader's cache and configuration, the time
+#: zone, Debian's alternatives (where a system NumPy finds its BLAS), the system Python's and Matplotlib's
+#: own settings. Not the users (passwd and group are its own: _etc_files), not the instructors' Jupyter
+#: and nbgrader configuration, not the host's names or anything else.
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "matplotlibrc", "python3*")
+
+
 def _binds() -> list[str]:
     """What the sandbox sees, read-only: the system, the Python installation, the site directories."""
-    paths = ["/usr", "/bin", "/lib", "/lib64", "/etc", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"]
+    etc = sorted(str(p) for pattern in ETC for p in Path("/etc").glob(pattern))
+    paths = ["/usr", "/bin", "/lib", "/lib64", *etc, "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"]
     python = [sys.base_prefix, sys.prefix, *_site_dirs(), str(Path(sys.executable).parent)]
     for p in python:
         p = str(Path(p).resolve())
-        if not any(p == q or p.startswith(q.rstrip("/") + "/") for q in paths):
+        if not _under(p, paths):
             paths.append(p)
     return [p for p in paths if os.path.lexists(p)]
+
+
+def _under(path: str, folders: list[str]) -> bool:
+    """Whether path is one of folders or lies inside one."""
+    return any(path == q or path.startswith(q.rstrip("/") + "/") for q in folders)
+
+
+def _etc_files(uid: int) -> dict[str, str]:
+    """/etc/passwd and /etc/group as the sandbox sees them: root, nobody and its own user, no one else."""
+    users = {"root": 0, "student": uid, "nobody": 65534} if uid else {"root": 0, "nobody": 65534}
+    home = {"root": "/tmp", "student": "/tmp", "nobody": "/nonexistent"}
+    return {
+        "/etc/passwd": "".join(f"{n}:x:{i}:{i}:{n}:{home[n]}:/usr/sbin/nologin\n" for n, i in users.items()),
+        "/etc/group": "".join(f"{n}:x:{i}:\n" for n, i in {**users, "nogroup": 65534}.items() if n != "nobody"),
+    }
+
+
+def hidden_packages(binds: list[str]) -> list[str]:
+    """The folders of the grader's package (``autograder``: the reference solution, the checks) that lie in
+    what the sandbox sees: after ``pip install .`` (not ``-e``), in a site directory it binds. The one
+    running, and any other copy on this interpreter's path; the launcher covers each with an empty folder."""
+    found = {str(Path(__file__).resolve().parent)}
+    for entry in [*sys.path, *_site_dirs()]:
+        candidate = Path(entry or ".") / __package__
+        if (candidate / "reference.py").is_file():
+            found.add(str(candidate.resolve()))
+    return sorted(p for p in found if _under(p, binds))
 
 
 def namespaced(
@@ -244,7 +284,6 @@ def namespaced(
     *,
     uid: int | None = None,
     binds: list[str] = (),
-    writable: list[tuple[str, str]] = (),
     scratch: list[tuple[str, str, str, list[str]]] = (),
     cwd: str = "/tmp",
     quiet: bool = False,
@@ -252,23 +291,26 @@ def namespaced(
     """The command that runs argv in namespaces of its own, through LAUNCHER (see the module).
 
     root: an empty folder, where its root file system is built. It sees _binds() and binds
-    read-only; writable: (folder, path inside) pairs, the only places it writes besides its own
-    /tmp; scratch: (folder, path inside, tmpfs options, patterns) tuples, a tmpfs of that size with
-    a copy of folder in it but the files that match patterns (what is written there is bounded, and
-    thrown away; it is copied as the launcher, before it drops its rights). uid: the user id it runs
-    as when the grader is root (random by default). quiet: its stdin, stdout and stderr are
-    /dev/null whatever it inherited.
+    read-only, but the grader's package where it lies in them (hidden_packages) unless binds names it;
+    scratch: (folder, path inside, tmpfs options, patterns) tuples, a tmpfs of that size with a copy of
+    folder in it but the files that match patterns, the only places it writes besides its own /tmp
+    (what is written there is bounded, in memory, and thrown away; it is copied as the launcher, before
+    it drops its rights). uid: the user id it runs as when the grader is root (random by default).
+    quiet: its stdin, stdout and stderr are /dev/null whatever it inherited.
     """
     root.mkdir(exist_ok=True)
+    seen = [*_binds(), *(b for b in binds if b not in _binds())]
+    uid = (uid or random_uid()) if real_root() else 0
     config = {
         "root": str(root),
-        "binds": [*_binds(), *(b for b in binds if b not in _binds())],
-        "writable": [list(w) for w in writable],
+        "binds": seen,
+        "files": _etc_files(uid),
+        "hide": [h for h in hidden_packages(seen) if h not in binds],
         "scratch": [list(t) for t in scratch],
         "cwd": cwd,
         "quiet": quiet,
         "limits": limits,
-        "uid": (uid or random_uid()) if real_root() else 0,
+        "uid": uid,
         "argv": argv,
         "env": env,
     }
@@ -358,20 +400,68 @@ def isolation() -> str:
 # --------------------------------------------------------------------------- the parent side
 
 
+def children(pid: int) -> list[int]:
+    """The ids of a process's children, as /proc shows them (see in_proc)."""
+    found = []
+    for task in Path(f"/proc/{in_proc(pid)}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def in_proc(pid: int) -> int:
+    """The id under which /proc shows the process pid of this process's PID namespace.
+
+    They differ where this process runs in a PID namespace of its own but sees the machine's /proc, as a
+    grading worker does (autograder.grading.supervisor): there /proc/<pid> is another process. The
+    process's pidfd says (its fdinfo's Pid, in /proc's namespace); where it cannot, pid as it is.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd here, or no such process
+        return pid
+    try:
+        for line in Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines():
+            if line.startswith("Pid:") and int(line.split()[1]) > 0:
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    finally:
+        os.close(fd)
+    return pid
+
+
+def _from_proc(pid: int) -> int | None:
+    """The id of this process's PID namespace of the process that /proc shows as pid (None: not in it)."""
+    try:
+        ours = _nspid("self")
+        theirs = _nspid(str(pid))
+    except (OSError, ValueError):
+        return None
+    return theirs[len(ours) - 1] if len(theirs) >= len(ours) else None
+
+
+def _nspid(entry: str) -> list[int]:
+    for line in Path(f"/proc/{entry}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return [int(n) for n in line.split()[1:]]
+    return [int(entry) if entry.isdigit() else os.getpid()]
+
+
 def kill_children(pid: int) -> None:
     """SIGKILL the children of a process (unshare's: the first process of a PID namespace, whose end
     ends every other process in it, those that left the process group and cleared their
     parent-death signal included)."""
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            children = [int(child) for child in task.read_text().split()]
-        except (OSError, ValueError):
+    for child in children(pid):
+        ours = _from_proc(child)
+        if ours is None:
             continue
-        for child in children:
-            try:
-                os.kill(child, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        try:
+            os.kill(ours, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class Sandbox:

@@ -6,6 +6,7 @@ their own. Everything here runs in a few seconds.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -79,6 +80,22 @@ def fork_bomb():
         return float(n)
 
 aliased = np.tanh
+
+def etc():
+    return sorted(os.listdir("/etc")), sorted(line.split(":")[0] for line in open("/etc/passwd"))
+
+def writable(top="/"):
+    # the folders where a file system that is not read-only is mounted: the places it may write
+    found = []
+    for folder, dirs, _ in os.walk(top):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ("/proc", "/sys", "/dev")]
+        try:
+            here, mounted = os.statvfs(folder), os.stat(folder).st_dev != os.stat(os.path.dirname(folder)).st_dev
+        except OSError:
+            continue
+        if not here.f_flag & os.ST_RDONLY and (folder == "/" or mounted):
+            found.append([folder, here.f_blocks * here.f_frsize])
+    return found
 """
 
 
@@ -190,6 +207,31 @@ def test_the_course_is_out_of_reach(box):
     assert box.call("look", str(COURSE_ROOT / "gradebook.db")) is False
     with pytest.raises(StudentCodeError, match="ModuleNotFoundError"):
         box.call("read_reference")
+
+
+#: What the sandboxes may see of /etc: sandbox.ETC's names, and passwd and group of their own.
+ETC_SEEN = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "matplotlibrc", "passwd", "group")
+
+
+def _etc_is_what_python_needs(names: list[str], users: list[str]) -> None:
+    assert all(n in ETC_SEEN or n.startswith("python3") for n in names), names
+    assert set(users) <= {"root", "student", "nobody"}, users
+
+
+def test_the_sandbox_sees_only_what_python_needs_of_etc(box):
+    """Not the machine's users (an exception message carried /etc/passwd's names into a student's feedback),
+    not the instructors' Jupyter and nbgrader configuration, not the host's names."""
+    if box.mode != "namespaces":
+        pytest.skip(f"the sandbox runs with isolation {box.mode!r}, where the file system is visible")
+    names, users = box.call("etc")
+    _etc_is_what_python_needs(names, users)
+    assert box.call("look", "/etc/jupyter") is False and box.call("look", "/etc/shadow") is False
+
+
+def test_the_sandbox_writes_only_on_a_small_tmpfs_of_its_own(box):
+    if box.mode != "namespaces":
+        pytest.skip(f"the sandbox runs with isolation {box.mode!r}, where the file system is visible")
+    assert box.call("writable") == [["/tmp", 64 * 2**20]]
 
 
 def test_no_network(box, listener):
@@ -390,6 +432,165 @@ def _namespace_members(namespace: str) -> list[str]:
         except OSError:
             continue
     return found
+
+
+def run_in_kernel(code: str, cwd, *, before_lock: str = "") -> str:
+    """What code prints in a sandboxed kernel (autograder.kernel) started in cwd, once its ipc folder is
+    locked as nbgrader's run locks it; before_lock runs first, before the lock (what is printed: both)."""
+    import asyncio
+
+    from autograder import kernel
+
+    if not kernel.available():
+        pytest.skip(f"isolation {sandbox.isolation()!r}: kernels are not sandboxed here")
+
+    async def run() -> str:
+        km = kernel.SandboxedKernelManager()
+        await km.start_kernel(cwd=str(cwd))
+        client = km.client()
+        client.start_channels()
+        printed: list[str] = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                printed.append(f"{msg['content']['ename']}: {msg['content']['evalue']}\n")
+
+        try:
+            await client.wait_for_ready(timeout=120)
+            if before_lock:
+                await client.execute_interactive(before_lock, timeout=120, output_hook=hook)
+            km.lock()
+            await client.execute_interactive(code, timeout=120, output_hook=hook)
+            return "".join(printed)
+        finally:
+            client.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    return asyncio.run(run())
+
+
+def test_the_kernel_sees_only_what_python_needs_of_etc(tmp_path):
+    out = run_in_kernel(
+        STUDENT + "import json; print(json.dumps(etc())); print(os.path.exists('/etc/jupyter'))", tmp_path
+    )
+    names, users = json.loads(out.splitlines()[0])
+    _etc_is_what_python_needs(names, users)
+    assert out.splitlines()[1] == "False"
+
+
+def test_the_kernel_writes_only_on_small_tmpfs_of_its_own(tmp_path):
+    """Its /tmp (64 MiB), a copy of the submission's folder (512 MiB), both in memory and its own; its ipc
+    folder, where its sockets are, on a tmpfs of 64 KiB, read-only once they are bound. Nothing on a disk of
+    the grader's: its ipc folder was a folder of the grader's, where 200 nameless files filled /tmp."""
+    from autograder import kernel
+
+    out = run_in_kernel(STUDENT + "import json; print(json.dumps(writable()))", tmp_path)
+    places = dict(json.loads(out.splitlines()[0]))
+    assert places == {"/tmp": 64 * 2**20, str(tmp_path.resolve()): 512 * 2**20}, places
+    assert kernel.IPC_TMPFS.startswith("size=64k")
+
+
+#: Code of the submission's folder, run as the kernel starts (ipykernel imports calendar), before its ipc
+#: folder is locked: nameless files in that folder, each given 16 MiB (once, 200 of 256 MiB filled /tmp).
+PRESTART_TMPFILES = """
+import os, sys
+RESERVED, HELD = 0, []
+try:
+    ipc = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+    for _ in range(4):
+        fd = os.open(ipc, os.O_TMPFILE | os.O_RDWR, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, 16 << 20)
+            RESERVED += 16 << 20
+        except OSError:
+            pass
+        HELD.append(fd) if KEEP else os.close(fd)
+except Exception as error:
+    RESERVED = repr(error)
+del sys.modules["calendar"]
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+import calendar as _calendar  # the standard library's, so that the kernel starts as usual
+_calendar.RESERVED, _calendar.HELD = RESERVED, HELD
+sys.modules["calendar"] = _calendar
+"""
+
+
+def test_a_kernel_that_writes_in_its_ipc_folder_as_it_starts_gets_no_room_and_is_stopped(tmp_path):
+    (tmp_path / "calendar.py").write_text("KEEP = True\n" + PRESTART_TMPFILES)
+    with pytest.raises(RuntimeError, match="could not be locked .*open for writing"):
+        run_in_kernel("print('not reached')", tmp_path, before_lock="import calendar; print(calendar.RESERVED)")
+
+
+def test_a_kernel_that_writes_in_its_ipc_folder_as_it_starts_reserves_nothing(tmp_path):
+    """The same files, closed before the lock (so that it holds): they got no room at all."""
+    (tmp_path / "calendar.py").write_text("KEEP = False\n" + PRESTART_TMPFILES)
+    out = run_in_kernel("import calendar; print(calendar.RESERVED)", tmp_path)
+    assert out.split() == ["0"], out
+
+
+#: Run by the interpreter of a non-editable install: what its sandboxes see of the autograder it imports.
+INSTALLED = """
+import json, pathlib, sys, tempfile
+import autograder
+from autograder import kernel, sandbox
+copy = str(pathlib.Path(autograder.__file__).parent / "reference.py")
+probe = f"import os\\ndef look():\\n    return os.path.exists({copy!r})\\n"
+probe += "def key():\\n    import autograder.reference as r, inspect\\n    return inspect.getsource(r.sigmoid)\\n"
+seen = {"installed at": copy}
+with sandbox.Sandbox(sandbox.Limits(call_seconds=60)) as box:
+    box.run_cells([{"id": "answer", "source": probe, "student": True}])
+    seen["child sees the package"] = box.call("look")
+    try:
+        seen["child reads the key"] = box.call("key")
+    except sandbox.StudentCodeError as error:
+        seen["child reads the key"] = str(error)
+sys.path.insert(0, sys.argv[1])
+import test_sandbox
+with tempfile.TemporaryDirectory() as cwd:
+    seen["kernel"] = test_sandbox.run_in_kernel(probe + "print(look())\\nprint(key())", cwd)
+print(json.dumps(seen))
+"""
+
+
+def test_a_non_editable_install_keeps_the_package_out_of_the_sandboxes(tmp_path):
+    """pip install . (not -e) puts autograder in site-packages, which the sandboxes bind (NumPy is there):
+    the child and the kernel once imported the reference there and printed its source. Here an interpreter
+    whose autograder is such a copy (its files in its own site-packages, as pip puts them; the grader's
+    environment on its path for NumPy and the rest) starts both sandboxes; neither sees the package."""
+    import shutil
+    import site
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if sandbox.isolation() != "namespaces":
+        pytest.skip(f"no namespaces for the sandbox here: {sandbox.FALLBACK_REASON}")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    sp = subprocess.run(
+        [python, "-c", "import site; print(site.getsitepackages()[0])"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    package = Path(sandbox.__file__).parent
+    shutil.copytree(package, Path(sp) / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    (Path(sp) / "grader-environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    proc = subprocess.run(
+        [python, "-c", INSTALLED, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    assert seen["installed at"].startswith(sp), seen  # the copy ran, not the checkout
+    assert seen["child sees the package"] is False, seen
+    assert "ModuleNotFoundError" in seen["child reads the key"] or "ImportError" in seen["child reads the key"], seen
+    assert seen["kernel"].splitlines()[0] == "False" and "Error" in seen["kernel"], seen
+    assert "def sigmoid" not in json.dumps(seen), seen
 
 
 def test_a_kernel_that_left_its_process_group_dies_with_its_namespace_when_killed(tmp_path):
