@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import io
-import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -92,12 +92,44 @@ def _is_given(cell) -> bool:
     return bool(m.get("locked")) and not m.get("grade") and not m.get("solution")
 
 
-_MAGIC = re.compile(r"^(\s*)([%!].*)$", flags=re.M)
+#: Cell magics whose body IPython runs as Python in the notebook's namespace (others hold shell, HTML, a file…).
+PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun"})
 
 
+@functools.lru_cache(maxsize=4096)  # the same cells are read again and again (source's, for every student)
 def _python(source: str) -> str:
-    """Cell source as plain Python: IPython magics and shell escapes become comments."""
-    return _MAGIC.sub(r"\1# \2", source)
+    """Cell source as plain Python, line for line (a traceback's line numbers stay the cell's).
+
+    What IPython's own parser (the one the notebook's kernel uses) reads as a magic, a shell escape or a
+    help request becomes ``pass``, the line kept as a comment; a line that merely starts with ``%`` or
+    ``!=``, continuing an expression, stays Python, as in the kernel. A cell magic's body stays Python
+    where IPython runs it as such (``%%time``, ``%%capture``), and is commented out otherwise.
+    """
+    from IPython.core import inputtransformer2 as ipython
+
+    lines = [line if line.endswith("\n") else line + "\n" for line in source.splitlines(keepends=True)]
+    if lines and lines[0].startswith("%%"):
+        magic = lines[0][2:].split(None, 1)
+        body = magic and magic[0] in PYTHON_CELL_MAGICS
+        return "".join(["# " + lines[0], *(line if body else "# " + line for line in lines[1:])])
+    finders = ipython.TransformerManager().token_transformers
+    while True:
+        tokens = ipython.make_tokens_by_line(lines)
+        found = sorted(filter(None, (f.find(tokens) for f in finders)), key=ipython.TokenTransformBase.sortby)
+        for transform in found:
+            try:
+                span = len(lines) - len(transform.transform(list(lines))) + 1  # the lines IPython read as one
+            except SyntaxError:
+                continue
+            start = transform.start_line
+            code = lines[start].lstrip()
+            lines[start : start + span] = [
+                lines[start][: len(lines[start]) - len(code)] + "pass  # " + code,
+                *("# " + line for line in lines[start + 1 : start + span]),
+            ]
+            break
+        else:
+            return "".join(lines)
 
 
 def _definitions_only(source: str) -> str:

@@ -192,6 +192,20 @@ HONEST = {
             return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
         """
     ),
+    # Correct, with a magic, and lines that begin with % and != continuing an expression (Python to IPython,
+    # which the isolated pass once read as magics: 5 of 10, flagged "possible tampering").
+    "honest_continuations": _answer(
+        """
+        %matplotlib inline
+        def sigmoid(z):
+            z = np.asarray(z, dtype=float)
+            label = ("the sigmoid of %d values"
+                     % z.size)
+            assert (label
+                    != "")
+            return 1 / (1 + np.exp(-z))
+        """
+    ),
 }
 
 # Plain mistakes, not cheats: tanh from NumPy, which the notebook asks not to use (aliased, or wrapped).
