@@ -58,7 +58,7 @@ from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
-from traitlets import Bool, Integer, List, Unicode
+from traitlets import Any, Bool, Integer, List, Unicode
 
 __all__ = ["SafeFeedback", "SanitizeFeedback", "safe_text", "error_line"]
 
@@ -372,14 +372,24 @@ MARKDOWN_TAGS = {
     *"p br hr h1 h2 h3 h4 h5 h6 em strong b i u s del code pre blockquote ul ol li a img".split(),
     *"table thead tbody tr th td span div sup sub".split(),
 }
-#: A link's or an image's destination that is kept: a relative path, an anchor, an attachment. (No
-#: cell of the course links anywhere; a remote image would tell its server who opened the page.)
-_SAFE_DESTINATION = re.compile(r"(attachment:)?\w[\w./-]*|#[\w-]*")
+#: Where a link may lead: an anchor of the page. Nothing else is a link in a page a student's work is
+#: shown in (the feedback, formgrader): a link to a file of the submission would open the student's HTML
+#: in the instructor's Jupyter session; one elsewhere, a page in the course's name.
+_SAFE_LINK = re.compile(r"#[\w-]*")
+#: What an image may load: a file of the notebook's own folder (a relative path, no "..", no "/" first,
+#: no "%" or "\\" that a browser would read as one), or the image itself (an attachment of the cell,
+#: which the renderer writes as a data URI; in an <img>, an SVG runs no script and loads nothing). No cell
+#: of the course has one; a remote image would tell its server who opened the page, and "a/../../logout"
+#: in formgrader is a request to the instructor's server, with their cookie.
+_SAFE_IMAGE = re.compile(r"\w[\w.-]*(/\w[\w.-]*)*|data:image/(png|jpeg|gif|svg\+xml);base64,[\w+/=\s]*")
 
 
 def _attribute(tag: str, name: str, value: str) -> bool:
-    if name in ("href", "src"):
-        return bool(_SAFE_DESTINATION.fullmatch(value))
+    """Whether a Markdown cell's HTML keeps this attribute (bleach's attribute filter)."""
+    if name == "href":
+        return bool(_SAFE_LINK.fullmatch(value))
+    if name == "src":
+        return bool(_SAFE_IMAGE.fullmatch(value))
     if tag == "img":
         return name in ("alt", "title", "width", "height")
     if tag in ("th", "td"):
@@ -387,19 +397,39 @@ def _attribute(tag: str, name: str, value: str) -> bool:
     return name in ("id", "class", "title")
 
 
-def safe_markdown(markdown: str) -> str:
+def _output_attribute(tag: str, name: str, value: str) -> bool:
+    """Whether an HTML output keeps this attribute: nbconvert's (bleach's) allowed ones, but a link's
+    destination only if it is an anchor (so a link elsewhere shows as its text)."""
+    if name == "href":
+        return tag == "a" and bool(_SAFE_LINK.fullmatch(value))
+    return name == "title" and tag in ("a", "abbr", "acronym")
+
+
+def safe_markdown(markdown: str, attachments: dict | None = None) -> str:
     """A Markdown cell as the HTML it renders to, cleaned, in a block that Markdown passes on as is.
 
     Judged on the HTML the renderer made, not on the Markdown: every way to write a link or an
     image (inline, by reference, in a list or a quote, entity-encoded, protocol-relative) ends as
-    an ``href`` or a ``src`` here, and keeps it only if it matches _SAFE_DESTINATION. Tags other
+    an ``href`` or a ``src`` here, and keeps it only if it matches _SAFE_LINK or _SAFE_IMAGE. Tags other
     than MARKDOWN_TAGS, scripts and event handlers included, are shown as text. (The feedback
     template renders the cell again: an HTML block without a blank line is left as it is.)
+    attachments: the cell's (an image pasted into it), rendered in place as data URIs; one the cell
+    names but does not hold is left out.
     """
     import bleach
-    from nbconvert.filters import markdown2html
+    from nbconvert.filters.markdown_mistune import InvalidNotebook, IPythonRenderer, MarkdownWithMath
 
-    clean = bleach.clean(markdown2html(markdown), tags=MARKDOWN_TAGS, attributes=_attribute, strip=False)
+    def render(text: str) -> str:
+        return MarkdownWithMath(renderer=IPythonRenderer(escape=False, attachments=attachments or {})).render(text)
+
+    try:
+        html = render(markdown)
+    except InvalidNotebook:  # "missing attachment": no image rather than no feedback
+        html = render(markdown.replace("attachment:", "missing-attachment:"))
+    # bleach's own check of an address comes first: relative ones pass only with "http" allowed, images
+    # as data with "data"; _attribute then keeps only what it allows (no http address, no data link)
+    protocols = ["http", "https", "data"]
+    clean = bleach.clean(html, tags=MARKDOWN_TAGS, attributes=_attribute, protocols=protocols, strip=False)
     lines = [line if line.strip() else "<!---->" for line in clean.strip().split("\n")]
     return '<div class="autograder-markdown">\n' + "\n".join(lines) + "\n</div>"
 
@@ -413,6 +443,8 @@ class SanitizeFeedback(SanitizeHTML):
 
     # nbconvert's preprocessors are off unless enabled (nbgrader's are on): registered is not enough.
     enabled = Bool(True).tag(config=True)
+    # bleach's attributes for HTML outputs, with links to anchors only (nbconvert keeps http(s) and mailto)
+    attributes = Any(default_value=_output_attribute).tag(config=True)
 
     max_string_chars = Integer(2**20, help="An output's longer text or data is cut to this many characters.").tag(
         config=True
@@ -453,7 +485,7 @@ class SanitizeFeedback(SanitizeHTML):
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type == "markdown":
-            cell.source = safe_markdown(cell.source)
+            cell.source = safe_markdown(cell.source, cell.get("attachments"))
             return cell, resources
         if cell.cell_type == "raw":
             cell.source = escape_tags(cell.source)

@@ -54,6 +54,15 @@ WRONG_SIGMOID = "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"
 WRONG_SIGMOID_FAILS = {"sigmoid_values", "sigmoid_extremes"}
 #: The part the instructor regrades by hand in formgrader: (grade_id, manual score).
 MANUAL = ("sigmoid_values", 1.0)
+#: Where nbconvert's HTML (the feedback) loads MathJax from: nowhere on this machine (issue 27).
+MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
+#: A Markdown cell bea adds: images whose relative address climbs out of the notebook's folder to the
+#: server's /logout (shown in formgrader, such an image once logged the instructor out: a GET with their
+#: cookie), and a link to a page elsewhere, in the course's name.
+HOSTILE_MARKDOWN = (
+    "![chart](a/../../../../../logout) ![chart](%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/logout) "
+    "![chart](..\\..\\..\\..\\..\\logout) [see your full grade](http://127.0.0.1:9/phish)"
+)
 
 # Generous: the machine is shared and slow (page loads and kernel starts can take 10-30 s).
 START_TIMEOUT = 240  # s, until JupyterLab answers /api/status
@@ -104,7 +113,8 @@ def new_page(browser) -> Iterator:
     context.set_default_timeout(UI_TIMEOUT)
 
     def local_only(route):
-        if urlparse(route.request.url).hostname == "127.0.0.1":
+        url = urlparse(route.request.url)
+        if url.hostname == "127.0.0.1" or url.scheme == "file":
             route.continue_()
         else:
             route.abort()
@@ -449,7 +459,8 @@ def open_submission(page, lab: Lab, sid: str) -> None:
 
 @pytest.fixture
 def graded_course(tmp_path) -> Path:
-    """A course with 01_activations submitted by a perfect student and one with the wrong sigmoid, graded."""
+    """A course with 01_activations submitted by a perfect student and one with the wrong sigmoid (and a
+    Markdown cell of HOSTILE_MARKDOWN), graded."""
     course = (
         Course()
         .scratch(
@@ -459,6 +470,10 @@ def graded_course(tmp_path) -> Path:
         )
         .root
     )
+    path = course / "submitted" / "bea_buggy" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(HOSTILE_MARKDOWN))
+    nbformat.write(nb, path)
     grade(course)
     return course
 
@@ -487,8 +502,15 @@ def test_instructor_grades_in_formgrader(browser, graded_course, tmp_path):
         screenshot(page, "formgrader-students.png")
         assert shown == scores, f"formgrader shows {shown}, the gradebook holds {scores}"
 
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
         open_submission(page, lab, sid)
         assert page.locator(".live-notebook .name-shown").first.inner_text().strip() == "bea_buggy"
+        # Her Markdown cell is shown, its images loading nothing (no /logout), its link no link.
+        page.get_by_text("see your full grade").scroll_into_view_if_needed()
+        screenshot(page, "formgrader-hostile-markdown.png")
+        assert not [u for u in requested if "logout" in u or "phish" in u], requested
+        assert page.locator("a", has_text="see your full grade").get_attribute("href") is None
         score = page.locator(f"input.score#{gid}")
         assert score.get_attribute("placeholder") == "0", "the autograded score is not the input's placeholder"
         assert score.input_value() == "", "a manual score is there before it was given"
@@ -513,3 +535,14 @@ def test_instructor_grades_in_formgrader(browser, graded_course, tmp_path):
         shown = formgrader_scores(page, lab)
         screenshot(page, "formgrader-students-after-regrade.png")
         assert shown == scores, f"after regrading formgrader shows {shown}, the gradebook holds {scores}"
+
+        # bea's feedback page, opened from disk as she opens it: it loads nothing but itself (and MathJax
+        # from nbconvert's CDN, which this browser may not reach: issue 27), her link is no link.
+        feedback = course / "feedback" / "bea_buggy" / ASSIGNMENT / f"{NOTEBOOK}.html"
+        requested.clear()
+        page.goto(feedback.as_uri())
+        page.get_by_text("see your full grade").scroll_into_view_if_needed()
+        screenshot(page, "feedback-hostile-markdown.png")
+        others = [u for u in requested if u != feedback.as_uri() and not u.startswith(MATHJAX_CDN)]
+        assert not others, others
+        assert page.locator("a", has_text="see your full grade").get_attribute("href") is None

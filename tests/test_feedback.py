@@ -357,3 +357,68 @@ def test_no_message_of_the_checks_is_withheld_as_a_quote_of_the_grader():
                 if secrets.found_in(node.value):
                     found.append(f"{path.name}:{node.lineno}: {node.value[:80]}")
     assert not found, found
+
+
+# ---------------------------------------------------------------------------------------------- addresses
+
+#: What a page a student's work is shown in (the feedback, formgrader) makes of the images and links of a
+#: Markdown cell: what an <img> may load and where an <a> leads, or None where it has no address left.
+IMAGES = {
+    "figure.png": "figure.png",  # a file of the notebook's own folder
+    "figures/loss.png": "figures/loss.png",
+    "a/../../../../logout": None,  # out of the folder (in formgrader: the instructor's /logout)
+    "../figure.png": None,
+    "%2e%2e/%2e%2e/logout": None,  # a browser reads %2e%2e as ..
+    "..\\..\\logout": None,  # and \ as /
+    "/logout": None,
+    "//127.0.0.1:9/track.png": None,
+    "http://127.0.0.1:9/track.png": None,
+    "data:image/png;base64,iVBORw0KGgo=": "data:image/png;base64,iVBORw0KGgo=",  # the image itself
+    "data:text/html;base64,PHNjcmlwdD4=": None,
+    "javascript:alert(1)": None,
+}
+LINKS = {"#part-a": "#part-a", "page.html": None, "http://127.0.0.1:9/phish": None, "mailto:a@b.c": None}
+
+
+def _addresses(page: str, tag: str, attribute: str) -> list[str | None]:
+    found = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, name, attrs):
+            if name == tag:
+                found.append(dict(attrs).get(attribute))
+
+    Parser().feed(page)
+    return found
+
+
+@pytest.mark.parametrize("address", IMAGES)
+def test_an_image_loads_only_a_file_of_the_notebooks_folder(address):
+    from autograder.feedback import safe_markdown
+
+    assert _addresses(safe_markdown(f"![chart]({address})"), "img", "src") == [IMAGES[address]]
+
+
+@pytest.mark.parametrize("address", LINKS)
+def test_a_link_leads_only_to_an_anchor_in_markdown_and_in_html_outputs(address):
+    from autograder.feedback import safe_markdown
+
+    assert _addresses(safe_markdown(f"[see your grade]({address})"), "a", "href") == [LINKS[address]]
+    nb = new_notebook(cells=[new_code_cell("x")])
+    html_out = f'<a href="{address}">see your grade</a>'
+    nb.cells[0].outputs = [new_output("display_data", data={"text/html": html_out, "text/plain": "x"})]
+    nb, _ = SanitizeFeedback().preprocess(nb, {})
+    shown = nb.cells[0].outputs[0].data["text/html"]
+    assert _addresses(shown, "a", "href") == [LINKS[address]] and "see your grade" in shown
+
+
+def test_a_pasted_image_is_shown_and_a_missing_one_costs_no_feedback():
+    """JupyterLab keeps an image pasted into a Markdown cell as the cell's attachment: it is shown (as a
+    data URI); one the cell names but does not hold is left out, where it once failed the whole feedback."""
+    from autograder.feedback import safe_markdown
+
+    pasted = {"image.png": {"image/png": "iVBORw0KGgo="}}
+    assert _addresses(safe_markdown("![](attachment:image.png)", pasted), "img", "src") == [
+        "data:image/png;base64,iVBORw0KGgo="
+    ]
+    assert _addresses(safe_markdown("![](attachment:gone.png) text"), "img", "src") == [None]
