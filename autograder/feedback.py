@@ -405,6 +405,26 @@ def _output_attribute(tag: str, name: str, value: str) -> bool:
     return name == "title" and tag in ("a", "abbr", "acronym")
 
 
+def _links_as_text():
+    """An html5lib filter (bleach's): a link left with no address (its own was not an anchor: _SAFE_LINK)
+    becomes a <span>, so that its text shows as text, not as a link that leads nowhere."""
+    from bleach.html5lib_shim import Filter
+
+    class LinksAsText(Filter):
+        def __iter__(self):
+            linked = []  # for each <a> open: whether it kept its href
+            for token in super().__iter__():
+                if token["type"] in ("StartTag", "EmptyTag") and token["name"] == "a":
+                    linked.append(any(name == "href" for _, name in token["data"]))
+                    if not linked[-1]:
+                        token = {**token, "name": "span"}
+                elif token["type"] == "EndTag" and token["name"] == "a" and linked and not linked.pop():
+                    token = {**token, "name": "span"}
+                yield token
+
+    return LinksAsText
+
+
 def safe_markdown(markdown: str, attachments: dict | None = None) -> str:
     """A Markdown cell as the HTML it renders to, cleaned, in a block that Markdown passes on as is.
 
@@ -429,7 +449,8 @@ def safe_markdown(markdown: str, attachments: dict | None = None) -> str:
     # bleach's own check of an address comes first: relative ones pass only with "http" allowed, images
     # as data with "data"; _attribute then keeps only what it allows (no http address, no data link)
     protocols = ["http", "https", "data"]
-    clean = bleach.clean(html, tags=MARKDOWN_TAGS, attributes=_attribute, protocols=protocols, strip=False)
+    cleaner = bleach.Cleaner(tags=MARKDOWN_TAGS, attributes=_attribute, protocols=protocols, filters=[_links_as_text()])
+    clean = cleaner.clean(html)
     lines = [line if line.strip() else "<!---->" for line in clean.strip().split("\n")]
     return '<div class="autograder-markdown">\n' + "\n".join(lines) + "\n</div>"
 
@@ -456,6 +477,21 @@ class SanitizeFeedback(SanitizeHTML):
     def preprocess(self, nb, resources):
         self._chars = 0
         return super().preprocess(nb, resources)
+
+    def sanitize_html_tags(self, html_str: str) -> str:
+        """nbconvert's cleaning of an HTML output, and a link that kept no address shown as its text."""
+        import bleach
+        from bleach.css_sanitizer import CSSSanitizer
+
+        cleaner = bleach.Cleaner(
+            tags=self.tags,
+            attributes=self.attributes,
+            strip=self.strip,
+            strip_comments=self.strip_comments,
+            css_sanitizer=CSSSanitizer(allowed_css_properties=self.styles),
+            filters=[_links_as_text()],
+        )
+        return cleaner.clean(html_str)
 
     def _bounded(self, outputs: list) -> list:
         """Outputs with every string cut to max_string_chars, none past max_notebook_chars in all.

@@ -51,6 +51,10 @@ ALICE, BOB = "autograder-alice", "autograder-bob"
 ANSWERS = {ALICE: {}, BOB: {"sigmoid": "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"}}
 #: When bob's hand-in in alice's name says it was made: later than anything she hands in.
 FORGED_TIMESTAMP = "2099-01-01 00:00:00.000000 UTC"
+#: What bob writes in his own hand-in's timestamp.txt after submitting, and when his second hand-in (a link
+#: to the course's answer key, through collect's working folder) says it was made.
+EARLY_TIMESTAMP = "2000-01-01 00:00:00.000000 UTC"
+LINKED_TIMESTAMP = "2098-01-01 00:00:00.000000 UTC"
 
 #: A plain PATH plus the system folders where useradd and runuser live.
 SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
@@ -189,6 +193,7 @@ class Term:
     outputs: dict[str, str] = field(default_factory=dict)  # step: what it printed
     forged: Path | None = None  # bob's hand-in in alice's name
     unreadable: Path | None = None  # bob's folder whose name has no timestamp
+    linked: Path | None = None  # bob's second hand-in, whose notebook is a link to the answer key
 
     def log(self) -> str:
         """What each step printed, for an assertion message."""
@@ -197,7 +202,8 @@ class Term:
     def hand_in(self, student: str) -> Path:
         """The student's own hand-in in the exchange's inbound/ (not bob's folders made to fool collect)."""
         inbound = self.exchange / COURSE_ID / "inbound"
-        (own,) = [p for p in inbound.glob(f"{student}+{ASSIGNMENT}+*") if p not in (self.forged, self.unreadable)]
+        made_to_fool = (self.forged, self.unreadable, self.linked)
+        (own,) = [p for p in inbound.glob(f"{student}+{ASSIGNMENT}+*") if p not in made_to_fool]
         return own
 
     def fetched_feedback(self, student: str) -> list[Path]:
@@ -264,6 +270,23 @@ def term():
         unreadable = inbound / f"{BOB}+{ASSIGNMENT}+not a time+x"
         students[BOB].run([PYTHON, "-c", "import os, sys; os.mkdir(sys.argv[1])", unreadable])
         t.unreadable = unreadable
+        # and, after submitting: his own hand-in's timestamp.txt rewritten to long ago, and a second hand-in,
+        # dated later, whose notebook is a link to the answer key (collect runs in the course root)
+        own = t.hand_in(BOB)
+        students[BOB].run(
+            [
+                PYTHON,
+                "-c",
+                "import sys; open(sys.argv[1], 'w').write(sys.argv[2])",
+                own / "timestamp.txt",
+                EARLY_TIMESTAMP,
+            ]
+        )
+        linked = inbound / f"{BOB}+{ASSIGNMENT}+{LINKED_TIMESTAMP}+linked"
+        key = f"/proc/self/cwd/source/{ASSIGNMENT}/{NOTEBOOK}.ipynb"
+        code = "import os, sys; os.mkdir(sys.argv[1]); os.symlink(sys.argv[2], sys.argv[1] + '/' + sys.argv[3])"
+        students[BOB].run([PYTHON, "-c", code, linked, key, f"{NOTEBOOK}.ipynb"])
+        t.linked = linked
 
         t.outputs["collect"] = instructor(course, exchange, "collect").stderr
         grade = run_ok(
@@ -444,6 +467,30 @@ def test_a_folder_whose_name_is_not_a_hand_in_stops_no_collect(term):
     """Bob's folder named without a timestamp: collect (which went on: every student was graded) says so."""
     said = " ".join(term.outputs["collect"].split())
     assert f"Not collected: {term.unreadable}, whose name is not" in said, term.log()
+
+
+def test_a_hand_in_that_links_to_the_answer_key_is_set_aside(term):
+    """Bob's second hand-in, a link through collect's working folder to the course's source notebook (its
+    solutions and hidden tests): set aside with why; his own plain hand-in is collected, and nothing of the
+    answer key reaches his submission or the feedback he fetched."""
+    said = " ".join(term.outputs["collect"].split())
+    assert f"Not collected: {term.linked}: {NOTEBOOK}.ipynb is a symbolic link" in said, term.log()
+    path = term.course / "submitted" / BOB / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    (page,) = term.fetched_feedback(BOB)
+    for text in (path.read_text(), page.read_text()):
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert ANSWERS[BOB]["sigmoid"] in [c.source for c in nbformat.read(path, as_version=4).cells]
+
+
+def test_the_time_a_student_writes_is_not_the_time_of_the_hand_in(term):
+    """Bob rewrote his hand-in's timestamp.txt after submitting: collect keeps the machine's time (the last
+    change of anything in it), which is after his submit, and says so."""
+    from nbgrader.utils import parse_utc
+
+    collected = parse_utc((term.course / "submitted" / BOB / ASSIGNMENT / "timestamp.txt").read_text())
+    submitted_at = parse_utc(term.hand_in(BOB).name.split("+")[2])  # nbgrader submit's time, in the name
+    assert collected >= submitted_at, (collected, submitted_at)
+    assert f"{BOB}'s hand-in says it was made at 2000-01-01" in " ".join(term.outputs["collect"].split())
 
 
 def test_bob_cannot_swap_the_courses_folder_in_the_sticky_exchange(term):

@@ -6,6 +6,8 @@ their own. Everything here runs in a few seconds.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import time
@@ -434,39 +436,45 @@ def _namespace_members(namespace: str) -> list[str]:
     return found
 
 
-def run_in_kernel(code: str, cwd, *, before_lock: str = "") -> str:
-    """What code prints in a sandboxed kernel (autograder.kernel) started in cwd, once its ipc folder is
-    locked as nbgrader's run locks it; before_lock runs first, before the lock (what is printed: both)."""
-    import asyncio
-
+@contextlib.asynccontextmanager
+async def sandboxed_kernel(cwd):
+    """(kernel manager, client) of a sandboxed kernel (autograder.kernel) started in cwd and ready; shut down
+    after (unless the test did), its channels stopped."""
     from autograder import kernel
 
     if not kernel.available():
         pytest.skip(f"isolation {sandbox.isolation()!r}: kernels are not sandboxed here")
+    km = kernel.SandboxedKernelManager()
+    await km.start_kernel(cwd=str(cwd))
+    client = km.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=120)
+        yield km, client
+    finally:
+        client.stop_channels()
+        if km.has_kernel:
+            await km.shutdown_kernel(now=True)
+
+
+def run_in_kernel(code: str, cwd, *, before_lock: str = "") -> str:
+    """What code prints in a sandboxed kernel started in cwd, once its ipc folder is locked as nbgrader's
+    run locks it; before_lock runs first, before the lock (what is printed: both)."""
+    printed: list[str] = []
+
+    def hook(msg):
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            printed.append(f"{msg['content']['ename']}: {msg['content']['evalue']}\n")
 
     async def run() -> str:
-        km = kernel.SandboxedKernelManager()
-        await km.start_kernel(cwd=str(cwd))
-        client = km.client()
-        client.start_channels()
-        printed: list[str] = []
-
-        def hook(msg):
-            if msg["msg_type"] == "stream":
-                printed.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                printed.append(f"{msg['content']['ename']}: {msg['content']['evalue']}\n")
-
-        try:
-            await client.wait_for_ready(timeout=120)
+        async with sandboxed_kernel(cwd) as (km, client):
             if before_lock:
                 await client.execute_interactive(before_lock, timeout=120, output_hook=hook)
             km.lock()
             await client.execute_interactive(code, timeout=120, output_hook=hook)
             return "".join(printed)
-        finally:
-            client.stop_channels()
-            await km.shutdown_kernel(now=True)
 
     return asyncio.run(run())
 
@@ -597,21 +605,10 @@ def test_a_kernel_that_left_its_process_group_dies_with_its_namespace_when_kille
     """nbgrader's kernels are killed once their last cell replied (shutdown_kernel = "immediate"):
     jupyter_client kills unshare's process group, which the kernel can leave with os.setsid(); the
     kernel manager kills the namespace's first process too, and every process in it ends."""
-    import asyncio
     from pathlib import Path
 
-    from autograder import kernel
-
-    if not kernel.available():
-        pytest.skip(f"isolation {sandbox.isolation()!r}: kernels are not sandboxed here")
-
     async def run() -> str:
-        km = kernel.SandboxedKernelManager()
-        await km.start_kernel(cwd=str(tmp_path))
-        client = km.client()
-        client.start_channels()
-        try:
-            await client.wait_for_ready(timeout=120)
+        async with sandboxed_kernel(tmp_path) as (km, client):
             reply = await client.execute_interactive("import os; os.setsid()", timeout=120)
             assert reply["content"]["status"] == "ok"
             unshare = km.provisioner.process.pid
@@ -620,8 +617,6 @@ def test_a_kernel_that_left_its_process_group_dies_with_its_namespace_when_kille
             assert _namespace_members(namespace)
             await km.shutdown_kernel(now=True)
             return namespace
-        finally:
-            client.stop_channels()
 
     namespace = asyncio.run(run())
     for _ in range(600):  # SIGKILL is delivered at once; the processes may take a moment to be reaped
