@@ -37,17 +37,20 @@ import contextlib
 import fnmatch
 import glob
 import os
+import re
 import shutil
 import stat
 import tempfile
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dateutil.tz import UTC, gettz
-from nbgrader.exchange.abc.exchange import ExchangeError
 from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
-from nbgrader.utils import parse_utc
+
+from .course import plain_student
+from .grading.report import shown
 
 try:
     import pwd
@@ -130,7 +133,7 @@ def read_hand_in(path: str, dest: str | None = None, limits: Limits | None = Non
                 if log is not None:
                     log.warning(
                         "Not collected: %s, larger than %d bytes (c.CourseDirectory.max_file_size)",
-                        rel,
+                        shown(rel, 500),
                         limits.file_bytes,
                     )
             elif target is not None:
@@ -210,6 +213,39 @@ def utc(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
 
 
+#: A time as nbgrader's submit writes it ("%Y-%m-%d %H:%M:%S.%f %Z"), its zone a name of letters or an offset.
+_CLAIM = re.compile(
+    r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(?: ?(?:([A-Za-z]{1,6})|([+-])(\d\d):?(\d\d)))?"
+)
+
+
+def claimed(text: str) -> datetime | None:
+    """The time a hand-in's name or timestamp.txt says (UTC, naive, as nbgrader keeps it), or None.
+
+    Read strictly, never with nbgrader's parse_utc: that hands the zone to dateutil's gettz, which opens
+    any path it is given (a hand-in named "… /proc/kmsg+x" blocked collect; "… .." raised out of it).
+    A zone name is one of letters only, looked up among the machine's zones. (The time of a hand-in is
+    the machine's: read_hand_in. What it claims is only compared with that, in a warning.)
+    """
+    match = _CLAIM.fullmatch(text.strip()[:64])
+    if match is None:
+        return None
+    day, clock, fraction, zone, sign, hours, minutes = match.groups()
+    try:
+        when = datetime.fromisoformat(f"{day}T{clock}.{(fraction or '0').ljust(6, '0')}")
+        if sign:
+            return when - (1 if sign == "+" else -1) * timedelta(hours=int(hours), minutes=int(minutes))
+        if zone is None or zone.upper() in ("UTC", "GMT", "Z"):
+            return when
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tz = gettz(zone)
+        # a zone it does not know (PST): read as UTC, as nbgrader does (it is a claim, said in a warning only)
+        return when if tz is None else when.replace(tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+    except Exception:  # a date that is not one (2026-13-45), a zone dateutil cannot read: no claim
+        return None
+
+
 class OwnerCheckedCollect(ExchangeCollect):
     """nbgrader's ExchangeCollect, which collects a student's latest hand-in that they made themselves and
     that holds only plain files and folders, timed by the machine's clock (see the module).
@@ -226,14 +262,16 @@ class OwnerCheckedCollect(ExchangeCollect):
         )
 
     def _path_to_record(self, path):
+        """nbgrader's record of a hand-in (its student, from the folder's name), its time the machine's; a
+        hand-in it refuses has "refused" (why) and a group of its own. The name is read here, strictly
+        (``claimed``): nbgrader's own reading stopped collect for everyone on a name it could not read."""
         name = os.path.basename(path)
-        try:
-            record = super()._path_to_record(path)
-        except (ExchangeError, ValueError, OverflowError) as error:
-            # A folder whose name nbgrader cannot read (anyone may make one in inbound/): nbgrader's collect
-            # stopped there for the whole class.
-            why = f"{path}, whose name is not <student>+<assignment>+<timestamp>+…: {error}"
+        parts = name.rsplit("+", 3)
+        when = claimed(parts[2]) if len(parts) >= 3 else None
+        if when is None or not plain_student(parts[0]):  # a student id as grade takes it: not "..", no escape code
+            why = f"{path}, whose name is not <student>+<assignment>+<timestamp>+…"
             return {"username": f"(unreadable: {name})", "filename": name, "timestamp": datetime.min, "refused": why}
+        record = {"username": parts[0], "filename": name, "timestamp": when, "claimed": when}
         if self.check_owner and pwd is not None:
             made_by = owner(path)
             if made_by != record["username"]:
@@ -246,7 +284,6 @@ class OwnerCheckedCollect(ExchangeCollect):
                 return record
         # Its time is the machine's, not the one its name or timestamp.txt claims; one that holds anything but
         # plain files and folders is set aside here, so that the student's latest plain one is chosen instead.
-        record["claimed"] = record["timestamp"]
         try:
             record["timestamp"] = utc(read_hand_in(path, limits=self._limits()))
         except (Refused, OSError) as error:
@@ -259,7 +296,7 @@ class OwnerCheckedCollect(ExchangeCollect):
     def copy_files(self):
         for rec in self.src_records:
             if "refused" in rec:
-                self.log.error("Not collected: %s", rec["refused"])
+                self.log.error("Not collected: %s", shown(rec["refused"], 2000))
         self.src_records = [rec for rec in self.src_records if "refused" not in rec]
         if not self.src_records:
             self.log.warning(
@@ -270,12 +307,13 @@ class OwnerCheckedCollect(ExchangeCollect):
         for rec in self.src_records:
             try:
                 self._collect(rec)
-            except (Refused, OSError) as error:  # this student's hand-in, not the class's collect
-                self.log.error("Not collected: %s: %s", os.path.join(self.inbound_path, rec["filename"]), error)
+            except Exception as error:  # this student's hand-in, not the class's collect: said, and the next goes on
+                where = os.path.join(self.inbound_path, rec["filename"])
+                self.log.error("Not collected: %s", shown(f"{where}: {error}", 2000))
 
     def _collect(self, rec: dict) -> None:
         """Collect one student's hand-in (nbgrader's rules for --update and --before-duedate)."""
-        student, assignment = rec["username"], self.coursedir.assignment_id
+        student, assignment = rec["username"], self.coursedir.assignment_id  # a plain student id (_path_to_record)
         src = os.path.join(self.inbound_path, rec["filename"])
         dest = self.coursedir.format_path(self.coursedir.submitted_directory, student, assignment)
         if os.path.isdir(dest):
@@ -312,15 +350,15 @@ class OwnerCheckedCollect(ExchangeCollect):
         where the student's own said an earlier time, by more than CLAIM_TOLERANCE."""
         zone = gettz(self.timezone) or UTC
         text = when.replace(tzinfo=UTC).astimezone(zone).strftime(self.timestamp_format)
-        claimed = [rec["claimed"]]
+        said = [rec["claimed"]]
         own = os.path.join(folder, "timestamp.txt")
-        with contextlib.suppress(OSError, ValueError, OverflowError, TypeError), open(own) as fh:
-            claimed.append(parse_utc(fh.read(100).strip()))  # what the student wrote there: a claim, read as one
-        earliest = min(c for c in claimed if c is not None)
+        with contextlib.suppress(OSError, UnicodeDecodeError), open(own) as fh:
+            said.append(claimed(fh.read(100)))  # what the student wrote there: a claim, read as one
+        earliest = min(c for c in said if c is not None)
         if when - earliest > CLAIM_TOLERANCE:
             self.log.warning(
                 "%s's hand-in says it was made at %s; its files were last changed at %s, which is its time",
-                rec["username"],
+                shown(rec["username"], 200),
                 earliest,
                 when,
             )
@@ -331,7 +369,7 @@ class OwnerCheckedCollect(ExchangeCollect):
         if not os.path.isfile(os.path.join(folder, "submission_secret.txt")):
             self.log.warning(
                 "%s's hand-in has no submission_secret.txt: their feedback cannot be released to them",
-                rec["username"],
+                shown(rec["username"], 200),
             )
 
 

@@ -14,6 +14,8 @@ has its own test with real users in tests/test_exchange.py). The course's late p
   course), a link to /dev/zero, a dangling link, a FIFO, a hard link, a folder 20 deep, a device (as
   root): each is set aside, his plain one is collected.
 * eve: a FIFO only: not collected, and nobody after her is stopped.
+* frank: on time, his timestamp.txt says a time whose zone is "..", which stopped collect once.
+* ODD_NAMES: folders whose names are not hand-ins' (a zone that is a path, escape codes).
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ COURSE_ID = "sparse-autoencoder"
 ASSIGNMENT, NOTEBOOK = "01_activations", "activations"
 PYTHON = sys.executable
 TIMEOUT = 600  # seconds for one command (a few here)
-ON_TIME, LATE = ("alice", "mallory"), ("bob", "carol", "dave")
+ON_TIME, LATE = ("alice", "frank", "mallory"), ("bob", "carol", "dave")
+#: Folder names that are not hand-ins: a zone that is a path (nbgrader's reading handed it to dateutil, which
+#: raised out of collect: nobody was collected), escape codes that clear the instructor's terminal.
+ODD_NAMES = (
+    f"zed+{ASSIGNMENT}+2020-01-01 00:00:00 ..+x",
+    f"\x1b[2J\x1b[Hall collected+{ASSIGNMENT}+2020-01-01 00:00:00 UTC+x",
+)
 CLAIM = "two hours before the due date"
 SECRET = "the instructor's own secret, mode 600"
 #: Each of mallory's later hand-ins, and what collect must say of it.
@@ -151,6 +159,10 @@ def term(tmp_path_factory):
     t.said["release_assignment"] = nbgrader(t.course, t.exchange, "release_assignment")
     for student in ON_TIME:
         t.plain(student)
+    (t.inbound.glob("frank+*").__next__() / "timestamp.txt").write_text("2020-01-01 00:00:00 ..")
+    t.made["frank"] = (t.made["frank"][0], datetime.now(UTC))  # his last change: that write
+    for odd in ODD_NAMES:
+        (t.inbound / odd).mkdir()
     time.sleep(0.5)
     due = datetime.now(UTC)
     time.sleep(1.5)  # every late hand-in is made more than a second after the due date, whatever the clock's grain
@@ -180,6 +192,14 @@ def test_a_hand_in_that_holds_anything_but_plain_files_is_set_aside_with_why(ter
     for kind, why in ATTACKS.items():
         assert re.search(rf"Not collected: \S*mallory\+{ASSIGNMENT}\+[^+]*\+{kind}: [^\[]*{why}", said), (kind, said)
     assert re.search(rf"Not collected: \S*eve\+{ASSIGNMENT}\+[^+]*\+fifo: pipe is a FIFO", said), said
+
+
+def test_names_that_are_not_hand_ins_stop_no_collect_and_reach_the_terminal_escaped(term):
+    said = term.said["collect"]
+    assert re.search(rf"Not collected: \S*zed\+{ASSIGNMENT}\+2020-01-01 00:00:00 \.\.\+x, whose name is not", said), (
+        said
+    )
+    assert "\x1b" not in said and "\\x1b[2J\\x1b[Hall collected" in said, said
 
 
 def test_every_other_hand_in_is_collected_and_nothing_a_link_points_to(term):
@@ -222,10 +242,10 @@ def test_a_missing_secret_stops_no_one_elses_feedback(term):
     said = term.said["release_feedback"]
     assert re.search(r"Feedback not released from \S*/dave/01_activations: FileNotFoundError", said), said
     released = {p.name for p in (term.exchange / COURSE_ID / "feedback").iterdir()}
-    for student in ("alice", "bob", "carol", "mallory"):
+    for student in ("alice", "bob", "carol", "frank", "mallory"):
         secret = (term.submitted(student) / "submission_secret.txt").read_text()
         assert f"{notebook_hash(secret=secret, notebook_id=NOTEBOOK)}.html" in released, student
-    assert len(released) == 4, released
+    assert len(released) == 5, released
 
 
 # ---------------------------------------------------------------------------------------------- read_hand_in
