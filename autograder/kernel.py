@@ -11,7 +11,7 @@ It talks to nbgrader over ZeroMQ *ipc* sockets, not TCP: with no network it coul
 and two kernels started at once can no longer race for the same port (a kernel that lost that race
 died before its first cell). The sockets are files in ``/ipc``, a small tmpfs in the kernel's own
 mount namespace, which the grader reaches through ``/proc/<pid>/root`` and makes read-only once they
-are bound (``SandboxedKernelManager.lock``).
+are bound, before anything connects to them (``SandboxedKernelManager._lock``).
 
 Writable for it, all of it tmpfs of its own, in memory and bounded: ``/ipc`` until it is locked, its
 own /tmp (64 MB), and a copy of the submission's folder (WORK_TMPFS), seen at the submission's own
@@ -80,7 +80,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     The sockets are in a folder of the kernel's own, ``IPC`` inside its namespace: a small tmpfs there
     (IPC_TMPFS), with a copy of the connection file, so that nothing the kernel writes, before or after
     its sockets are bound, reaches a disk of the grader's. The grader reaches the sockets through the
-    kernel's root, ``/proc/<pid>/root/ipc``; once they are bound, ``lock`` makes the folder read-only.
+    kernel's root, ``/proc/<pid>/root/ipc``, once they are bound and ``_lock`` made the folder read-only.
     """
 
     with_grader = Bool(False, help="Whether the kernel sees the autograder package (only hidden tests import it).").tag(
@@ -133,26 +133,54 @@ class SandboxedKernelManager(AsyncKernelManager):
             quiet=not os.environ.get("AUTOGRADER_DEBUG"),
         )
         await super()._async_launch_kernel(cmd, **kw)
-        self._pid = await _kernel_process(self.provisioner.process)
-        # From here on (the control socket is connected next) the grader reaches the sockets in the kernel's root.
+        try:
+            self._pid = await _kernel_process(self.provisioner.process)
+            await self._bound()
+            self._lock()
+        except BaseException:  # nbclient cleans up no kernel that failed to start: it dies here
+            await self._async_kill_kernel()
+            await self._async_cleanup_resources()
+            raise
+        # Only now (the control socket is connected next) does the grader reach the sockets in the kernel's root:
+        # nothing the kernel did to its folder before the lock can send a connection elsewhere.
         self.ip = f"/proc/{self._pid}/root{IPC}/k"
 
     def cleanup_ipc_files(self) -> None:
         """Nothing to remove: the sockets are on the kernel's tmpfs, gone with it (and a path through
         /proc/<pid>/root must never be written to once that process may be another)."""
 
-    def lock(self) -> None:
-        """Once the kernel has bound its sockets, its ipc folder is read-only for good: it can neither fill
-        it nor swap a socket for a link (which the client, reconnecting, would follow in the grader's root).
+    @property
+    def _sockets(self) -> set[str]:
+        ports = (self.shell_port, self.iopub_port, self.stdin_port, self.control_port, self.hb_port)
+        return {f"{Path(self.ip).name}-{port}" for port in ports}
+
+    async def _bound(self, seconds: float = 120.0) -> None:
+        """Wait until the kernel has bound its five sockets (ZeroMQ makes each file as it binds it)."""
+        ipc, deadline = f"/proc/{self._pid}/root{IPC}", time.monotonic() + seconds
+        while time.monotonic() < deadline and self.provisioner.process.poll() is None:
+            kinds = {}
+            for name in self._sockets:
+                with contextlib.suppress(FileNotFoundError):
+                    kinds[name] = stat.S_ISSOCK(os.lstat(f"{ipc}/{name}").st_mode)
+            other = sorted(name for name, socket in kinds.items() if not socket)  # a socket's name on something else
+            if other:
+                raise RuntimeError(f"the kernel changed its ipc folder as it started ({other[0]}): stopped")
+            if len(kinds) == len(self._sockets):
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the kernel did not start (it died, or bound no sockets in time)")
+
+    def _lock(self) -> None:
+        """Once the kernel has bound its sockets, and before anything connects to them, its ipc folder is
+        made read-only for good: it can neither fill it nor swap a socket for a link (which the client,
+        connecting through /proc/<pid>/root, would follow in the grader's root).
 
         The tmpfs is remounted read-only in the kernel's mount namespace (LOCK, run in a process of its own
         that enters it), which the kernel, with no capability left, cannot undo; the remount fails where the
         kernel holds a file there open for writing. Then what it did before (code of the submission's folder
-        runs as the kernel starts) is checked: only its sockets and the connection file may be there, none
-        a link, a hard link or a folder. Anything else stops the kernel.
+        runs as the kernel starts) is checked: its five sockets and the connection file must be there, and
+        nothing else, none a link, a hard link or a folder. Anything else stops the kernel.
         """
-        if self._pid is None:
-            raise RuntimeError("the kernel has no process to lock")
         userns = "0" if sandbox.real_root() else "1"
         proc = subprocess.run(
             [sys.executable, "-I", "-S", "-c", LOCK, str(self._pid), IPC, userns],
@@ -163,14 +191,17 @@ class SandboxedKernelManager(AsyncKernelManager):
         if proc.returncode != 0:
             why = (proc.stderr.strip().splitlines() or [f"status {proc.returncode}"])[-1]
             raise RuntimeError(f"the kernel's ipc folder could not be locked ({why}): stopped")
-        ipc = f"/proc/{self._pid}/root{IPC}"
-        ports = (self.shell_port, self.iopub_port, self.stdin_port, self.control_port, self.hb_port)
-        sockets = {f"k-{port}" for port in ports}
-        for entry in os.scandir(ipc):
+        sockets, found = self._sockets, set()
+        for entry in os.scandir(f"/proc/{self._pid}/root{IPC}"):
             info = entry.stat(follow_symlinks=False)
+            found.add(entry.name)
             plain = stat.S_ISSOCK(info.st_mode) if entry.name in sockets else stat.S_ISREG(info.st_mode)
-            if entry.name not in {*sockets, Path(self.connection_file).name} or not plain or info.st_nlink != 1:
+            if not plain or info.st_nlink != 1:
                 raise RuntimeError(f"the kernel changed its ipc folder as it started ({entry.name}): stopped")
+        expected = {*sockets, Path(self.connection_file).name}
+        if found != expected:
+            changed = sorted(found ^ expected)[0]
+            raise RuntimeError(f"the kernel changed its ipc folder as it started ({changed}): stopped")
 
     async def _async_kill_kernel(self, restart: bool = False) -> None:
         """Kill the kernel with its whole PID namespace: jupyter_client kills unshare's process group,
@@ -283,17 +314,6 @@ class SandboxedExecute(Execute):
         return cell
 
     execute_cell = run_sync(async_execute_cell)
-
-    async def async_start_new_kernel_client(self):
-        client = await super().async_start_new_kernel_client()  # the kernel replied: its sockets are bound
-        try:
-            self.km.lock()
-        except Exception:
-            await self._async_cleanup_kernel()
-            raise
-        return client
-
-    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient's is bound to its own
 
 
 def remove(folder: Path) -> None:

@@ -457,9 +457,8 @@ async def sandboxed_kernel(cwd):
             await km.shutdown_kernel(now=True)
 
 
-def run_in_kernel(code: str, cwd, *, before_lock: str = "") -> str:
-    """What code prints in a sandboxed kernel started in cwd, once its ipc folder is locked as nbgrader's
-    run locks it; before_lock runs first, before the lock (what is printed: both)."""
+def run_in_kernel(code: str, cwd) -> str:
+    """What code prints in a sandboxed kernel started in cwd (its ipc folder locked as it started)."""
     printed: list[str] = []
 
     def hook(msg):
@@ -469,10 +468,7 @@ def run_in_kernel(code: str, cwd, *, before_lock: str = "") -> str:
             printed.append(f"{msg['content']['ename']}: {msg['content']['evalue']}\n")
 
     async def run() -> str:
-        async with sandboxed_kernel(cwd) as (km, client):
-            if before_lock:
-                await client.execute_interactive(before_lock, timeout=120, output_hook=hook)
-            km.lock()
+        async with sandboxed_kernel(cwd) as (_, client):
             await client.execute_interactive(code, timeout=120, output_hook=hook)
             return "".join(printed)
 
@@ -528,7 +524,7 @@ sys.modules["calendar"] = _calendar
 def test_a_kernel_that_writes_in_its_ipc_folder_as_it_starts_gets_no_room_and_is_stopped(tmp_path):
     (tmp_path / "calendar.py").write_text("KEEP = True\n" + PRESTART_TMPFILES)
     with pytest.raises(RuntimeError, match="could not be locked .*open for writing"):
-        run_in_kernel("print('not reached')", tmp_path, before_lock="import calendar; print(calendar.RESERVED)")
+        run_in_kernel("print('not reached')", tmp_path)
 
 
 def test_a_kernel_that_writes_in_its_ipc_folder_as_it_starts_reserves_nothing(tmp_path):
@@ -536,6 +532,75 @@ def test_a_kernel_that_writes_in_its_ipc_folder_as_it_starts_reserves_nothing(tm
     (tmp_path / "calendar.py").write_text("KEEP = False\n" + PRESTART_TMPFILES)
     out = run_in_kernel("import calendar; print(calendar.RESERVED)", tmp_path)
     assert out.split() == ["0"], out
+
+
+#: Code of the submission's folder, run as the kernel starts: as soon as its control socket is bound, swap it
+#: for a link to a socket of the grader's machine (REDIRECT), for three seconds, then put it back. The
+#: grader, connecting through /proc/<pid>/root, would follow the link in its own root.
+PRESTART_SWAP = """
+import json, os, sys, threading, time
+
+def _swap():
+    try:
+        connection = sys.argv[sys.argv.index("-f") + 1]
+        info = json.load(open(connection))
+        path = f"{info['ip']}-{info['control_port']}"
+        while not os.path.exists(path):
+            time.sleep(0.001)
+        os.rename(path, path + "-real")
+        os.symlink(REDIRECT, path)
+        time.sleep(3)
+        os.unlink(path)
+        os.rename(path + "-real", path)
+    except Exception:
+        pass
+
+threading.Thread(target=_swap, daemon=True).start()
+del sys.modules["calendar"]
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
+import calendar  # the standard library's, so that the kernel starts as usual
+sys.modules["calendar"] = calendar
+"""
+
+
+def test_a_kernel_cannot_send_the_grader_to_another_socket_as_it_starts(tmp_path):
+    """Nothing connects to the kernel's sockets before its folder is locked and checked: a link there is found
+    and stops the kernel, or is put back before anything followed it. The socket it pointed to, listening
+    on the grader's side, is never connected to (once the grader's client connected there and greeted it)."""
+    import socket
+    import threading
+
+    redirect = tmp_path / "grader.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(redirect))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    accepted, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "calendar.py").write_text(f"REDIRECT = {str(redirect)!r}\n" + PRESTART_SWAP)
+    try:
+        try:
+            out = run_in_kernel("import time; time.sleep(4); print('ran')", work)
+            assert out.split() == ["ran"], out  # the link was put back before the lock: the kernel runs
+        except RuntimeError as error:
+            assert "changed its ipc folder" in str(error) or "could not be locked" in str(error), error
+        time.sleep(1)
+    finally:
+        stop.set()
+        server.join()
+        listener.close()
+    assert accepted == [], "the grader connected to a socket the kernel chose"
 
 
 #: Run by the interpreter of a non-editable install: what its sandboxes see of the autograder it imports.
