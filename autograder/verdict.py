@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import functools
 import io
 import time
@@ -94,42 +95,82 @@ def _is_given(cell) -> bool:
 
 #: Cell magics whose body IPython runs as Python in the notebook's namespace (others hold shell, HTML, a file…).
 PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun"})
+#: How many times a cell's tokens are read anew past a magic whose brackets were left open (IPython's reading
+#: resumes after it), at the most: each is a pass over the rest of the cell, in the grader's own process.
+MAX_REREADS = 8
 
 
 @functools.lru_cache(maxsize=4096)  # the same cells are read again and again (source's, for every student)
 def _python(source: str) -> str:
     """Cell source as plain Python, line for line (a traceback's line numbers stay the cell's).
 
-    What IPython's own parser (the one the notebook's kernel uses) reads as a magic, a shell escape or a
-    help request becomes ``pass``, the line kept as a comment; a line that merely starts with ``%`` or
-    ``!=``, continuing an expression, stays Python, as in the kernel. A cell magic's body stays Python
-    where IPython runs it as such (``%%time``, ``%%capture``), and is commented out otherwise.
+    As IPython reads a cell in the notebook's kernel (its own code decides): prompts (``>>>``,
+    ``In [1]:``) and a common indentation are removed; a cell magic's body stays Python where IPython runs
+    it as such (``%%time``, ``%%capture``: read the same way), and is commented out otherwise
+    (``%%script false`` runs nothing); what IPython reads as a line magic, a shell escape or a help
+    request becomes ``pass``, the line kept as a comment. A line that merely starts with ``%`` or ``!=``,
+    continuing an expression, stays Python, as in the kernel.
     """
     from IPython.core import inputtransformer2 as ipython
 
     lines = [line if line.endswith("\n") else line + "\n" for line in source.splitlines(keepends=True)]
-    if lines and lines[0].startswith("%%"):
-        magic = lines[0][2:].split(None, 1)
-        body = magic and magic[0] in PYTHON_CELL_MAGICS
-        return "".join(["# " + lines[0], *(line if body else "# " + line for line in lines[1:])])
+    cleaned = lines
+    for cleanup in ipython.TransformerManager().cleanup_transforms:
+        cleaned = cleanup(cleaned)
+    lines = ["\n"] * (len(lines) - len(cleaned)) + cleaned  # leading blank lines dropped: kept, as blank lines
+    first = next((k for k, line in enumerate(lines) if line.strip()), len(lines))
+    if first < len(lines) and lines[first].startswith("%%"):
+        magic = lines[first][2:].split(None, 1)
+        body = "".join(lines[first + 1 :])
+        inner = (
+            _python(body)
+            if magic and magic[0] in PYTHON_CELL_MAGICS
+            else "".join("# " + line for line in lines[first + 1 :])
+        )
+        return "".join([*lines[:first], "# " + lines[first], inner])
+    return "".join(_magics_as_pass(lines, ipython))
+
+
+def _magics_as_pass(lines: list[str], ipython) -> list[str]:
+    """lines with each line magic, shell escape and help request (IPython's token transformers find them)
+    made ``pass`` and its lines comments. One reading of the tokens serves every magic, and each is read in
+    the lines it spans only (IPython reads the whole cell anew after each: thousands of magics cost minutes of
+    the grader's time); but after a magic whose brackets were left open, which the tokenizer read together
+    with the lines after it, the reading starts anew there (MAX_REREADS times at the most)."""
     finders = ipython.TransformerManager().token_transformers
-    while True:
-        tokens = ipython.make_tokens_by_line(lines)
-        found = sorted(filter(None, (f.find(tokens) for f in finders)), key=ipython.TokenTransformBase.sortby)
-        for transform in found:
-            try:
-                span = len(lines) - len(transform.transform(list(lines))) + 1  # the lines IPython read as one
-            except SyntaxError:
-                continue
-            start = transform.start_line
-            code = lines[start].lstrip()
-            lines[start : start + span] = [
-                lines[start][: len(lines[start]) - len(code)] + "pass  # " + code,
-                *("# " + line for line in lines[start + 1 : start + span]),
-            ]
-            break
-        else:
-            return "".join(lines)
+    offset = 0
+    for _ in range(MAX_REREADS):
+        reread = None
+        for tokens in ipython.make_tokens_by_line(lines[offset:]):
+            found = sorted(filter(None, (f.find([tokens]) for f in finders)), key=ipython.TokenTransformBase.sortby)
+            for transform in found:
+                start = offset + transform.start_line
+                if isinstance(transform, ipython.HelpEnd):
+                    end = offset + transform.q_line
+                else:
+                    end = ipython.find_end_of_continued_line(lines, start)
+                probe = copy.copy(transform)  # IPython's own transform, on those lines alone: does it read them?
+                probe.start_line = 0
+                if isinstance(probe, ipython.HelpEnd):
+                    probe.q_line -= start - offset
+                try:
+                    probe.transform(lines[start : end + 1])
+                except SyntaxError:
+                    continue
+                code = lines[start].lstrip()
+                lines[start : end + 1] = [
+                    lines[start][: len(lines[start]) - len(code)] + "pass  # " + code,
+                    *("# " + line for line in lines[start + 1 : end + 1]),
+                ]
+                if offset + tokens[-1].start[0] - 1 > end:  # its tokens ran on past it: read anew after it
+                    reread = end + 1
+                break
+            if reread is not None:
+                break
+        if reread is None:
+            return lines
+        offset = reread
+    return lines
 
 
 def _definitions_only(source: str) -> str:

@@ -24,7 +24,7 @@ import nbformat
 import pytest
 
 from autograder import grading
-from autograder.course import Course
+from autograder.course import COURSE_ROOT, Course
 from autograder.grading import Options, Status, gradebook, supervisor, worker
 
 ASSIGNMENTS = ["01_activations", "02_forward_pass"]
@@ -501,3 +501,40 @@ def test_every_workers_memory_cap_together_fits_in_the_machines_memory():
         assert options.memory * options.workers <= physical and options.memory <= 8 * 2**30
     assert Options().workers == 2 * (os.cpu_count() or 1)  # twice the cores' workers, each capped
     assert Options(jobs=64, worker_memory=2**30).memory == 2**30  # as asked
+
+
+SIGMOID = "def sigmoid(z):\n    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))\n"
+#: 01's sigmoid answer cell written in ways IPython runs (or, the last, runs nothing of), and the points the
+#: sigmoid's own parts (sigmoid_values and sigmoid_extremes, 3 in all) must earn in the isolated pass.
+AS_IPYTHON_RUNS_IT = {
+    "prompts": (">>> " + SIGMOID.replace("\n    ", "\n...     "), 3.0),
+    "indented": ("".join("    " + line for line in SIGMOID.splitlines(keepends=True)), 3.0),
+    "a magic in a timed cell": ("%%time\n%matplotlib inline\n" + SIGMOID, 3.0),
+    "a captured cell after a blank line": ("\n%%capture\n" + SIGMOID, 3.0),
+    "continuations that begin with % and !=": (
+        "def sigmoid(z):\n    label = ('%d values'\n             % np.size(z))\n    assert (label\n            != '')\n"
+        "    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))\n",
+        3.0,
+    ),
+    "a cell IPython runs nothing of": ("\n%%script false\n" + SIGMOID, 0.0),
+}
+
+
+@pytest.mark.parametrize("written", AS_IPYTHON_RUNS_IT)
+def test_the_isolated_pass_reads_an_answer_cell_as_ipython_does(written, tmp_path):
+    """The notebook's kernel reads a cell with IPython's parser: prompts and a common indentation removed,
+    a cell magic's body run or not, magics found by its tokens. The isolated pass reads it the same way:
+    a correct answer earns its points, a cell IPython runs nothing of earns none (it once did)."""
+    import nbformat
+
+    from autograder import verdict
+    from autograder.course import fill_answers
+
+    cell, points = AS_IPYTHON_RUNS_IT[written]
+    source = COURSE_ROOT / "source" / "01_activations" / "activations.ipynb"
+    release = nbformat.read(COURSE_ROOT / "release" / "01_activations" / "activations.ipynb", as_version=4)
+    submitted = tmp_path / "activations.ipynb"
+    nbformat.write(fill_answers(nbformat.read(source, as_version=4), release, {"sigmoid": cell}), submitted)
+    result = verdict.grade_notebook(source, submitted)
+    got = {g: result.cells[g].score for g in ("sigmoid_values", "sigmoid_extremes")}
+    assert sum(got.values()) == points, (got, [c.message for c in result.cells.values() if c.message])
