@@ -49,6 +49,7 @@ case only covers graders that record the error in the cell.
 from __future__ import annotations
 
 import functools
+import html
 import json
 import re
 import unicodedata
@@ -405,15 +406,34 @@ def _output_attribute(tag: str, name: str, value: str) -> bool:
     return name == "title" and tag in ("a", "abbr", "acronym")
 
 
-def _links_as_text():
-    """An html5lib filter (bleach's): a link left with no address (its own was not an anchor: _SAFE_LINK)
-    becomes a <span>, so that its text shows as text, not as a link that leads nowhere."""
+#: MathJax's \href (in the pages' MathJax, from nbconvert's and formgrader's templates, with its Safe
+#: extension, which allows http, https and file addresses): a link anywhere math is typeset.
+_MATH_LINK = re.compile(r"\\href(?![A-Za-z])")
+
+
+def no_math_links(text: str) -> str:
+    r"""text with MathJax's ``\href`` written as the word href (``\operatorname{href}``): the math shows, as
+    text, and links nowhere (``$\href{https://…}{\text{your grade}}$`` was a link in the course's pages)."""
+    return _MATH_LINK.sub(r"\\operatorname{href}", text)
+
+
+def _page_filter():
+    """An html5lib filter (bleach's), after the cleaning: a link left with no address (its own was not an
+    anchor: _SAFE_LINK) becomes a <span>, so that its text shows as text, not as a link that leads nowhere;
+    text, read as the browser reads it (entities decoded: bleach keeps &#92; as it is, which the browser
+    reads as a backslash), has no MathJax link (no_math_links)."""
     from bleach.html5lib_shim import Filter
 
-    class LinksAsText(Filter):
+    class PageFilter(Filter):
         def __iter__(self):
-            linked = []  # for each <a> open: whether it kept its href
+            linked, text = [], []  # for each <a> open: whether it kept its href; the text read so far
             for token in super().__iter__():
+                if token["type"] in ("Characters", "SpaceCharacters", "Entity"):
+                    text.append(html.unescape(f"&{token['name']};") if token["type"] == "Entity" else token["data"])
+                    continue
+                if text:  # one run of text, as the browser will read it (the serializer escapes it again)
+                    yield {"type": "Characters", "data": no_math_links("".join(text))}
+                    text = []
                 if token["type"] in ("StartTag", "EmptyTag") and token["name"] == "a":
                     linked.append(any(name == "href" for _, name in token["data"]))
                     if not linked[-1]:
@@ -421,8 +441,10 @@ def _links_as_text():
                 elif token["type"] == "EndTag" and token["name"] == "a" and linked and not linked.pop():
                     token = {**token, "name": "span"}
                 yield token
+            if text:
+                yield {"type": "Characters", "data": no_math_links("".join(text))}
 
-    return LinksAsText
+    return PageFilter
 
 
 def safe_markdown(markdown: str, attachments: dict | None = None) -> str:
@@ -449,7 +471,7 @@ def safe_markdown(markdown: str, attachments: dict | None = None) -> str:
     # bleach's own check of an address comes first: relative ones pass only with "http" allowed, images
     # as data with "data"; _attribute then keeps only what it allows (no http address, no data link)
     protocols = ["http", "https", "data"]
-    cleaner = bleach.Cleaner(tags=MARKDOWN_TAGS, attributes=_attribute, protocols=protocols, filters=[_links_as_text()])
+    cleaner = bleach.Cleaner(tags=MARKDOWN_TAGS, attributes=_attribute, protocols=protocols, filters=[_page_filter()])
     clean = cleaner.clean(html)
     lines = [line if line.strip() else "<!---->" for line in clean.strip().split("\n")]
     return '<div class="autograder-markdown">\n' + "\n".join(lines) + "\n</div>"
@@ -489,7 +511,7 @@ class SanitizeFeedback(SanitizeHTML):
             strip=self.strip,
             strip_comments=self.strip_comments,
             css_sanitizer=CSSSanitizer(allowed_css_properties=self.styles),
-            filters=[_links_as_text()],
+            filters=[_page_filter()],
         )
         return cleaner.clean(html_str)
 
@@ -523,8 +545,8 @@ class SanitizeFeedback(SanitizeHTML):
         if cell.cell_type == "markdown":
             cell.source = safe_markdown(cell.source, cell.get("attachments"))
             return cell, resources
-        if cell.cell_type == "raw":
-            cell.source = escape_tags(cell.source)
+        if cell.cell_type == "raw":  # shown as it is where its format is HTML: as text, entities too
+            cell.source = escape_tags(no_math_links(cell.source.replace("&", "&amp;")))
             return cell, resources
         if "outputs" in cell:
             cell.outputs = self._bounded(list(cell.outputs))
@@ -532,6 +554,8 @@ class SanitizeFeedback(SanitizeHTML):
             data = output.get("data")
             if isinstance(data, dict) and "text/markdown" in data:
                 data.setdefault("text/plain", _text(data.pop("text/markdown")))
+            if isinstance(data, dict) and "text/latex" in data:  # typeset by MathJax (escaped: no entity in it)
+                data["text/latex"] = no_math_links(_text(data["text/latex"]))
             if "metadata" in output:
                 output["metadata"] = _sizes(output["metadata"])
         return super().preprocess_cell(cell, resources, cell_index)

@@ -425,3 +425,37 @@ def test_a_pasted_image_is_shown_and_a_missing_one_costs_no_feedback():
         "data:image/png;base64,iVBORw0KGgo="
     ]
     assert _addresses(safe_markdown("![](attachment:gone.png) text"), "img", "src") == [None]
+
+
+#: MathJax's \href, as a student may write it where the pages typeset math (the templates load MathJax with
+#: its Safe extension, which allows http, https and file addresses): plainly, and spelled with entities.
+MATH_LINKS = (
+    r"$\href{https://127.0.0.1:9/phish}{\text{see your full grade}}$",
+    r"$&#92;href{https://127.0.0.1:9/phish}{x}$",
+    r"$\h&#114;ef{https://127.0.0.1:9/phish}{x}$",
+    r"$$\href {file:///etc/passwd}{x}$$",
+)
+
+
+def _typeset_link(page: str) -> bool:
+    """Whether the text a browser reads from page (entities decoded) holds MathJax's \\href."""
+    return re.search(r"\\href(?![A-Za-z])", html.unescape(page)) is not None
+
+
+@pytest.mark.parametrize("math", MATH_LINKS)
+def test_math_links_nowhere_in_markdown_html_latex_or_raw(math):
+    from nbformat.v4 import new_raw_cell
+
+    from autograder.feedback import safe_markdown
+
+    assert not _typeset_link(safe_markdown(f"Your grade: {math}"))
+    nb = new_notebook(cells=[new_code_cell("x"), new_raw_cell(math)])
+    data = {"text/html": f"<b>{math}</b>", "text/latex": math, "text/plain": "x"}
+    nb.cells[0].outputs = [new_output("display_data", data=data)]
+    nb, _ = SanitizeFeedback().preprocess(nb, {})
+    shown = nb.cells[0].outputs[0].data
+    assert not _typeset_link(shown["text/html"]), shown
+    assert not re.search(r"\\href(?![A-Za-z])", shown["text/latex"]), shown  # the template escapes it: as it is
+    assert not _typeset_link(nb.cells[1].source)  # a raw cell of format text/html is shown as it is
+    if "\\href" in math:
+        assert "operatorname{href}" in shown["text/latex"]  # the math is shown, its \href as a word
