@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +34,21 @@ def trained():
     from autograder import features
 
     return features.train(num_patches=10000, max_iter=400, seed=0)
+
+
+#: How a calendar.py made by at_kernel_start ends: the standard library's calendar in its place, with the
+#: shim's names in CAPITALS copied onto it (what a test reads back from the kernel: calendar.RESERVED).
+_CALENDAR_TAIL = """
+import os as _os, sys as _sys
+_shim = _sys.modules.pop("calendar")
+_sys.path[:] = [p for p in _sys.path if p not in ("", _os.getcwd())]
+import calendar as _calendar  # the standard library's, so that the kernel starts as usual
+_calendar.__dict__.update({k: v for k, v in globals().items() if k.isupper()})
+_sys.modules["calendar"] = _calendar
+"""
+
+
+def at_kernel_start(code: str) -> str:
+    """A calendar.py for a submission's folder that runs code as the sandboxed kernel starts: ipykernel imports
+    calendar then, before its sockets are bound and its ipc folder locked, and the folder is on its path."""
+    return textwrap.dedent(code).strip() + "\n" + _CALENDAR_TAIL

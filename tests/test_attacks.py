@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import at_kernel_start
 
 import autograder
 from autograder import feedback, grading
@@ -256,22 +257,20 @@ def _attacks(root: Path) -> dict[str, dict[str, str]]:
     }
 
 
-PRESTART = """
-import os, sys, threading
+PRESTART = at_kernel_start(
+    """
+    import os, sys, threading
 
-def _prepare():
-    try:
-        ipc = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
-        os.mkdir(os.path.join(ipc, "mine"))
-    except Exception:
-        pass
+    def _prepare():
+        try:
+            ipc = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+            os.mkdir(os.path.join(ipc, "mine"))
+        except Exception:
+            pass
 
-threading.Thread(target=_prepare, daemon=True).start()
-del sys.modules["calendar"]
-sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
-import calendar  # the standard library's, so that the kernel starts as usual
-sys.modules["calendar"] = calendar
-"""
+    threading.Thread(target=_prepare, daemon=True).start()
+    """
+)
 
 #: 5. and 8.: submissions that are not plain notebooks (made in the fixture).
 MISSING = {

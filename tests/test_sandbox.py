@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import at_kernel_start
 
 from autograder import sandbox
 from autograder import sandbox_child as wire
@@ -513,23 +514,18 @@ try:
         HELD.append(fd) if KEEP else os.close(fd)
 except Exception as error:
     RESERVED = repr(error)
-del sys.modules["calendar"]
-sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
-import calendar as _calendar  # the standard library's, so that the kernel starts as usual
-_calendar.RESERVED, _calendar.HELD = RESERVED, HELD
-sys.modules["calendar"] = _calendar
 """
 
 
 def test_a_kernel_that_writes_in_its_ipc_folder_as_it_starts_gets_no_room_and_is_stopped(tmp_path):
-    (tmp_path / "calendar.py").write_text("KEEP = True\n" + PRESTART_TMPFILES)
+    (tmp_path / "calendar.py").write_text(at_kernel_start("KEEP = True\n" + PRESTART_TMPFILES))
     with pytest.raises(RuntimeError, match="could not be locked .*open for writing"):
         run_in_kernel("print('not reached')", tmp_path)
 
 
 def test_a_kernel_that_writes_in_its_ipc_folder_as_it_starts_reserves_nothing(tmp_path):
     """The same files, closed before the lock (so that it holds): they got no room at all."""
-    (tmp_path / "calendar.py").write_text("KEEP = False\n" + PRESTART_TMPFILES)
+    (tmp_path / "calendar.py").write_text(at_kernel_start("KEEP = False\n" + PRESTART_TMPFILES))
     out = run_in_kernel("import calendar; print(calendar.RESERVED)", tmp_path)
     assert out.split() == ["0"], out
 
@@ -556,10 +552,6 @@ def _swap():
         pass
 
 threading.Thread(target=_swap, daemon=True).start()
-del sys.modules["calendar"]
-sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
-import calendar  # the standard library's, so that the kernel starts as usual
-sys.modules["calendar"] = calendar
 """
 
 
@@ -588,7 +580,7 @@ def test_a_kernel_cannot_send_the_grader_to_another_socket_as_it_starts(tmp_path
     server.start()
     work = tmp_path / "work"
     work.mkdir()
-    (work / "calendar.py").write_text(f"REDIRECT = {str(redirect)!r}\n" + PRESTART_SWAP)
+    (work / "calendar.py").write_text(at_kernel_start(f"REDIRECT = {str(redirect)!r}\n" + PRESTART_SWAP))
     try:
         try:
             out = run_in_kernel("import time; time.sleep(4); print('ran')", work)
