@@ -213,9 +213,10 @@ def utc(ns: int) -> datetime:
     return datetime.fromtimestamp(ns / 1e9, UTC).replace(tzinfo=None)
 
 
-#: A time as nbgrader's submit writes it ("%Y-%m-%d %H:%M:%S.%f %Z"), its zone a name of letters or an offset.
+#: A time as nbgrader's submit writes it ("%Y-%m-%d %H:%M:%S.%f %Z"), its zone a name of letters or an offset
+#: (%Z writes "-03" for America/Sao_Paulo).
 _CLAIM = re.compile(
-    r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(?: ?(?:([A-Za-z]{1,6})|([+-])(\d\d):?(\d\d)))?"
+    r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(?: ?(?:([A-Za-z]{1,6})|([+-])(\d\d)(?::?(\d\d))?))?"
 )
 
 
@@ -234,7 +235,7 @@ def claimed(text: str) -> datetime | None:
     try:
         when = datetime.fromisoformat(f"{day}T{clock}.{(fraction or '0').ljust(6, '0')}")
         if sign:
-            return when - (1 if sign == "+" else -1) * timedelta(hours=int(hours), minutes=int(minutes))
+            return when - (1 if sign == "+" else -1) * timedelta(hours=int(hours), minutes=int(minutes or 0))
         if zone is None or zone.upper() in ("UTC", "GMT", "Z"):
             return when
         with warnings.catch_warnings():
@@ -266,12 +267,14 @@ class OwnerCheckedCollect(ExchangeCollect):
         hand-in it refuses has "refused" (why) and a group of its own. The name is read here, strictly
         (``claimed``): nbgrader's own reading stopped collect for everyone on a name it could not read."""
         name = os.path.basename(path)
-        parts = name.rsplit("+", 3)
-        when = claimed(parts[2]) if len(parts) >= 3 else None
-        if when is None or not plain_student(parts[0]):  # a student id as grade takes it: not "..", no escape code
+        # <student>+<assignment>+<time>[+<random>]: a student id has no "+", a random string neither (urlsafe
+        # base64), but a time may ("+04"), so it is read with and without what follows its last "+".
+        student, _, rest = name.partition(f"+{self.coursedir.assignment_id}+")
+        when = claimed(rest) or claimed(rest.rpartition("+")[0])
+        if when is None or not plain_student(student):  # a student id as grade takes it: not "..", no escape code
             why = f"{path}, whose name is not <student>+<assignment>+<timestamp>+…"
             return {"username": f"(unreadable: {name})", "filename": name, "timestamp": datetime.min, "refused": why}
-        record = {"username": parts[0], "filename": name, "timestamp": when, "claimed": when}
+        record = {"username": student, "filename": name, "timestamp": when, "claimed": when}
         if self.check_owner and pwd is not None:
             made_by = owner(path)
             if made_by != record["username"]:

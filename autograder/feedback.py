@@ -406,6 +406,11 @@ def _output_attribute(tag: str, name: str, value: str) -> bool:
     return name == "title" and tag in ("a", "abbr", "acronym")
 
 
+#: The kinds of an attachment shown as an image (as a data URI: _SAFE_IMAGE).
+_IMAGE_KINDS = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+#: The start of an HTML tag (or a comment, a declaration), as an HTML parser reads one.
+_TAG = re.compile(r"<[A-Za-z!/?]")
+
 #: MathJax's \href (in the pages' MathJax, from nbconvert's and formgrader's templates, with its Safe
 #: extension, which allows http, https and file addresses): a link anywhere math is typeset.
 _MATH_LINK = re.compile(r"\\href(?![A-Za-z])")
@@ -456,23 +461,31 @@ def safe_markdown(markdown: str, attachments: dict | None = None) -> str:
     than MARKDOWN_TAGS, scripts and event handlers included, are shown as text. (The feedback
     template renders the cell again: an HTML block without a blank line is left as it is.)
     attachments: the cell's (an image pasted into it), rendered in place as data URIs; one the cell
-    names but does not hold is left out.
+    names but does not hold, or that is not an image, is left out.
     """
     import bleach
-    from nbconvert.filters.markdown_mistune import InvalidNotebook, IPythonRenderer, MarkdownWithMath
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
-    def render(text: str) -> str:
-        return MarkdownWithMath(renderer=IPythonRenderer(escape=False, attachments=attachments or {})).render(text)
+    images = {
+        name: {kind: data for kind, data in bundle.items() if kind in _IMAGE_KINDS and isinstance(data, str)}
+        for name, bundle in (attachments if isinstance(attachments, dict) else {}).items()
+        if isinstance(bundle, dict)
+    }
+
+    def render(text: str, pasted: dict) -> str:
+        return MarkdownWithMath(renderer=IPythonRenderer(escape=False, attachments=pasted)).render(text)
 
     try:
-        html = render(markdown)
-    except InvalidNotebook:  # "missing attachment": no image rather than no feedback
-        html = render(markdown.replace("attachment:", "missing-attachment:"))
+        html = render(markdown, {name: bundle for name, bundle in images.items() if bundle})
+    except Exception:  # "missing attachment", or whatever the renderer makes of one: no image, not no feedback
+        html = render(markdown.replace("attachment:", "missing-attachment:"), {})
     # bleach's own check of an address comes first: relative ones pass only with "http" allowed, images
     # as data with "data"; _attribute then keeps only what it allows (no http address, no data link)
     protocols = ["http", "https", "data"]
     cleaner = bleach.Cleaner(tags=MARKDOWN_TAGS, attributes=_attribute, protocols=protocols, filters=[_page_filter()])
-    clean = cleaner.clean(html)
+    # The page renders the cell again, where a \r (an &#13; decoded) is a line break: a blank line would end
+    # this HTML block there, and what follows it be read as Markdown again, links and images as written.
+    clean = cleaner.clean(html).replace("\r\n", "\n").replace("\r", "\n")
     lines = [line if line.strip() else "<!---->" for line in clean.strip().split("\n")]
     return '<div class="autograder-markdown">\n' + "\n".join(lines) + "\n</div>"
 
@@ -495,15 +508,34 @@ class SanitizeFeedback(SanitizeHTML):
     max_notebook_chars = Integer(16 * 2**20, help="Outputs past this many characters in all are dropped.").tag(
         config=True
     )
+    # The HTML parser's time grows with the square of the tags left open (3.7 s for 500 in one Markdown cell,
+    # 9.5 s for 4,000 in one output; an autograded notebook not finished in time is not shown at all).
+    max_tags = Integer(20_000, help="Tags parsed in a notebook; past them, HTML shows as text.").tag(config=True)
+    max_output_tags = Integer(2_000, help="Tags parsed in one HTML output; more: it shows as text.").tag(config=True)
+    max_cell_tags = Integer(200, help="Tags parsed in one Markdown cell's own HTML; more: shown as text.").tag(
+        config=True
+    )
 
     def preprocess(self, nb, resources):
-        self._chars = 0
+        self._chars = self._tags = 0
         return super().preprocess(nb, resources)
 
+    def _parsed(self, text: str, most: int) -> bool:
+        """Whether the HTML in text may be parsed (its tags within most, and the notebook's within max_tags)."""
+        tags = len(_TAG.findall(text))
+        if tags > most or self._tags + tags > self.max_tags:
+            return False
+        self._tags += tags
+        return True
+
     def sanitize_html_tags(self, html_str: str) -> str:
-        """nbconvert's cleaning of an HTML output, and a link that kept no address shown as its text."""
+        """nbconvert's cleaning of an HTML output, and a link that kept no address shown as its text; HTML
+        of too many tags (max_output_tags, max_tags) is shown as text."""
         import bleach
         from bleach.css_sanitizer import CSSSanitizer
+
+        if not self._parsed(html_str, self.max_output_tags):
+            return no_math_links(html.escape(html_str))
 
         cleaner = bleach.Cleaner(
             tags=self.tags,
@@ -543,7 +575,8 @@ class SanitizeFeedback(SanitizeHTML):
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type == "markdown":
-            cell.source = safe_markdown(cell.source, cell.get("attachments"))
+            source = cell.source if self._parsed(cell.source, self.max_cell_tags) else escape_tags(cell.source)
+            cell.source = safe_markdown(source, cell.get("attachments"))
             return cell, resources
         if cell.cell_type == "raw":  # shown as it is where its format is HTML: as text, entities too
             cell.source = escape_tags(no_math_links(cell.source.replace("&", "&amp;")))

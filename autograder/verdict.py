@@ -29,6 +29,7 @@ import contextlib
 import copy
 import functools
 import io
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -93,8 +94,9 @@ def _is_given(cell) -> bool:
     return bool(m.get("locked")) and not m.get("grade") and not m.get("solution")
 
 
-#: Cell magics whose body IPython runs as Python in the notebook's namespace (others hold shell, HTML, a file…).
-PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun"})
+#: Cell magics whose body IPython runs as Python in the notebook's namespace (others hold shell, HTML, a file…):
+#: whether they take arguments on their line (%%time with a statement there is an error, and runs nothing).
+PYTHON_CELL_MAGICS = {"time": False, "capture": True, "prun": True}
 #: How many times a cell's tokens are read anew past a magic whose brackets were left open (IPython's reading
 #: resumes after it), at the most: each is a pass over the rest of the cell, in the grader's own process.
 MAX_REREADS = 8
@@ -119,14 +121,12 @@ def _python(source: str) -> str:
         cleaned = cleanup(cleaned)
     lines = ["\n"] * (len(lines) - len(cleaned)) + cleaned  # leading blank lines dropped: kept, as blank lines
     first = next((k for k, line in enumerate(lines) if line.strip()), len(lines))
-    if first < len(lines) and lines[first].startswith("%%"):
-        magic = lines[first][2:].split(None, 1)
+    # "%%time?" asks for help (IPython leaves it to the help transformer): the cell is no cell magic
+    if first < len(lines) and lines[first].startswith("%%") and not re.match(r"%%\w+\?", lines[first]):
+        name, _, arguments = lines[first][2:].strip().partition(" ")
         body = "".join(lines[first + 1 :])
-        inner = (
-            _python(body)
-            if magic and magic[0] in PYTHON_CELL_MAGICS
-            else "".join("# " + line for line in lines[first + 1 :])
-        )
+        python = name in PYTHON_CELL_MAGICS and (PYTHON_CELL_MAGICS[name] or not arguments.strip())
+        inner = _python(body) if python else "".join("# " + line for line in lines[first + 1 :])
         return "".join([*lines[:first], "# " + lines[first], inner])
     return "".join(_magics_as_pass(lines, ipython))
 
@@ -138,7 +138,7 @@ def _magics_as_pass(lines: list[str], ipython) -> list[str]:
     the grader's time); but after a magic whose brackets were left open, which the tokenizer read together
     with the lines after it, the reading starts anew there (MAX_REREADS times at the most)."""
     finders = ipython.TransformerManager().token_transformers
-    offset = 0
+    offset, made = 0, 0
     for _ in range(MAX_REREADS):
         reread = None
         for tokens in ipython.make_tokens_by_line(lines[offset:]):
@@ -157,6 +157,9 @@ def _magics_as_pass(lines: list[str], ipython) -> list[str]:
                     probe.transform(lines[start : end + 1])
                 except SyntaxError:
                     continue
+                made += 1
+                if made >= ipython.TRANSFORM_LOOP_LIMIT:  # IPython gives up on such a cell: none of it runs
+                    return ["# " + line for line in lines]
                 code = lines[start].lstrip()
                 lines[start : end + 1] = [
                     lines[start][: len(lines[start]) - len(code)] + "pass  # " + code,

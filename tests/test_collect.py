@@ -15,6 +15,7 @@ has its own test with real users in tests/test_exchange.py). The course's late p
   root): each is set aside, his plain one is collected.
 * eve: a FIFO only: not collected, and nobody after her is stopped.
 * frank: on time, his timestamp.txt says a time whose zone is "..", which stopped collect once.
+* gus and hal: on time, their hand-ins named in zones %Z writes as offsets ("-03", "+04").
 * ODD_NAMES: folders whose names are not hand-ins' (a zone that is a path, escape codes).
 """
 
@@ -40,7 +41,10 @@ COURSE_ID = "sparse-autoencoder"
 ASSIGNMENT, NOTEBOOK = "01_activations", "activations"
 PYTHON = sys.executable
 TIMEOUT = 600  # seconds for one command (a few here)
-ON_TIME, LATE = ("alice", "frank", "mallory"), ("bob", "carol", "dave")
+ON_TIME, LATE = ("alice", "frank", "gus", "hal", "mallory"), ("bob", "carol", "dave")
+#: The zone nbgrader's submit writes in the names of gus's and hal's hand-ins: %Z of America/Sao_Paulo, and of a
+#: zone east of UTC (a "+" in the time, where nbgrader's own reading of a name splits it at its "+").
+ZONES = {"gus": "-03", "hal": "+04"}
 #: Folder names that are not hand-ins: a zone that is a path (nbgrader's reading handed it to dateutil, which
 #: raised out of collect: nobody was collected), escape codes that clear the instructor's terminal.
 ODD_NAMES = (
@@ -105,7 +109,11 @@ class Class:
     def hand_in(self, student: str, tag: str, *, name_time: datetime | None = None) -> Path:
         """A hand-in as nbgrader's submit makes it: the notebook, timestamp.txt, submission_secret.txt."""
         now = datetime.now(UTC)
-        folder = self.inbound / f"{student}+{ASSIGNMENT}+{stamp(name_time or now)}+{tag}"
+        when = stamp(name_time or now)
+        if student in ZONES:  # the time in the student's zone, as %Z writes it
+            offset = int(ZONES[student]) * 3600
+            when = ((name_time or now) + timedelta(seconds=offset)).strftime(f"%Y-%m-%d %H:%M:%S.%f {ZONES[student]}")
+        folder = self.inbound / f"{student}+{ASSIGNMENT}+{when}+{tag}"
         folder.mkdir()
         (folder / f"{NOTEBOOK}.ipynb").write_text(self.solution)
         (folder / "timestamp.txt").write_text(stamp(name_time or now))
@@ -242,10 +250,10 @@ def test_a_missing_secret_stops_no_one_elses_feedback(term):
     said = term.said["release_feedback"]
     assert re.search(r"Feedback not released from \S*/dave/01_activations: FileNotFoundError", said), said
     released = {p.name for p in (term.exchange / COURSE_ID / "feedback").iterdir()}
-    for student in ("alice", "bob", "carol", "frank", "mallory"):
+    for student in ("alice", "bob", "carol", "frank", "gus", "hal", "mallory"):
         secret = (term.submitted(student) / "submission_secret.txt").read_text()
         assert f"{notebook_hash(secret=secret, notebook_id=NOTEBOOK)}.html" in released, student
-    assert len(released) == 5, released
+    assert len(released) == 7, released
 
 
 # ---------------------------------------------------------------------------------------------- read_hand_in

@@ -459,3 +459,45 @@ def test_math_links_nowhere_in_markdown_html_latex_or_raw(math):
     assert not _typeset_link(nb.cells[1].source)  # a raw cell of format text/html is shown as it is
     if "\\href" in math:
         assert "operatorname{href}" in shown["text/latex"]  # the math is shown, its \href as a word
+
+
+def test_a_carriage_return_ends_no_html_block_when_the_page_renders_the_cell_again():
+    """&#13; decoded is a \\r, a line break to the Markdown the templates render the cleaned cell with: a blank
+    line there ended the block, and what followed was Markdown again, its link and image as written."""
+    from nbconvert import HTMLExporter
+    from nbformat.v4 import new_markdown_cell
+
+    cell = "<div>\nMy answer&#13;&#13;\n[grade](https://127.0.0.1:9/phish) ![](https://127.0.0.1:9/t.png)\n</div>"
+    nb, _ = SanitizeFeedback().preprocess(new_notebook(cells=[new_markdown_cell(cell)]), {})
+    page, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    assert "127.0.0.1:9" not in " ".join(_addresses(page, "a", "href") + _addresses(page, "img", "src"))
+
+
+@pytest.mark.parametrize("bundle", [{}, {"text/plain": "not an image"}, {"image/png": ["iVBORw0", "KGgo="]}])
+def test_an_attachment_that_is_not_an_image_costs_no_feedback(bundle):
+    """A notebook may name attachments with no image in them (nbformat's schema allows it): no image, the
+    rest of the cell shown (the renderer once raised on it, and the notebook got no feedback)."""
+    from nbformat.v4 import new_markdown_cell
+
+    cell = new_markdown_cell("![](attachment:a.png) my answer")
+    cell.attachments = {"a.png": bundle}
+    nb, _ = SanitizeFeedback().preprocess(new_notebook(cells=[cell]), {})
+    assert "my answer" in nb.cells[0].source and _addresses(nb.cells[0].source, "img", "src") == [None]
+
+
+def test_html_of_too_many_tags_is_shown_as_text():
+    """The HTML parser's time grows with the square of the tags left open: past max_cell_tags in a Markdown
+    cell, max_output_tags in an output or max_tags in a notebook, the HTML is shown as text, unparsed (no tag,
+    no script), where it once kept a grading worker busy until its budget ran out."""
+    from nbformat.v4 import new_markdown_cell
+
+    pile = "<script>alert(1)</script>" + "".join(f"<b id={i}>" for i in range(3000)) + "<p>x</p>" * 3000
+    code = new_code_cell("x")
+    code.outputs = [new_output("display_data", data={"text/html": pile, "text/plain": "x"})]
+    nb, _ = SanitizeFeedback().preprocess(new_notebook(cells=[new_markdown_cell(pile), code]), {})
+    for shown in (nb.cells[0].source, nb.cells[1].outputs[0].data["text/html"]):
+        assert "<script" not in shown and "<b" not in shown and "&lt;script&gt;" in shown
+    small = SanitizeFeedback(max_tags=10)  # the notebook's budget: a small output past it is text too
+    code.outputs = [new_output("display_data", data={"text/html": "<b>bold</b>" * 6, "text/plain": "x"})]
+    nb, _ = small.preprocess(new_notebook(cells=[code]), {})
+    assert nb.cells[0].outputs[0].data["text/html"].startswith("&lt;b&gt;")

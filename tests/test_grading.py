@@ -517,6 +517,9 @@ AS_IPYTHON_RUNS_IT = {
         3.0,
     ),
     "a cell IPython runs nothing of": ("\n%%script false\n" + SIGMOID, 0.0),
+    "a statement on the line of %%time (an error: nothing runs)": ("%%time sigmoid(0)\n" + SIGMOID, 0.0),
+    "help on %%time, then the answer": ("%%time?\n" + SIGMOID, 3.0),
+    "500 magics (IPython gives up on the cell)": ("%pwd\n" * 500 + SIGMOID, 0.0),
 }
 
 
@@ -538,3 +541,33 @@ def test_the_isolated_pass_reads_an_answer_cell_as_ipython_does(written, tmp_pat
     result = verdict.grade_notebook(source, submitted)
     got = {g: result.cells[g].score for g in ("sigmoid_values", "sigmoid_extremes")}
     assert sum(got.values()) == points, (got, [c.message for c in result.cells.values() if c.message])
+
+
+def test_an_autograded_notebook_the_worker_did_not_finish_never_reaches_the_course(tmp_path, monkeypatch):
+    """The worker sanitizes the autograded notebooks (annotate) before it writes its result: a worker stopped
+    before (its budget spent, killed) leaves notebooks with the student's scripts as they are, which formgrader
+    would show the instructor. Only a finished assignment's are copied into the course."""
+    from autograder.grading.outcome import Outcome
+
+    student, assignment = "alice", "01_activations"
+    course = Course().scratch(tmp_path / "course", [assignment], submissions={student: {assignment: {}}})
+    raw = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "x": "<script>alert(1)</script>"}'
+
+    def stopped_worker(course, scratch, results, student, assignments, options):
+        for a in assignments:
+            for kind in ("autograded", "feedback"):
+                folder = scratch.path(kind, a, student)
+                folder.mkdir(parents=True)
+                (folder / "activations.ipynb").write_text(raw)
+        return [Outcome(student, a, Status.TIMED_OUT, 1.0, "grading stopped after 1 s") for a in assignments]
+
+    monkeypatch.setattr(supervisor, "run_worker", stopped_worker)
+    old = course.path("autograded", assignment, student)
+    old.mkdir(parents=True)
+    (old / "stale.ipynb").write_text("{}")  # the last run's: removed too
+    snapshot = tmp_path / "snapshot.db"
+    gradebook.copy(course.gradebook, snapshot)
+    (outcome,) = supervisor.grade_here(str(course.root), student, [assignment], Options(unsafe=True), str(snapshot))
+    assert outcome.status == Status.TIMED_OUT
+    for kind in ("autograded", "feedback"):
+        assert not course.path(kind, assignment, student).exists(), kind

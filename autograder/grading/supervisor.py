@@ -122,10 +122,13 @@ def grade_here(
             if refused[o.assignment]:
                 o.detail = "; ".join([*refused[o.assignment], *([o.detail] if o.detail else [])])
         for a in assignments:  # this run's autograded notebooks and feedback, or none: never the last run's
+            # ... and only once the worker finished them (its result file comes last): an autograded notebook
+            # it did not finish is not sanitized, and formgrader would show the student's scripts as they are.
+            finished = (results / f"{a}.json").is_file()
             for kind in ("autograded", "feedback"):
                 made, dest = scratch.path(kind, a, student), course.path(kind, a, student)
                 shutil.rmtree(dest, ignore_errors=True)
-                if made.is_dir():
+                if made.is_dir() and finished:
                     shutil.copytree(made, dest)
         return outcomes
     finally:
