@@ -265,7 +265,16 @@ class OwnerCheckedCollect(ExchangeCollect):
     def _path_to_record(self, path):
         """nbgrader's record of a hand-in (its student, from the folder's name), its time the machine's; a
         hand-in it refuses has "refused" (why) and a group of its own. The name is read here, strictly
-        (``claimed``): nbgrader's own reading stopped collect for everyone on a name it could not read."""
+        (``claimed``): nbgrader's own reading stopped collect for everyone on a name it could not read. Nothing
+        here stops collect: a folder gone as it is read (a student may remove theirs) is refused too."""
+        try:
+            return self._record(path)
+        except Exception as error:
+            name = os.path.basename(path)
+            why = f"{path} could not be read ({type(error).__name__}: {error})"
+            return {"username": f"(unreadable: {name})", "filename": name, "timestamp": datetime.min, "refused": why}
+
+    def _record(self, path):
         name = os.path.basename(path)
         # <student>+<assignment>+<time>[+<random>]: a student id has no "+", a random string neither (urlsafe
         # base64), but a time may ("+04"), so it is read with and without what follows its last "+".

@@ -319,3 +319,14 @@ def test_a_plain_hand_in_is_copied_whole_and_its_time_is_its_last_change(tmp_pat
     assert exchange.read_hand_in(str(folder), str(tmp_path / "copy")) == latest
     assert (tmp_path / "copy" / "big.bin").read_bytes() == b"xxxxx"
     assert (tmp_path / "copy" / "sub" / "a.txt").read_text() == "a"
+
+
+def test_a_hand_in_gone_as_collect_reads_it_is_set_aside_not_raised(tmp_path):
+    """A student may remove their folder between collect's listing and its reading: refused with why, where
+    an error there (nbgrader's owner lookup follows the path) would stop collect for the class."""
+    from nbgrader.coursedir import CourseDirectory
+
+    collect = exchange.OwnerCheckedCollect(coursedir=CourseDirectory(assignment_id=ASSIGNMENT))
+    gone = tmp_path / f"alice+{ASSIGNMENT}+2026-12-07 00:00:00.000000 UTC+x"
+    record = collect._path_to_record(str(gone))
+    assert "refused" in record and "FileNotFoundError" in record["refused"], record
