@@ -102,8 +102,8 @@ def read_hand_in(path: str, dest: str | None = None, limits: Limits | None = Non
     def changed(rel: str) -> Refused:
         return Refused(f"{rel} changed while it was collected (the hand-in is collected once it stays as it is)")
 
-    def open_dir(name: str, parent: int | None, rel: str) -> tuple[int, os.stat_result]:
-        before = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    def open_dir(name: str, parent: int | None, rel: str, before: os.stat_result) -> tuple[int, os.stat_result]:
+        """Open a folder (before: what lstat said of it); its descriptor and its fstat."""
         refuse_kind(before, rel, folder=True)
         try:
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
@@ -115,9 +115,8 @@ def read_hand_in(path: str, dest: str | None = None, limits: Limits | None = Non
             raise changed(rel)
         return fd, after
 
-    def copy_file(name: str, parent: int, rel: str, target: str | None) -> int:
-        """Copy one file to target (None: only check it); its ctime."""
-        before = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    def copy_file(name: str, parent: int, rel: str, target: str | None, before: os.stat_result) -> int:
+        """Copy one file to target (None: only check it; before: what lstat said of it); its ctime."""
         refuse_kind(before, rel, folder=False)
         if before.st_nlink != 1:
             raise Refused(f"{rel} has another name (a hard link to a file elsewhere)")
@@ -153,7 +152,7 @@ def read_hand_in(path: str, dest: str | None = None, limits: Limits | None = Non
             raise changed(rel)
         return last.st_ctime_ns
 
-    top, top_stat = open_dir(path, None, os.path.basename(path) + "/")
+    top, top_stat = open_dir(path, None, os.path.basename(path) + "/", os.lstat(path))
     if dest is not None:
         os.mkdir(dest, 0o755)
     stack = [(top, top_stat, "", dest, iter(sorted(os.listdir(top))))]
@@ -178,7 +177,7 @@ def read_hand_in(path: str, dest: str | None = None, limits: Limits | None = Non
             if stat.S_ISDIR(info.st_mode):
                 if len(stack) >= MAX_DEPTH:
                     raise Refused(f"{child}/ lies more than {MAX_DEPTH} folders deep")
-                sub, sub_stat = open_dir(name, fd, child + "/")
+                sub, sub_stat = open_dir(name, fd, child + "/", info)
                 sub_target = os.path.join(target, name) if copied else None
                 if sub_target is not None:
                     os.mkdir(sub_target, 0o755)
@@ -188,7 +187,7 @@ def read_hand_in(path: str, dest: str | None = None, limits: Limits | None = Non
                     total += info.st_size if info.st_size <= limits.file_bytes else 0
                     if total > limits.total_bytes:
                         raise Refused(f"it holds more than {limits.total_bytes} bytes (c.CourseDirectory.max_dir_size)")
-                latest = max(latest, copy_file(name, fd, child, os.path.join(target, name) if copied else None))
+                latest = max(latest, copy_file(name, fd, child, os.path.join(target, name) if copied else None, info))
     finally:
         for fd, *_ in stack:
             os.close(fd)
