@@ -299,7 +299,8 @@ def namespaced(
     quiet: its stdin, stdout and stderr are /dev/null whatever it inherited.
     """
     root.mkdir(exist_ok=True)
-    seen = [*_binds(), *(b for b in binds if b not in _binds())]
+    system = _binds()
+    seen = [*system, *(b for b in binds if b not in system)]
     uid = (uid or random_uid()) if real_root() else 0
     config = {
         "root": str(root),
