@@ -422,6 +422,7 @@ def no_math_links(text: str) -> str:
     return _MATH_LINK.sub(r"\\operatorname{href}", text)
 
 
+@functools.cache  # one class, made once: the filter of every cell and output
 def _page_filter():
     """An html5lib filter (bleach's), after the cleaning: a link left with no address (its own was not an
     anchor: _SAFE_LINK) becomes a <span>, so that its text shows as text, not as a link that leads nowhere;
