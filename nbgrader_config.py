@@ -37,6 +37,17 @@ c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, SanitizeFeedback, C
 # link, and timed by the machine's clock, not by its own timestamp.txt: autograder/exchange.py.
 c.ExchangeFactory.collect = "autograder.exchange.OwnerCheckedCollect"
 
+# A student's latest hand-in is always the one collected (nbgrader's --update, on by default here): without
+# it, collect after a resubmission kept the first copy, said so at INFO only, and grade graded the stale one.
+c.ExchangeCollect.update = True
+
 # nbgrader release_feedback: each student's feedback on its own, so that one whose submission_secret.txt
 # is missing (a student may delete it) stops nobody else's: autograder/exchange.py.
 c.ExchangeFactory.release_feedback = "autograder.exchange.SafeReleaseFeedback"
+
+# Formgrader's Autograde button grades as `python -m autograder grade` does (sandboxed, the isolated pass),
+# not with plain nbgrader autograde, which runs the hidden tests in the student's kernel: formgrader loads
+# this file again before each request, and install() swaps the API it uses (autograder/formgrader.py).
+import autograder.formgrader  # noqa: E402
+
+autograder.formgrader.install()

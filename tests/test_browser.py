@@ -478,11 +478,38 @@ def graded_course(tmp_path) -> Path:
     return course
 
 
+def flagged(course: Path) -> list[tuple[str, str]]:
+    """(student, grade_id) of every grade the gradebook flags as needing manual grading."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        sub = [gb.find_submission(ASSIGNMENT, s.id) for s in gb.students]
+        return sorted(
+            (s.student.id, g.name) for s in sub for nb in s.notebooks for g in nb.grades if g.needs_manual_grade
+        )
+
+
+def autograde_in_formgrader(page, lab: Lab, student: str) -> str:
+    """Click the Autograde button of student's submission on formgrader's Manage Submissions page; the
+    dialog's text."""
+    page.goto(lab.at(f"/formgrader/manage_submissions/{ASSIGNMENT}"))
+    page.wait_for_function("() => window.models && window.models.loaded === true")
+    row = page.locator("#main-table tr", has=page.locator("td.student-id", has_text=student))
+    with page.expect_response(lambda r: r.url.endswith(f"/{student}/autograde"), timeout=600_000) as done:
+        row.locator("td.autograde a").click()
+    assert done.value.ok, done.value.text()
+    dialog = page.locator(".modal-dialog")
+    dialog.wait_for()
+    page.wait_for_timeout(500)  # the dialog fades in: let it settle for the picture
+    return dialog.inner_text()
+
+
 def test_instructor_grades_in_formgrader(browser, graded_course, tmp_path):
     course = graded_course
     scores, (auto, manual) = recorded(course)
     assert scores == {"ada_perfect": (10.0, 10.0), "bea_buggy": (7.0, 10.0)}, scores
     assert (auto, manual) == (0.0, None), (auto, manual)
+    assert flagged(course) == [], "grade flagged cells for manual grading (the course has none)"
     gid, points = MANUAL
     sid = submission_id(course, "bea_buggy")
 
@@ -535,6 +562,18 @@ def test_instructor_grades_in_formgrader(browser, graded_course, tmp_path):
         shown = formgrader_scores(page, lab)
         screenshot(page, "formgrader-students-after-regrade.png")
         assert shown == scores, f"after regrading formgrader shows {shown}, the gradebook holds {scores}"
+        # nbgrader's rule: a cell a person scored is flagged for their look once it is graded again.
+        assert flagged(course) == [("bea_buggy", gid)], flagged(course)
+
+        # Formgrader's Autograde button grades as grade does (autograder/formgrader.py), not with plain
+        # nbgrader autograde, which would put the hidden tests back in her notebook and kernel.
+        said = autograde_in_formgrader(page, lab, "bea_buggy")
+        screenshot(page, "formgrader-autograde.png")
+        assert "Successfully autograded" in said and "grading 1 students" in said, said
+        autograded = (course / "autograded" / "bea_buggy" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text()
+        assert "BEGIN HIDDEN TESTS" not in autograded, "formgrader's Autograde put the hidden tests back"
+        assert '"isolated"' in autograded, "formgrader's Autograde did not run the isolated pass"
+        assert recorded(course) == (scores, (0.0, points)), "formgrader's Autograde changed the grades"
 
         # bea's feedback page, opened from disk as she opens it: it loads nothing but itself (and MathJax
         # from nbconvert's CDN, which this browser may not reach: issue 27), her link is no link.

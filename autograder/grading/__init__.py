@@ -63,7 +63,8 @@ def grade(course: Course, options: Options | None = None) -> Report:
     if not options.unsafe and not options.scheduler:  # on a cluster, each Dask worker refuses for itself
         refuse_unsandboxed()
     with pools.open_pool(options) as runner:  # this machine's threads, or a Dask cluster (reached first)
-        return _grade(course, options, runner)
+        with gradebook.exclusive(course, log):  # one run at a time: grade, the feedback service, formgrader's
+            return _grade(course, options, runner)
 
 
 def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.DaskPool) -> Report:
@@ -78,15 +79,15 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
         work = {s: a for s, a in work.items() if s in options.students}
     start = time.perf_counter()
     course.release(assignments)  # puts the current hidden tests in the gradebook (release/ is unchanged)
-    report = Report(backup=gradebook.backup(course), jobs=runner.jobs)
+    report = Report(backup=gradebook.backup(course) if options.backup else None, jobs=runner.jobs)
     for student in [s for s in work if not plain_student(s)]:  # said in the table, never in the gradebook
         why = "the folder's name is not a student id (letters, digits, . _ @ -): not graded; rename it"
         report.outcomes += [Outcome(student, a, Status.FAILED, detail=why) for a in work.pop(student)]
     log.info("grading %d students, %d at once, %s", len(work), report.jobs, runner.where)
     lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
-        # Grades are collected in a private copy, put in place once at the end: nothing a
-        # kernel writes to the course's gradebook during the run survives it.
+        # Grades are collected in a private copy (each scratch course starts from it), and recorded in the
+        # course's gradebook once at the end, submission by submission.
         golden = gradebook.copy(course.gradebook, Path(tmp) / "gradebook.db")
         snapshot = runner.snapshot(course, golden, Path(tmp))  # what every scratch course starts from
 
@@ -104,10 +105,14 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
                 done()
             return outcomes
 
+        graded: list[Outcome] = []
         with progress(len(work)) as done, runner.pool() as pool:
             for outcomes in pool.map(one, *zip(*tasks, strict=True)) if tasks else ():
-                report.outcomes.extend(outcomes)
-        gradebook.copy(golden, course.gradebook)
+                graded.extend(outcomes)
+        report.outcomes.extend(graded)
+        # Into the course's gradebook, this run's submissions only: a manual grade entered in formgrader
+        # meanwhile, or a student the feedback service graded, stays.
+        gradebook.record_outcomes(course.gradebook, graded)
     report.csv = gradebook.export_csv(course, options.csv or course.root / "grades.csv")
     report.seconds = time.perf_counter() - start
     return report

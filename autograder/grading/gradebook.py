@@ -6,6 +6,8 @@ SQLite's online backup, which copies a consistent database even while it is open
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import warnings
 from datetime import UTC, datetime
@@ -61,13 +63,25 @@ def submission_scores(db: Path, student: str, assignment: str) -> dict[str, dict
 
 def record(db: Path, student: str, assignment: str, scores: Scores, others: float | None = None) -> None:
     """Set the auto_score of the listed test cells (and of every other one to ``others``, unless
-    None), creating the submission if needed.
+    None), creating the submission if needed; each grade's ``needs_manual_grade`` as nbgrader's
+    autograde sets it (``needs_person``).
 
     Manual scores and comments are untouched (nbgrader shows manual_score over auto_score).
     """
+    with _open(db) as gb:
+        _record(gb, student, assignment, scores, others)
+
+
+def needs_person(grade) -> bool:
+    """nbgrader's rule (its SaveAutoGrades): a grade needs a person where no test gave it a score, or
+    where a person scored it before this grading (the new automatic score is theirs to look at)."""
+    return grade.manual_score is not None or grade.auto_score is None
+
+
+def _record(gb, student: str, assignment: str, scores: Scores, others: float | None) -> None:
     from sqlalchemy.exc import SAWarning
 
-    with _open(db) as gb, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes half-made rows
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(assignment, student)
@@ -77,7 +91,38 @@ def record(db: Path, student: str, assignment: str, scores: Scores, others: floa
                     grade.auto_score = scores[nb.name][grade.name]
                 elif others is not None:
                     grade.auto_score = others
+                grade.needs_manual_grade = needs_person(grade)
         gb.db.commit()
+
+
+def record_outcomes(db: Path, outcomes: list) -> None:
+    """Each Outcome's scores, submission time and late penalties into db, one transaction per
+    submission: what a student's grading leaves in the gradebook, whatever else is in it (manual
+    grades entered meanwhile in formgrader, other students graded by another run)."""
+    with _open(db) as gb:
+        for o in outcomes:  # no scores at all (the worker failed first): 0 everywhere, not the last run's
+            _record(gb, o.student, o.assignment, o.recorded, None if o.recorded else 0.0)
+            _record_late(gb, o.student, o.assignment, o.timestamp, o.late_penalties)
+
+
+@contextlib.contextmanager
+def exclusive(course: Course, log=None):
+    """Held by one grading run of the course at a time (``grade``, the feedback service, formgrader's
+    Autograde): an flock on COURSE/.grading.lock. A second run waits, and says so once."""
+    import fcntl
+
+    path = course.root / ".grading.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o660)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if log is not None:
+                log.info("another grading run of %s holds %s: waiting for it to finish", course.root, path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def late_penalties(db: Path, student: str, assignment: str, config) -> tuple[str | None, dict[str, float | None]]:
@@ -109,11 +154,15 @@ def late_penalties(db: Path, student: str, assignment: str, config) -> tuple[str
 def record_late(db: Path, student: str, assignment: str, timestamp: str | None, penalties: dict) -> None:
     """Put a submission's timestamp and its notebooks' late penalties (from late_penalties) in db."""
     with _open(db) as gb:
-        sub = gb.find_submission(assignment, student)
-        sub.timestamp = datetime.fromisoformat(timestamp) if timestamp else None
-        for nb in sub.notebooks:
-            nb.late_submission_penalty = penalties.get(nb.name)
-        gb.db.commit()
+        _record_late(gb, student, assignment, timestamp, penalties)
+
+
+def _record_late(gb, student: str, assignment: str, timestamp: str | None, penalties: dict) -> None:
+    sub = gb.find_submission(assignment, student)
+    sub.timestamp = datetime.fromisoformat(timestamp) if timestamp else None
+    for nb in sub.notebooks:
+        nb.late_submission_penalty = penalties.get(nb.name)
+    gb.db.commit()
 
 
 def scores(course: Course, assignments: list[str]) -> dict[tuple[str, str], dict[str, float]]:

@@ -38,6 +38,9 @@ class Options:
     call_timeout: float | None = 10.0
     #: Refuse to grade when release/ is not what source/ generates now.
     check: bool = True
+    #: Copy the gradebook to backups/ before the run (the feedback service, which grades one submission
+    #: at a time all term, does not).
+    backup: bool = True
     #: Grade where student code cannot be sandboxed (refused otherwise: grading.refuse_unsandboxed).
     unsafe: bool = False
     #: Processes and bytes of memory one student's worker may use with all it starts (autograder.cgroup).
