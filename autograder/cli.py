@@ -141,6 +141,13 @@ def _cmd_grade(args) -> int:
     return _run_grading(Course(args.course), args)
 
 
+def _cmd_serve(args) -> int:
+    from . import service
+    from .course import Course
+
+    return service.main(Course(args.course), args.exchange, args.min_gap, args.poll, args.jobs)
+
+
 def _cmd_restore(args) -> int:
     from . import grading
 
@@ -226,6 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--course", type=Path, default=COURSE_ROOT, help="the nbgrader course directory (default: this one)")
     _add_grading_options(p)
     p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser(
+        "serve", help="feedback on submit: grade each new hand-in of the exchange and release its feedback (a service)"
+    )
+    from .service import MIN_GAP, POLL
+
+    p.add_argument("--course", type=Path, default=COURSE_ROOT, help="the nbgrader course directory (default: this one)")
+    p.add_argument("--exchange", type=Path, required=True, help="nbgrader's exchange root (c.Exchange.root)")
+    p.add_argument(
+        "--min-gap",
+        type=float,
+        default=MIN_GAP,
+        help=f"seconds between two graded hand-ins of one student's assignment (default: {MIN_GAP:g}; 0: no limit)",
+    )
+    p.add_argument("--poll", type=float, default=POLL, help=f"seconds between looks (default: {POLL:g})")
+    p.add_argument("--jobs", type=int, default=None, help="students graded at once (default: as grade)")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("restore", help="put a gradebook backup (backups/gradebook-*.db) back in place")
     p.add_argument("backup", type=Path, help="the backup file")
