@@ -110,6 +110,8 @@ class FeedbackService:
         self.api = self._api()
         self.course_id = self.api.coursedir.course_id
         self.inbound = self.exchange / self.course_id / "inbound"
+        # collect's owner check (c.ExchangeCollect.check_owner), applied to what is graded too
+        self.check_owner = bool(self.api.config.ExchangeCollect.get("check_owner", True))
         self.outbound_feedback = self.exchange / self.course_id / "feedback"
 
     def _api(self):
@@ -184,12 +186,17 @@ class FeedbackService:
             path = self.inbound / name
             try:
                 info = os.lstat(path)
-                if not stat.S_ISDIR(info.st_mode) or owner(str(path)) != student:
+                if not stat.S_ISDIR(info.st_mode) or (self.check_owner and owner(str(path)) != student):
                     continue
             except (OSError, KeyError):
                 continue
             out.append(HandIn(name, student, assignment, info.st_ctime))
         return out
+
+    def state_events(self) -> list[dict]:
+        """Every answer so far (events.jsonl), oldest first."""
+        path = self.state.folder / "events.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     # ------------------------------------------------------------------------------------------ grading
 

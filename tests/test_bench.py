@@ -91,6 +91,10 @@ def _fake_notebooks(assignments, timeout, blas_threads):
     return bench.NotebookFigures({a: cells for a in assignments}, {a: cells for a in assignments})
 
 
+def _fake_surge(jobs=None, step=None):
+    return bench.SurgeFigures("03_backprop", 10, 30, 120.0, 4, [20.0] * 12, [5.0] * 30, {"graded": 12}, 5, 150, 40)
+
+
 def _fake_grading(assignments, students, jobs, feedback, step=None):
     work, kinds = bench.class_work(assignments, students)
     per = dict.fromkeys(work, 5.0)
@@ -110,6 +114,7 @@ def test_the_command_prints_every_figure_line(monkeypatch, capsys, tmp_path):
     """cost, training and ci for real on tiny sizes; notebooks and grading (minutes) replaced by canned figures."""
     monkeypatch.setattr(bench, "measure_notebooks", _fake_notebooks)
     monkeypatch.setattr(bench, "measure_grading", _fake_grading)
+    monkeypatch.setattr(bench, "measure_surge", _fake_surge)
     log = tmp_path / "ci.log"
     log.write_text("== CI took 203 s\n")
     argv = ["bench", "--patches", "300", "--repeat", "2", "--loop-repeat", "1", "--square", "64"]

@@ -31,6 +31,9 @@ Sections (``--sections``, default all):
   against the other and against the issue's figures of 2026-11-30. Then the profile of one
   student's course: ``autograder.grading.worker.grade`` in-process, every step timed
   (``autograder.bench.profile``).
+* ``surge``: feedback on submit (``autograder.bench.surge``): 30 hand-ins of 03_backprop from 10 students
+  within two minutes into an exchange, answered by the feedback service as they come: Submit-to-feedback
+  p50/p95, beside ``grade``'s batch time for the same final submissions.
 * ``ci``: the total time of ``bash .ci/run``, read from its log (``--ci-log``) or given
   (``--ci-seconds``); the command that measures it is printed either way.
 
@@ -56,6 +59,7 @@ from .machine import Machine
 from .notebooks import CellTime, NotebookFigures, loop_answers, measure_notebooks, run_notebook, time_assignment
 from .profile import Profile, profile_student
 from .report import CI_COMMAND, FIGURES, SECTIONS, TARGETS, ci_seconds, grading_lines, report
+from .surge import SurgeFigures, measure_surge
 
 __all__ = [
     "CI_COMMAND",
@@ -78,6 +82,8 @@ __all__ = [
     "loop_cost",
     "matmul_flops",
     "profile_student",
+    "measure_surge",
+    "SurgeFigures",
     "run",
     "run_notebook",
     "time_assignment",
@@ -141,6 +147,8 @@ def run(args) -> str:
         results["grading_figures"] = measure_grading(
             assignments, args.students, jobs, not args.no_feedback, step=lambda what: step(what)
         )
+    if "surge" in sections:
+        results["surge"] = measure_surge(jobs=args.jobs, step=step)
     if "ci" in sections:
         results["ci"] = ci_seconds(args.ci_log, args.ci_seconds)
     return report(machine, **results)

@@ -10,8 +10,10 @@ from .cost import HIDDEN, VISIBLE, CostFigures
 from .grading import HANGING, KINDS, TARGET, TODAY, TODAY_DATE, GradingFigures
 from .machine import Machine
 from .notebooks import CellTime, NotebookFigures
+from .surge import LINES as SURGE_LINES
+from .surge import TARGET_P95, SurgeFigures, surge_lines
 
-SECTIONS = ("cost", "training", "notebooks", "grading", "ci")
+SECTIONS = ("cost", "training", "notebooks", "grading", "surge", "ci")
 
 #: The figure lines the command prints, in order (a section that is skipped prints none of its lines).
 FIGURES = {
@@ -37,6 +39,7 @@ FIGURES = {
         "scores, grade vs nbgrader",
         "profile, one student",
     ],
+    "surge": SURGE_LINES,
     "ci": ["CI"],
 }
 
@@ -51,6 +54,7 @@ TARGETS = {
     "machine_time": ("grading", "at most 10 s of machine time per student for the whole course (>= 20 students)"),
     "one_alone": ("grading", "one student's whole course graded alone in at most 10 s wall"),
     "hang_alone": ("grading", "a student whose every function hangs graded alone in under 2 minutes (wall)"),
+    "surge_p95": ("surge", f"Submit to feedback at most {TARGET_P95:g} s at p95 while a surge is graded"),
 }
 
 
@@ -113,6 +117,7 @@ def report(
     notebooks: NotebookFigures | None = None,
     grading_figures: GradingFigures | None = None,
     ci: tuple[float | None, str] | None = None,
+    surge: SurgeFigures | None = None,
 ) -> str:
     """The figures as text: one line per figure (keys from FIGURES), then the targets met or not."""
     out = [_line("machine", Machine.description())]
@@ -230,6 +235,10 @@ def report(
             )
     if grading_figures:
         lines, targets = grading_lines(grading_figures)
+        out += lines
+        met.update(targets)
+    if surge:
+        lines, targets = surge_lines(surge, _line)
         out += lines
         met.update(targets)
     if ci is not None:
