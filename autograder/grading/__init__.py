@@ -111,8 +111,9 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
                 graded.extend(outcomes)
         report.outcomes.extend(graded)
         # Into the course's gradebook, this run's submissions only: a manual grade entered in formgrader
-        # meanwhile, or a student the feedback service graded, stays.
-        gradebook.record_outcomes(course.gradebook, graded)
+        # meanwhile, or a student the feedback service graded, stays; a grading error (the grader's own
+        # fault, never recorded in golden) leaves the student's previous grades as they were.
+        gradebook.record_outcomes(course.gradebook, [o for o in graded if o.status != Status.GRADING_ERROR])
     report.csv = gradebook.export_csv(course, options.csv or course.root / "grades.csv")
     report.seconds = time.perf_counter() - start
     return report
