@@ -7,7 +7,8 @@ Commands
              parallel, feedback, CSV, summary table
   restore    put a gradebook backup back in place
   release    refresh the helper cells of source/ from autograder/student_helper.py, then
-             regenerate release/ from source/ with nbgrader generate_assignment
+             regenerate release/ from source/ with nbgrader generate_assignment, and each
+             assignment's lectures/ from notebooks/
   features   train the reference sparse autoencoder and write its features PNG
   experiment train the sparsity experiment of lecture 03 (beta 0 / 3, 25 / 100 hidden units)
   data       rebuild the whitened images shipped with assignment 05
@@ -31,7 +32,7 @@ DEFAULT_PNG = COURSE_ROOT / "build" / "learned_features.png"
 
 def release(names: list[str] | None = None) -> list[str]:
     """Refresh source/'s given_explain cells from autograder/student_helper.py, then regenerate release/
-    for the named assignments (default: all); exit with nbgrader's log on failure."""
+    for the named assignments (default: all), their lectures/ included; exit with nbgrader's log on failure."""
     from .course import Course
 
     course = Course()
@@ -39,7 +40,8 @@ def release(names: list[str] | None = None) -> list[str]:
         print(f"refreshed the given_explain cell of {path.relative_to(course.root)} from autograder/student_helper.py")
     done = course.release(names)  # an nbgrader failure is said in one line by main()
     for name in done:
-        print(f"released {name} -> release/{name}/")
+        lectures = ", ".join(course.lectures(name)) if course.lecture_files(name) else "none"
+        print(f"released {name} -> release/{name}/ (lectures/, English and zh/: {lectures})")
     return done
 
 

@@ -3,9 +3,10 @@
 
 ``Course`` is the one place that knows the layout: the command line releases with it, grading
 checks and reads it, and the demo class, the benchmark and the test fixtures build scratch
-copies with submissions through ``Course.scratch``. Everything that makes or reads notebooks
-goes through nbgrader's Python API (``NbGraderAPI``, loaded once per ``Course``), so the
-behaviour is nbgrader's own.
+copies with submissions through ``Course.scratch``; and which lecture notebooks (``notebooks/``)
+each assignment's release carries to students (``SECTION_LECTURES``). Everything that makes or
+reads notebooks goes through nbgrader's Python API (``NbGraderAPI``, loaded once per ``Course``),
+so the behaviour is nbgrader's own.
 """
 
 from __future__ import annotations
@@ -31,6 +32,25 @@ def helper_cell_source() -> str:
     """The text of every ``given_explain`` cell: what follows the marker line of student_helper.py."""
     text = HELPER.read_text()
     return text[text.index(HELPER_MARKER) + len(HELPER_MARKER) :].strip("\n")
+
+
+#: The lecture notebooks (``notebooks/<name>.ipynb``, and their Chinese editions ``notebooks/zh/<name>.ipynb``)
+#: that each assignment carries to students, in ``release/<assignment>/lectures/`` (and ``lectures/zh/``):
+#: nbgrader's exchange hands students nothing but assignment folders. Every assignment carries the course's
+#: introduction and its notation, and the lecture of its own section of the notes, as the table of
+#: ``01_introduction`` pairs them: these include every lecture an assignment's text names. Not all seven with
+#: each: a hand-in is the whole folder, and the exchange and ``submitted/`` keep every one.
+COURSE_LECTURES = ("01_introduction", "05_notation")
+SECTION_LECTURES = {
+    "01_activations": ("02_1_neural_networks",),
+    "02_forward_pass": ("02_1_neural_networks",),
+    "03_backprop": ("02_2_backpropagation",),
+    "04_gradient_checking": ("02_3_gradient_checking",),
+    "05_sparse_autoencoder": ("03_autoencoders_and_sparsity",),
+    "06_visualization": ("04_visualization",),
+}
+#: Where the lectures go in an assignment's release folder, and where the course keeps them.
+LECTURES, LECTURE_SOURCE = "lectures", "notebooks"
 
 
 #: A student's answers to one assignment: {grade_id of an answer cell: the source they typed}.
@@ -129,6 +149,42 @@ class Course:
         config.CourseDirectory.root = str(self.root)
         return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
+    def lectures(self, assignment: str) -> list[str]:
+        """The lecture notebooks assignment carries (names without .ipynb): see ``SECTION_LECTURES``."""
+        return [*COURSE_LECTURES[:1], *SECTION_LECTURES.get(assignment, ()), *COURSE_LECTURES[1:]]
+
+    def lecture_files(self, assignment: str) -> list[Path]:
+        """What of notebooks/ the assignment's release carries in lectures/, relative to notebooks/: its
+        lectures in both editions, and each other file of notebooks/ (outside zh/) that their code names,
+        by its name or, for a module, by an import (``lecture_figures.py``, ``data/W1.npy``). Nothing where
+        the course keeps no notebooks/ (a course of assignments alone); a CourseError where a lecture is missing."""
+        folder = self.root / LECTURE_SOURCE
+        if not folder.is_dir():
+            return []
+        notebooks = [Path(f"{name}.ipynb") for name in self.lectures(assignment)]
+        notebooks += [Path("zh") / path for path in notebooks]
+        missing = [str(path) for path in notebooks if not (folder / path).is_file()]
+        if missing:
+            raise CourseError(
+                f"{assignment} carries lectures that {folder} lacks: {', '.join(missing)} (see SECTION_LECTURES)"
+            )
+        code = "\n".join(_code(folder / path) for path in notebooks)
+        others = sorted(
+            path.relative_to(folder)
+            for path in folder.rglob("*")
+            if path.is_file()
+            and path.suffix != ".ipynb"
+            and path.relative_to(folder).parts[0] != "zh"
+            and not {"__pycache__", ".ipynb_checkpoints"} & set(path.parts)
+        )
+        named = [
+            path
+            for path in others
+            if path.name in code
+            or (path.suffix == ".py" and re.search(rf"^\s*(from|import)\s+{path.stem}\b", code, re.M))
+        ]
+        return notebooks + named
+
     def helper_cells(self, refresh: bool = False) -> list[Path]:
         """The source notebooks whose ``given_explain`` cells differ from ``helper_cell_source()``;
         with refresh, those cells are rewritten first (``python -m autograder release`` does it)."""
@@ -147,13 +203,21 @@ class Course:
         return stale
 
     def release(self, names: list[str] | None = None) -> list[str]:
-        """``generate_assignment --force --create`` for each assignment (default: all of source/).
+        """``generate_assignment --force --create`` for each assignment (default: all of source/), then its
+        lectures copied from notebooks/ into its lectures/ (``lecture_files``), outputs and all: nbgrader
+        copies what source/ holds besides the graded notebooks, but never a notebook, at any depth.
 
         Also what puts the current hidden tests and points in the gradebook.
         """
         names = names or self.assignments()
         for name in names:
+            files = self.lecture_files(name)  # before nbgrader: a lecture missing changes nothing
             checked(self.api.generate_assignment(name, force=True, create=True), f"nbgrader generate_assignment {name}")
+            dest = self.path("release", name) / LECTURES
+            shutil.rmtree(dest, ignore_errors=True)
+            for rel in files:
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.root / LECTURE_SOURCE / rel, dest / rel)
         return names
 
     def stale_releases(self, assignments: list[str]) -> list[str]:
@@ -171,7 +235,7 @@ class Course:
                     a, b = fresh / rel, committed / rel
                     if not a.exists() or not b.exists():
                         problems.append(f"release/{assignment}/{rel} is {'extra' if b.exists() else 'missing'}")
-                    elif rel.suffix == ".ipynb":
+                    elif rel.suffix == ".ipynb" and len(rel.parts) == 1:  # a lecture is a copy: its bytes
                         if _cells(nbformat.read(a, as_version=4)) != _cells(nbformat.read(b, as_version=4)):
                             problems.append(f"release/{assignment}/{rel} differs from its source")
                     elif a.read_bytes() != b.read_bytes():
@@ -201,9 +265,10 @@ class Course:
         submissions: Mapping[str, Mapping[str, Answers]] | None = None,
     ) -> Course:
         """A new course at dest (a folder that holds no course yet): this course's ``nbgrader_config.py`` plus the
-        lines ``config``, ``source/`` of the assignments (default: all), ``release/`` generated
-        from it by nbgrader, and ``submissions`` ({student: {assignment: Answers}}) made with
-        ``submit``. Returns it. The one way demo, bench and tests build a class to grade.
+        lines ``config``, ``source/`` of the assignments (default: all), what of ``notebooks/`` their
+        lectures are (``lecture_files``), ``release/`` generated from them, and ``submissions``
+        ({student: {assignment: Answers}}) made with ``submit``. Returns it. The one way demo, bench and
+        tests build a class to grade.
         """
         dest = Path(dest)
         if dest.exists() and (not dest.is_dir() or (dest / "nbgrader_config.py").exists()):
@@ -213,6 +278,9 @@ class Course:
         (dest / "nbgrader_config.py").write_text((self.root / "nbgrader_config.py").read_text() + config)
         for a in assignments:
             shutil.copytree(self.path("source", a), dest / "source" / a)
+            for rel in self.lecture_files(a):
+                (dest / LECTURE_SOURCE / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(self.root / LECTURE_SOURCE / rel, dest / LECTURE_SOURCE / rel)
         scratch = Course(dest)
         scratch.release(assignments)
         for student, work in (submissions or {}).items():
@@ -236,6 +304,13 @@ class Course:
             release_nb = nbformat.read(path, as_version=4)
             nbformat.write(fill_answers(source_nb, release_nb, answers), path)
         return folder
+
+
+def _code(path: Path) -> str:
+    """The code cells of a notebook, one after another."""
+    import nbformat
+
+    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
 
 
 def _cells(nb) -> list[dict]:
