@@ -207,30 +207,46 @@ class Course:
         lectures copied from notebooks/ into its lectures/ (``lecture_files``), outputs and all: nbgrader
         copies what source/ holds besides the graded notebooks, but never a notebook, at any depth.
 
-        Also what puts the current hidden tests and points in the gradebook.
+        Also what puts the current hidden tests and points in the gradebook (``grade`` calls it). In a course
+        that keeps no notebooks/, the release's lectures/ stay as they were (nbgrader's --force removes the
+        whole release folder: they are put back).
         """
         names = names or self.assignments()
+        keep = not (self.root / LECTURE_SOURCE).is_dir()
         for name in names:
             files = self.lecture_files(name)  # before nbgrader: a lecture missing changes nothing
-            checked(self.api.generate_assignment(name, force=True, create=True), f"nbgrader generate_assignment {name}")
             dest = self.path("release", name) / LECTURES
-            shutil.rmtree(dest, ignore_errors=True)
+            with tempfile.TemporaryDirectory(dir=self.root) as tmp:
+                kept = Path(tmp) / LECTURES
+                if keep and dest.is_dir():
+                    dest.rename(kept)
+                generated = self.api.generate_assignment(name, force=True, create=True)
+                shutil.rmtree(dest, ignore_errors=True)
+                if kept.is_dir():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    kept.rename(dest)
+            checked(generated, f"nbgrader generate_assignment {name}")
             for rel in files:
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(self.root / LECTURE_SOURCE / rel, dest / rel)
         return names
 
     def stale_releases(self, assignments: list[str]) -> list[str]:
-        """Differences between release/ and what generate_assignment makes from source/ now, in words."""
+        """Differences between release/ and what generate_assignment makes from source/ now, in words. A course
+        that keeps no notebooks/ (a copy of source/ and release/ alone, as an instructor's course directory may
+        be) has its release's lectures/ taken as they are: there is nothing to check them against."""
         import nbformat
 
         problems = []
+        lectures_unchecked = not (self.root / LECTURE_SOURCE).is_dir()
         with tempfile.TemporaryDirectory() as tmp:
             fresh_course = self.scratch(tmp, assignments)
             for assignment in assignments:
                 fresh, committed = fresh_course.path("release", assignment), self.path("release", assignment)
                 names = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
                 names |= {p.relative_to(committed) for p in committed.rglob("*") if p.is_file()}
+                if lectures_unchecked:
+                    names = {rel for rel in names if rel.parts[0] != LECTURES}
                 for rel in sorted(names):
                     a, b = fresh / rel, committed / rel
                     if not a.exists() or not b.exists():

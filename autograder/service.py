@@ -113,6 +113,7 @@ class FeedbackService:
         # collect's owner check (c.ExchangeCollect.check_owner), applied to what is graded too
         self.check_owner = bool(self.api.config.ExchangeCollect.get("check_owner", True))
         self.outbound_feedback = self.exchange / self.course_id / "feedback"
+        self._wrong_exchange = ""  # what exchange_is_ours said last
 
     def _api(self):
         """nbgrader's API with the course's configuration and this exchange."""
@@ -141,6 +142,8 @@ class FeedbackService:
     def once(self, now: float | None = None) -> list[tuple[str, str]]:
         """One look: answer every new hand-in, grade those the rate limit lets through. The (student,
         assignment) graded."""
+        if not self.exchange_is_ours():
+            return []
         hand_ins = self.scan()
         latest: dict[tuple[str, str], HandIn] = {}
         for h in sorted(hand_ins, key=lambda h: h.ctime):
@@ -164,6 +167,33 @@ class FeedbackService:
         for assignment, those in sorted(due.items()):
             graded += self._grade(assignment, those)
         return graded
+
+    def exchange_is_ours(self) -> bool:
+        """Whether the course's folder in the exchange, its inbound/ and its feedback/ are real folders of this
+        service's user (as release_assignment makes them), said once when they stop being so. In an exchange
+        everyone may write, a student who made the course's folder (or a link of that name) before the first
+        release receives every hand-in: nothing is collected from it, and no page is written into it."""
+        wrong = []
+        for folder in (self.exchange / self.course_id, self.inbound, self.outbound_feedback):
+            try:
+                info = os.lstat(folder)
+            except FileNotFoundError:
+                continue  # not made yet (release_assignment makes them; the first page makes feedback/)
+            except OSError as error:
+                wrong.append(f"{folder}: {error.strerror}")
+                continue
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+                kind = (
+                    "a link" if stat.S_ISLNK(info.st_mode) else "not a folder" if not stat.S_ISDIR(info.st_mode) else ""
+                )
+                wrong.append(f"{folder} is {kind or 'a folder'} of uid {info.st_uid}, not of uid {os.geteuid()}")
+        said = "; ".join(wrong)
+        if said and said != self._wrong_exchange:
+            log.error(
+                "feedback service: not grading: %s (someone made it before the course did: look, remove it)", said
+            )
+        self._wrong_exchange = said
+        return not wrong
 
     def scan(self) -> list[HandIn]:
         """The hand-ins of the course's assignments in inbound/ that their student made (the owner check
@@ -206,23 +236,40 @@ class FeedbackService:
 
         from . import grading
 
-        students = []
+        students, set_aside = [], set()
         for h in hand_ins:
             with temp_attrs(self.api.coursedir, student_id=h.student):
                 result = self.api.collect(assignment)
             if not result.get("success"):
                 log.error("collect %s %s failed: %s", h.student, assignment, result.get("error", "")[-2000:])
-            if self.course.path("submitted", assignment, h.student).is_dir():
-                students.append(h.student)
-            else:  # nothing to grade: every hand-in of theirs was set aside (collect's error says why)
+            collected = self.course.path("submitted", assignment, h.student)
+            if not any(collected.glob("*.ipynb")):  # nothing to grade: set aside, or no notebook in it
                 self._message(h, refused_page(h))
                 self._done(h, "refused")
+                continue
+            if read_secret(collected) != read_secret(self.inbound / h.name):
+                # collect set this hand-in aside (collect's error says why) and took an older one of the student's
+                self._message(h, refused_page(h))
+                last = self.state.graded.get(f"{h.student}/{assignment}")
+                if last and read_secret(self.inbound / last["hand_in"]) == read_secret(collected):
+                    self._done(h, "refused")  # the older one is what was graded last: nothing new to grade
+                    continue
+                set_aside.add(h.student)  # the older one was never graded: graded now, as a batch grade would
+            students.append(h.student)
         if not students:
             return []
         options = grading.Options(
             assignments=(assignment,), students=tuple(students), backup=False, check=False, jobs=self.jobs
         )
-        report = grading.grade(self.course, options)
+        try:
+            report = grading.grade(self.course, options)
+        except Exception as error:  # the grader's own failure: these hand-ins are answered, the service goes on
+            log.exception("grading %s of %s failed", assignment, ", ".join(students))
+            for h in hand_ins:
+                if h.student in students:
+                    self._message(h, failed_page(h, f"{type(error).__name__}: {error}"[:200]))
+                    self._done(h, "failed")
+            return []
         log.info("graded %s of %s in %.0f s", assignment, ", ".join(students), report.seconds)
         outcomes = {o.student: o for o in report.outcomes}
         graded = []
@@ -232,13 +279,14 @@ class FeedbackService:
             o = outcomes.get(h.student)
             with temp_attrs(self.api.coursedir, student_id=h.student), warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # nbgrader 0.9's api passes "authentictor"
-                result = self.api.release_feedback(assignment)
+                result = self.api.release_feedback(assignment, student_id=h.student)  # this student's only
             released = result.get("success") and self.course.path("feedback", assignment, h.student).is_dir()
             if not released:
                 why = o.detail if o else "not graded"
                 log.error("no feedback released for %s %s: %s", h.student, assignment, why)
-                self._message(h, failed_page(h, o.status if o else "not graded"))
-            self._done(h, "graded" if released else "failed")
+                if h.student not in set_aside:
+                    self._message(h, failed_page(h, o.status if o and o.status != "graded" else "no feedback"))
+            self._done(h, "refused" if h.student in set_aside else "graded" if released else "failed")
             graded.append((h.student, assignment))
         return graded
 
@@ -362,9 +410,9 @@ def refused_page(h: HandIn) -> str:
     return page(
         h,
         "not collected",
-        f"Your hand-in of {_when(h.ctime)} could not be collected: it holds something other than plain files "
-        "and folders (a link, say), or more than a hand-in may hold. Hand in your assignment folder as "
-        "nbgrader's Submit makes it, and ask your instructor if this message stays.",
+        f"Your hand-in of {_when(h.ctime)} could not be collected: it holds no notebook, or something other than "
+        "plain files and folders (a link, say), or more than a hand-in may hold. Hand in your assignment folder "
+        "as nbgrader's Submit makes it, and ask your instructor if this message stays.",
     )
 
 

@@ -157,3 +157,20 @@ def test_a_lecture_edited_in_notebooks_makes_the_release_stale(tmp_path):
     ]
     course.release(["03_backprop"])
     assert course.stale_releases(["03_backprop"]) == []
+
+
+def test_a_course_without_notebooks_keeps_the_lectures_its_release_holds(tmp_path):
+    """An instructor's course directory may be a copy of source/ and release/ alone (no notebooks/): grade's
+    check takes the release's lectures/ as they are, and release (which grade runs) keeps them."""
+    root = tmp_path / "course"
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root.mkdir() or root)
+    for kind in ("source", "release"):
+        shutil.copytree(COURSE_ROOT / kind / "03_backprop", root / kind / "03_backprop")
+    course = Course(root)
+    course.check(["03_backprop"])
+    before = {p.relative_to(root): p.read_bytes() for p in (root / "release").rglob("*") if p.is_file()}
+    course.release(["03_backprop"])
+    after = {p.relative_to(root): p.read_bytes() for p in (root / "release").rglob("*") if p.is_file()}
+    assert {p for p in after if LECTURES in p.parts} == {p for p in before if LECTURES in p.parts} != set()
+    assert all(after[p] == before[p] for p in before if LECTURES in p.parts)
+    assert sorted(p.name for p in root.iterdir()) == ["gradebook.db", "nbgrader_config.py", "release", "source"]

@@ -259,3 +259,53 @@ def test_a_service_killed_mid_grade_loses_nothing_and_grades_once(klass):
     assert score(pages[max(pages)]) == (10.0, 10.0)
     # the first hand-in, never graded, is told that the second was graded instead
     assert [e["kind"] for e in klass.events()] == ["superseded", "graded"], klass.events()
+
+
+def test_a_hand_in_without_a_notebook_is_answered_and_stops_nothing(klass):
+    """Found by an attack: a hand-in of the folder without its notebook was collected, then grade raised on
+    every look, and nobody after it was graded. It is answered "not collected", and the next hand-in graded."""
+    (klass.home / ASSIGNMENT / f"{NOTEBOOK}.ipynb").rename(klass.home / "kept.ipynb")
+    klass.nbgrader("submit")
+    service = klass.service(min_gap=0)
+    assert service.once() == []
+    # its page is written, though nbgrader's fetch_feedback looks for pages by the hand-in's notebooks: none here
+    (page,) = (klass.exchange / COURSE_ID / "feedback").glob("*.html")
+    assert "not collected" in page.read_text() and "holds no notebook" in page.read_text()
+    assert [e["kind"] for e in klass.events()] == ["refused"]
+    (klass.home / "kept.ipynb").rename(klass.home / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+    klass.submit({})
+    assert service.once() == [(ME, ASSIGNMENT)]
+    assert score(klass.latest_feedback()) == (10.0, 10.0)
+    assert [e["kind"] for e in klass.events()] == ["refused", "graded"]
+
+
+def test_a_hand_in_collect_sets_aside_is_told_so_and_the_graded_one_is_not_graded_again(klass):
+    """The latest hand-in's notebook is a link (collect sets it aside and takes the student's older one): its
+    page says it was not collected, and the older one, graded already, is not graded again."""
+    service = klass.service(min_gap=0)
+    klass.submit(WRONG)
+    assert service.once() == [(ME, ASSIGNMENT)]
+    bad = klass.submit({})
+    notebook = bad / f"{NOTEBOOK}.ipynb"
+    notebook.unlink()
+    notebook.symlink_to(klass.course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")  # the answer key
+    assert service.once() == []
+    pages = klass.feedback()
+    assert "not collected" in pages[max(pages)] and score(pages[min(pages)]) == (7.0, 10.0)
+    assert klass.recorded() == [(ME, 7.0)]
+    assert [e["kind"] for e in klass.events()] == ["graded", "refused"]
+
+
+def test_a_course_folder_in_the_exchange_that_is_not_the_graders_is_not_served(klass, caplog):
+    """Found by an attack: in an exchange everyone may write, a student who made the course's folder first
+    (here: a link to a folder of theirs) receives every hand-in. The service collects nothing from it."""
+    klass.submit(WRONG)
+    course_folder = klass.exchange / COURSE_ID
+    course_folder.rename(klass.exchange / "theirs")
+    course_folder.symlink_to(klass.exchange / "theirs")
+    service = klass.service(min_gap=0)
+    with caplog.at_level("ERROR", logger="autograder.service"):
+        assert service.once() == [] and service.once() == []
+    assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1  # said once
+    assert "is a link" in caplog.text and "not grading" in caplog.text
+    assert not (klass.course / "submitted").exists() and klass.events() == []

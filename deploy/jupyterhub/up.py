@@ -147,9 +147,23 @@ def ensure_user(name: str, *, create: bool) -> pwd.struct_passwd:
     except KeyError:
         if not create:
             raise Refused(f"no local user {name}: make it (useradd -m {name}), or pass --create-users") from None
-    say(f"creating the local user {name} (useradd --create-home)")
+    say(f"creating the local user {name} (useradd --create-home; the home 0700)")
     run([tool("useradd"), "--create-home", "--user-group", "--shell", "/bin/bash", name], what=f"useradd {name}")
-    return pwd.getpwnam(name)
+    entry = pwd.getpwnam(name)
+    # useradd's homes are 0755 where login.defs says nothing (Debian 12): every student could read every other
+    # one's notebooks and the submission secrets nbgrader keeps there (which name their feedback).
+    Path(entry.pw_dir).chmod(0o700)
+    return entry
+
+
+def private_homes(users: list[pwd.struct_passwd]) -> None:
+    """Say which homes others may read or pass (a classmate's notebooks and submission secrets are there)."""
+    open_homes = [u.pw_dir for u in users if Path(u.pw_dir).is_dir() and Path(u.pw_dir).stat().st_mode & 0o077]
+    if open_homes:
+        say(
+            f"warning: others may enter or read {', '.join(open_homes)}: a student could read a classmate's work "
+            "and submission secret there; chmod 0700 them"
+        )
 
 
 def chown_tree(root: Path, user: pwd.struct_passwd) -> None:
@@ -175,8 +189,16 @@ def ensure_course(course_dir: Path, grader: pwd.struct_passwd, assignments: list
         course_dir.chmod(0o700)
 
 
-def ensure_exchange(exchange: Path) -> None:
-    """nbgrader's exchange root: root's, writable by everyone and sticky (README: A term with nbgrader)."""
+#: The course's folders in the exchange and their modes, as nbgrader's release_assignment makes them: students
+#: hand in to inbound/ and fetch from feedback/ without listing either, and read outbound/.
+EXCHANGE_FOLDERS = {"inbound": 0o2733, "outbound": 0o755, "feedback": 0o711}
+
+
+def ensure_exchange(exchange: Path, grader: pwd.struct_passwd) -> None:
+    """nbgrader's exchange root: root's, writable by everyone and sticky (README: A term with nbgrader); and
+    the course's folder in it with inbound/, outbound/ and feedback/, made now, the grader's. In a folder
+    everyone may write, the first to make <course> owns it: a student who made it (or a link of that name)
+    before the first release would receive every hand-in and hand out notebooks of their own."""
     exchange.mkdir(parents=True, exist_ok=True)
     info = exchange.stat()
     if info.st_uid != 0:
@@ -186,6 +208,47 @@ def ensure_exchange(exchange: Path) -> None:
         )
     if stat.S_IMODE(info.st_mode) != 0o1777:
         exchange.chmod(0o1777)
+    for folder in [exchange / COURSE_ID, *(exchange / COURSE_ID / name for name in EXCHANGE_FOLDERS)]:
+        try:
+            found = os.lstat(folder)
+        except FileNotFoundError:
+            folder.mkdir()
+            os.chown(folder, grader.pw_uid, grader.pw_gid)
+            found = os.lstat(folder)
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != grader.pw_uid:
+            kind = "a link" if stat.S_ISLNK(found.st_mode) else "a folder" if stat.S_ISDIR(found.st_mode) else "a file"
+            raise Refused(
+                f"{folder} is {kind} of {user_name(found.st_uid)}, not a folder of the grader {grader.pw_name}: "
+                "someone made it before the course did (a student could then receive every hand-in); look at it, "
+                "remove it (as root) and start again"
+            )
+        mode = EXCHANGE_FOLDERS.get(folder.name, 0o755) if folder != exchange / COURSE_ID else 0o755
+        if stat.S_IMODE(found.st_mode) != mode:
+            folder.chmod(mode)
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def free_ports(ip: str, ports: dict[str, int]) -> None:
+    """Refuse if any of the hub's ports is taken: the proxy routes to formgrader's port whoever listens on it, and
+    a local user who took it first would serve the instructors' formgrader pages (and read their requests)."""
+    import socket
+
+    for what, port in ports.items():
+        address = ip if what == "the hub" else "127.0.0.1"
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((address, port))
+            except OSError as error:
+                raise Refused(
+                    f"{what}'s port {address}:{port} is taken ({error.strerror}): stop what listens there "
+                    "(`ss -ltnp`), or choose another port"
+                ) from None
 
 
 def blocked_folders(paths: list[Path]) -> list[str]:
@@ -331,9 +394,17 @@ def main(argv: list[str] | None = None) -> None:
     hub_state.mkdir(exist_ok=True)
     hub_state.chmod(0o700)  # the hub's database, cookie secret and settings (the password)
 
+    free_ports(
+        args.ip,
+        {
+            "the hub": settings["port"],
+            "the hub's API": settings["hub_port"],
+            "the proxy's API": settings["proxy_api_port"],
+            "formgrader": settings["formgrader_port"],
+        },
+    )
     proxy = proxy_command()
-    for name in args.instructors + args.students:
-        ensure_user(name, create=args.create_users)
+    private_homes([ensure_user(name, create=args.create_users) for name in args.instructors + args.students])
     grader = ensure_user(args.grader, create=True)
     if not Path(grader.pw_dir).is_dir():
         raise Refused(f"the grader {args.grader} has no home ({grader.pw_dir}): its Jupyter keeps its files there")
@@ -341,7 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     check_reachable(args.grader, venv / "bin" / "python")
     course_dir, exchange = Path(settings["course_dir"]), Path(settings["exchange"])
     ensure_course(course_dir, grader, args.assignments)
-    ensure_exchange(exchange)
+    ensure_exchange(exchange, grader)
     students_config, grader_config = nbgrader_configs(state, exchange, course_dir)
 
     settings |= {"proxy": proxy, "config_students": students_config, "config_grader": grader_config}
