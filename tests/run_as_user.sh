@@ -38,4 +38,4 @@ trap 'rm -rf "$home"' EXIT
 chown "$user:" "$home"
 echo "run_as_user: ${tests[*]} as $user (uid $(id -u "$user")), HOME=$home"
 runuser -u "$user" -- env HOME="$home" TMPDIR="$home" PYTHONDONTWRITEBYTECODE=1 \
-    "$python" -m pytest -p no:cacheprovider --basetemp="$home/pytest" "${tests[@]}" "$@"
+    "$python" -m pytest -p no:cacheprovider -n 2 --dist loadfile --basetemp="$home/pytest" "${tests[@]}" "$@"

@@ -47,7 +47,7 @@ def test_readme_gives_two_commands_ci_runs_the_tests_verbatim_and_the_suite_runs
     commands = _readme_commands(course_root)
     assert len(commands) == 2, commands
     main, tests = commands
-    assert main.endswith(".venv/bin/python -m autograder demo") and tests.endswith("-m pytest")
+    assert main.endswith(".venv/bin/python -m autograder demo") and tests.endswith("-m pytest -n 2 --dist loadfile")
     assert main.rsplit("&&", 1)[0] == tests.rsplit("&&", 1)[0]  # the same set-up steps
     ci = (course_root / ".ci" / "run").read_text()
     # CI runs both, verbatim, in that order, each in a newcomer's shell (env -i, a plain PATH).

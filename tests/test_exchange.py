@@ -23,6 +23,7 @@ does, and each change is printed.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -33,6 +34,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,17 +98,25 @@ def make_passable(targets: list[Path]) -> None:
                 folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
 
 
+def useradd(name: str, options: list[str]) -> pwd.struct_passwd:
+    """useradd options name, tried again while the password file is locked (another test file, run at the same
+    time by pytest-xdist, may be adding its own users); the new user's entry."""
+    for _ in range(60):
+        proc = subprocess.run([USERADD, *options, name], capture_output=True, text=True, timeout=TIMEOUT)
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+        time.sleep(0.5)
+    raise AssertionError(shown(proc))
+
+
 def ensure_user(name: str) -> pwd.struct_passwd:
     """The system user name, made if missing: a group of its own, no login shell, and no home in the
     password file (each run makes a fresh one and passes it as HOME), so that reruns reuse it."""
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        run_ok(
-            [USERADD, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
-            + ["--shell", "/usr/sbin/nologin", name]
-        )
-        return pwd.getpwnam(name)
+        options = ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"]
+        return useradd(name, [*options, "--shell", "/usr/sbin/nologin"])
 
 
 @dataclass

@@ -61,7 +61,7 @@ from urllib.parse import quote
 import nbformat
 import pytest
 from test_browser import LOCAL_ONLY_ARGS, SCREENSHOTS, chromium_path, free_port
-from test_exchange import SNOOP, make_passable
+from test_exchange import SNOOP, make_passable, useradd
 
 from autograder.course import COURSE_ROOT, fill_answers
 from autograder.samples import a03_backprop
@@ -109,20 +109,13 @@ pytestmark = [
 # ---------------------------------------------------------------------------------------------- users
 
 
-def run_ok(args: list, *, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, **kwargs)
-    assert proc.returncode == 0, f"$ {' '.join(map(str, args))}\n({proc.returncode})\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
 def fresh_user(name: str) -> pwd.struct_passwd:
     """The local user name (made if missing: a group of its own, bash, home /home/<name>), with a fresh, empty
     home of its own (0700): the hub's spawner and services start each process in its user's home."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        run_ok([USERADD, "--system", "--user-group", "--home-dir", f"/home/{name}", "--shell", "/bin/bash", name])
-        entry = pwd.getpwnam(name)
+        entry = useradd(name, ["--system", "--user-group", "--home-dir", f"/home/{name}", "--shell", "/bin/bash"])
     home = Path(entry.pw_dir)
     assert home.name == name, f"{name}'s home is {home}, not a folder of its own: not removing it"
     shutil.rmtree(home, ignore_errors=True)

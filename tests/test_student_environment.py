@@ -120,12 +120,26 @@ def _pip(python: Path, *args: str) -> None:
 _BUILT: dict[str, Path] = {}
 
 
+def hub_student_venv() -> Path:
+    """The student environment of the course's hub (deploy/jupyterhub/up.py's ``student_venv``: ``pip install
+    ./student jupyterhub``, from a copy), built in build/hub/student-venv unless it is built from the same files."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hub_up", COURSE_ROOT / "deploy" / "jupyterhub" / "up.py")
+    up = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(up)
+    return up.student_venv(COURSE_ROOT / "build" / "hub" / "student-venv")
+
+
 def _student_env(kind: str, tmp_path_factory) -> Path:
-    """A fresh venv with `pip install ./student` (from a copy, so the build leaves nothing in the checkout):
-    "newest", the newest releases on this Python; "oldest", the oldest supported set (student/oldest.txt)
-    on the oldest supported Python the machine has, with nbval and pytest for the lecture notebooks.
-    Built once per session; the interpreter's path."""
+    """A venv with `pip install ./student` (from a copy, so the build leaves nothing in the checkout):
+    "newest", the newest releases on this Python (the hub's, which adds jupyterhub: ``hub_student_venv``);
+    "oldest", the oldest supported set (student/oldest.txt) on the oldest supported Python the machine has,
+    with nbval and pytest for the lecture notebooks. Built once per session; the interpreter's path."""
     if kind in _BUILT:
+        return _BUILT[kind]
+    if kind == "newest":  # the hub's (pip install ./student jupyterhub), shared with tests/test_hub.py: one build
+        _BUILT[kind] = hub_student_venv() / "bin" / "python"
         return _BUILT[kind]
     base = Path(sys.executable)
     if kind == "oldest":

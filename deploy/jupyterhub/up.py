@@ -115,7 +115,17 @@ def student_key() -> str:
 
 
 def student_venv(venv: Path) -> Path:
-    """The student environment at venv, built unless its key says it was built from the same files."""
+    """The student environment at venv, built unless its key says it was built from the same files (one
+    builder at a time: a lock file beside it)."""
+    import fcntl
+
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _student_venv(venv)
+
+
+def _student_venv(venv: Path) -> Path:
     key = student_key()
     if (venv / KEY_FILE).is_file() and (venv / KEY_FILE).read_text() == key:
         say(f"student environment: {venv} (reused)")
