@@ -204,7 +204,7 @@ class Course:
 
     def release(self, names: list[str] | None = None) -> list[str]:
         """``generate_assignment --force --create`` for each assignment (default: all of source/), then its
-        lectures copied from notebooks/ into its lectures/ (``lecture_files``), outputs and all: nbgrader
+        lectures copied from notebooks/ into its lectures/ (``lecture_files``), notebooks without their outputs: nbgrader
         copies what source/ holds besides the graded notebooks, but never a notebook, at any depth.
 
         Also what puts the current hidden tests and points in the gradebook (``grade`` calls it). In a course
@@ -228,7 +228,10 @@ class Course:
             checked(generated, f"nbgrader generate_assignment {name}")
             for rel in files:
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(self.root / LECTURE_SOURCE / rel, dest / rel)
+                if rel.suffix == ".ipynb":  # release/ holds no outputs (the project's rule): the student runs them
+                    write_without_outputs(self.root / LECTURE_SOURCE / rel, dest / rel)
+                else:
+                    shutil.copyfile(self.root / LECTURE_SOURCE / rel, dest / rel)
         return names
 
     def stale_releases(self, assignments: list[str]) -> list[str]:
@@ -320,6 +323,17 @@ class Course:
             release_nb = nbformat.read(path, as_version=4)
             nbformat.write(fill_answers(source_nb, release_nb, answers), path)
         return folder
+
+
+def write_without_outputs(src: Path, dest: Path) -> None:
+    """The notebook src at dest, each code cell's outputs and execution count cleared."""
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, dest)
 
 
 def _code(path: Path) -> str:

@@ -1,12 +1,13 @@
 """Students get the lecture notebooks with the assignments (issue 26): nbgrader's exchange hands them
 assignment folders and nothing else, so each folder of release/ carries in lectures/ (and lectures/zh/)
-the lectures that go with it, copied from notebooks/ with their outputs by ``python -m autograder
+the lectures that go with it, copied from notebooks/ without their outputs by ``python -m autograder
 release`` (``Course.release``), with what their code reads.
 
 * every assignment carries the introduction, the notation and the lecture of its section, as the table
-  of ``01_introduction`` pairs them, in both editions, byte for byte what notebooks/ holds;
+  of ``01_introduction`` pairs them, in both editions, what notebooks/ holds but for the outputs (release/ holds
+  none: the student's Run All draws the figures), the other files byte for byte;
 * whatever a delivered lecture imports or opens is delivered beside it, and a delivered copy runs where
-  it lies (nbval, strict) as a student's fetched folder holds it;
+  it lies (nbval, every cell run) as a student's fetched folder holds it;
 * every lecture an assignment's text names (a path, "lecture notebook 03") is a file of its folder, the
   text names every lecture delivered, and no path points into notebooks/, which students do not have;
 * lectures never sit beside the graded notebooks (nbgrader autogrades every notebook there), and a
@@ -81,10 +82,13 @@ def test_release_carries_its_lectures_in_both_editions_as_notebooks_holds_them(a
     assert delivered == set(Course().lecture_files(assignment))
     for rel in sorted(delivered):
         copy, original = RELEASE / assignment / LECTURES / rel, NOTEBOOKS / rel
-        assert copy.read_bytes() == original.read_bytes(), f"{copy} differs from {original}: run release"
-    for rel in (p for p in delivered if p.suffix == ".ipynb"):  # stored executed: readable without running
-        cells = nbformat.read(NOTEBOOKS / rel, as_version=4).cells
-        assert all(c.execution_count for c in cells if c.cell_type == "code"), rel
+        if rel.suffix != ".ipynb":
+            assert copy.read_bytes() == original.read_bytes(), f"{copy} differs from {original}: run release"
+            continue
+        theirs, ours = (nbformat.read(p, as_version=4) for p in (copy, original))
+        assert [(c.cell_type, c.source) for c in theirs.cells] == [(c.cell_type, c.source) for c in ours.cells], rel
+        code = [c for c in theirs.cells if c.cell_type == "code"]
+        assert code and not any(c.outputs or c.execution_count for c in code), f"{copy} holds outputs"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -102,13 +106,13 @@ def test_what_the_delivered_lectures_import_and_open_is_delivered(assignment):
 
 
 def test_a_delivered_lecture_runs_where_a_student_finds_it(tmp_path):
-    """The Chinese edition finds lecture_figures.py and data/ one folder up; the English one beside it. Strict
-    nbval, in a copy of the folder (as fetched): every stored output is what the copy computes there."""
+    """The Chinese edition finds lecture_figures.py and data/ one folder up; the English one beside it. nbval
+    (lax: the copies hold no outputs to compare), in a copy of the folder (as fetched): every cell runs."""
     shutil.copytree(RELEASE / "05_sparse_autoencoder", tmp_path / "05_sparse_autoencoder")
     folder = tmp_path / "05_sparse_autoencoder" / LECTURES
     paths = [folder / "zh" / "03_autoencoders_and_sparsity.ipynb", folder / "01_introduction.ipynb"]
-    command = [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with"]
-    command += [str(NOTEBOOKS / "nbval_sanitize.cfg"), "-p", "no:cacheprovider", "-q", *map(str, paths)]
+    command = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env"]
+    command += ["-p", "no:cacheprovider", "-q", *map(str, paths)]
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert re.search(r"\b\d+ passed\b", run.stdout) and " failed" not in run.stdout, run.stdout[-2000:]
