@@ -204,8 +204,8 @@ class Course:
 
     def release(self, names: list[str] | None = None) -> list[str]:
         """``generate_assignment --force --create`` for each assignment (default: all of source/), then its
-        lectures copied from notebooks/ into its lectures/ (``lecture_files``), notebooks without their outputs: nbgrader
-        copies what source/ holds besides the graded notebooks, but never a notebook, at any depth.
+        lectures copied from notebooks/ into its lectures/ (``lecture_files``), notebooks without their outputs:
+        nbgrader copies what source/ holds besides the graded notebooks, but never a notebook, at any depth.
 
         Also what puts the current hidden tests and points in the gradebook (``grade`` calls it). In a course
         that keeps no notebooks/, the release's lectures/ stay as they were (nbgrader's --force removes the
