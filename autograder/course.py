@@ -254,7 +254,7 @@ class Course:
                     a, b = fresh / rel, committed / rel
                     if not a.exists() or not b.exists():
                         problems.append(f"release/{assignment}/{rel} is {'extra' if b.exists() else 'missing'}")
-                    elif rel.suffix == ".ipynb" and len(rel.parts) == 1:  # a lecture is a copy: its bytes
+                    elif rel.suffix == ".ipynb" and len(rel.parts) == 1:  # a lecture: release wrote it, its bytes
                         if _cells(nbformat.read(a, as_version=4)) != _cells(nbformat.read(b, as_version=4)):
                             problems.append(f"release/{assignment}/{rel} differs from its source")
                     elif a.read_bytes() != b.read_bytes():

@@ -68,20 +68,9 @@ def record(db: Path, student: str, assignment: str, scores: Scores, others: floa
 
     Manual scores and comments are untouched (nbgrader shows manual_score over auto_score).
     """
-    with _open(db) as gb:
-        _record(gb, student, assignment, scores, others)
-
-
-def needs_person(grade) -> bool:
-    """nbgrader's rule (its SaveAutoGrades): a grade needs a person where no test gave it a score, or
-    where a person scored it before this grading (the new automatic score is theirs to look at)."""
-    return grade.manual_score is not None or grade.auto_score is None
-
-
-def _record(gb, student: str, assignment: str, scores: Scores, others: float | None) -> None:
     from sqlalchemy.exc import SAWarning
 
-    with warnings.catch_warnings():
+    with _open(db) as gb, warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)  # nbgrader's add_submission autoflushes half-made rows
         gb.update_or_create_student(student)
         sub = gb.update_or_create_submission(assignment, student)
@@ -95,14 +84,19 @@ def _record(gb, student: str, assignment: str, scores: Scores, others: float | N
         gb.db.commit()
 
 
+def needs_person(grade) -> bool:
+    """nbgrader's rule (its SaveAutoGrades): a grade needs a person where no test gave it a score, or
+    where a person scored it before this grading (the new automatic score is theirs to look at)."""
+    return grade.manual_score is not None or grade.auto_score is None
+
+
 def record_outcomes(db: Path, outcomes: list) -> None:
-    """Each Outcome's scores, submission time and late penalties into db, one transaction per
-    submission: what a student's grading leaves in the gradebook, whatever else is in it (manual
+    """Each Outcome's scores, submission time and late penalties into db (``record``, ``record_late``), one
+    submission at a time: what a student's grading leaves in the gradebook, whatever else is in it (manual
     grades entered meanwhile in formgrader, other students graded by another run)."""
-    with _open(db) as gb:
-        for o in outcomes:  # no scores at all (the worker failed first): 0 everywhere, not the last run's
-            _record(gb, o.student, o.assignment, o.recorded, None if o.recorded else 0.0)
-            _record_late(gb, o.student, o.assignment, o.timestamp, o.late_penalties)
+    for o in outcomes:  # no scores at all (the worker failed first): 0 everywhere, not the last run's
+        record(db, o.student, o.assignment, o.recorded, others=None if o.recorded else 0.0)
+        record_late(db, o.student, o.assignment, o.timestamp, o.late_penalties)
 
 
 @contextlib.contextmanager
@@ -154,15 +148,11 @@ def late_penalties(db: Path, student: str, assignment: str, config) -> tuple[str
 def record_late(db: Path, student: str, assignment: str, timestamp: str | None, penalties: dict) -> None:
     """Put a submission's timestamp and its notebooks' late penalties (from late_penalties) in db."""
     with _open(db) as gb:
-        _record_late(gb, student, assignment, timestamp, penalties)
-
-
-def _record_late(gb, student: str, assignment: str, timestamp: str | None, penalties: dict) -> None:
-    sub = gb.find_submission(assignment, student)
-    sub.timestamp = datetime.fromisoformat(timestamp) if timestamp else None
-    for nb in sub.notebooks:
-        nb.late_submission_penalty = penalties.get(nb.name)
-    gb.db.commit()
+        sub = gb.find_submission(assignment, student)
+        sub.timestamp = datetime.fromisoformat(timestamp) if timestamp else None
+        for nb in sub.notebooks:
+            nb.late_submission_penalty = penalties.get(nb.name)
+        gb.db.commit()
 
 
 def scores(course: Course, assignments: list[str]) -> dict[tuple[str, str], dict[str, float]]:

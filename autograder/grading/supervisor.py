@@ -80,9 +80,7 @@ def _grade_student(course, student, assignments, options, golden, lock, snapshot
 def record(golden: Path, outcomes: list[Outcome], lock: threading.Lock) -> None:
     """The coordinator's part of one student's grading: the scores and late penalties into golden."""
     with lock:
-        for o in outcomes:  # no scores at all (the worker failed first): 0 everywhere, not the last run's
-            gradebook.record(golden, o.student, o.assignment, o.recorded, others=None if o.recorded else 0.0)
-            gradebook.record_late(golden, o.student, o.assignment, o.timestamp, o.late_penalties)
+        gradebook.record_outcomes(golden, outcomes)
 
 
 def grade_here(
