@@ -32,6 +32,16 @@ from autograder.feedback import SafeFeedback, SanitizeFeedback  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, SafeFeedback, SanitizeFeedback, CSSHTMLHeaderPreprocessor]
 
+# The feedback page loads nothing (nbconvert's loads MathJax from a CDN: offline, every formula showed as
+# LaTeX source): formulas are MathML, made with the page; each part is named by its title and grade_id
+# (nbgrader's page said "Test cell" ten times). autograder/offline_math.py, autograder/templates/sae_feedback.
+# (Formgrader's pages get the same MathML: autograder.formgrader.install, below.)
+from autograder.offline_math import TEMPLATES, FeedbackExporter  # noqa: E402
+
+c.GenerateFeedback.exporter_class = FeedbackExporter
+c.FeedbackExporter.template_name = "sae_feedback"
+c.FeedbackExporter.extra_template_basedirs = [str(TEMPLATES)]
+
 # nbgrader collect: a hand-in in the exchange counts only for the student who made it (its owner), not
 # for whoever its folder's name says (nbgrader alone warns and collects it); it is copied following no
 # link, and timed by the machine's clock, not by its own timestamp.txt: autograder/exchange.py.

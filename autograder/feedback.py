@@ -102,6 +102,36 @@ def later_cell_name(outputs: list) -> str | None:
     return None
 
 
+#: A Markdown heading line: "## Part A — the cost (3 points)".
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+_HTML_HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.S)
+_POINTS = re.compile(r"\s*\(\d+(?:\.\d+)? points?\)\s*$")
+#: Characters of a part's title kept (a student may have edited the heading: it is their own page).
+TITLE_CHARS = 100
+
+
+def name_parts(nb) -> None:
+    """Give every graded cell its part's title, ``cell.metadata.autograder.part``: the last heading
+    above it ("Part A — the cost"), without its points, backticks and stars; the feedback template shows it
+    with the cell's grade_id in the summary and above the cell. Set on every graded cell (what a submission
+    put there is replaced)."""
+    title = ""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            # Markdown, or (in an autograded notebook: grading.worker.annotate) the HTML safe_markdown made of it
+            headings = _HEADING.findall(cell.source) or [
+                html.unescape(re.sub(r"<[^>]*>", "", h)).rstrip("¶ ") for h in _HTML_HEADING.findall(cell.source)
+            ]
+            if headings:
+                title = _POINTS.sub("", headings[-1].replace("`", "").replace("*", "")).strip()
+                title = safe_text(title, TITLE_CHARS)
+        nbgrader = cell.metadata.get("nbgrader", {})
+        if nbgrader.get("grade") or nbgrader.get("task"):
+            if not isinstance(cell.metadata.get("autograder"), dict):
+                cell.metadata["autograder"] = {}
+            cell.metadata["autograder"]["part"] = title
+
+
 def hidden_lines(source: str, begin: str, end: str) -> set[int]:
     """1-based numbers of the lines of source from each begin delimiter to its end delimiter, both included."""
     lines, inside = set(), False
@@ -262,6 +292,7 @@ class SafeFeedback(ClearHiddenTests):
 
     def preprocess(self, nb, resources):
         self._secrets = self._secret_lines(nb)
+        name_parts(nb)
         return super().preprocess(nb, resources)
 
     def _secret_lines(self, nb) -> Secrets:

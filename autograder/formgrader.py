@@ -52,8 +52,15 @@ class SandboxedAPI(NbGraderAPI):
 
 
 def install() -> None:
-    """In a process where formgrader is loaded, make its Autograde button ``SandboxedAPI.autograde``
-    (called by the course's nbgrader_config.py; elsewhere it does nothing)."""
+    """In a process where formgrader is loaded, make its Autograde button ``SandboxedAPI.autograde``, and its
+    pages typeset formulas as MathML with no MathJax from a CDN (``offline_math.OfflineMathExporter``, the
+    class formgrader makes its exporter of when it starts, after loading this configuration). Called by the
+    course's nbgrader_config.py; elsewhere it does nothing."""
     base = sys.modules.get("nbgrader.server_extensions.formgrader.base")
     if base is not None and getattr(base, "NbGraderAPI", None) is not SandboxedAPI:
         base.NbGraderAPI = SandboxedAPI
+    extension = sys.modules.get("nbgrader.server_extensions.formgrader.formgrader")
+    if extension is not None:
+        from .offline_math import OfflineMathExporter
+
+        extension.HTMLExporter = OfflineMathExporter

@@ -98,7 +98,7 @@ def _leaks(path: Path) -> list[str]:
 
 def _api(root: Path, feedback_directory: str, preprocessors: list | None):
     """nbgrader's API on root writing feedback to feedback_directory, with these feedback
-    preprocessors (None: nbgrader's defaults, i.e. nbgrader_config.py's lines removed)."""
+    preprocessors (None: nbgrader's defaults, i.e. nbgrader_config.py's lines removed) and nbgrader's page."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
@@ -107,6 +107,7 @@ def _api(root: Path, feedback_directory: str, preprocessors: list | None):
     config.CourseDirectory.root = str(root)
     config.CourseDirectory.feedback_directory = feedback_directory
     config.GenerateFeedback.pop("preprocessors", None)
+    config.GenerateFeedback.pop("exporter_class", None)  # nbgrader's page (HTMLExporter), not the course's
     if preprocessors is not None:
         config.GenerateFeedback.preprocessors = preprocessors
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -195,7 +196,7 @@ def test_feedback_shows_each_parts_score_from_the_gradebook(graded, student):
     _, markup = _read(_page(graded, student))
     shown = {
         m[1]: (float(m[2]), float(m[3]))
-        for m in re.finditer(r"Grade cell: <code>([\w-]+)</code>.*?Score: ([\d.]+) / ([\d.]+)", markup, flags=re.S)
+        for m in re.finditer(r'<code class="part-id">([\w-]+)</code>.*?Score: ([\d.]+) / ([\d.]+)', markup, flags=re.S)
     }
     assert sorted(shown) == sorted(expected) and len(shown) == 10
     for part, (score, max_score) in expected.items():
@@ -501,3 +502,71 @@ def test_html_of_too_many_tags_is_shown_as_text():
     code.outputs = [new_output("display_data", data={"text/html": "<b>bold</b>" * 6, "text/plain": "x"})]
     nb, _ = small.preprocess(new_notebook(cells=[code]), {})
     assert nb.cells[0].outputs[0].data["text/html"].startswith("&lt;b&gt;")
+
+
+def _remote_addresses(page: str) -> list[str]:
+    """Every address of a page that is not an anchor, a data URI or a relative path: what it would load (a script,
+    a stylesheet, an image, a frame, a font in CSS) or lead to, from somewhere else."""
+    found = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, name, attrs):
+            for key, value in attrs:
+                if key in ("src", "href", "srcset", "action", "poster", "data", "xlink:href") and value:
+                    found.append(value.strip())
+
+    Parser().feed(page)
+    found += re.findall(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""", page)
+    found = [a if isinstance(a, str) else next(x for x in a if x) for a in found]
+    return [a for a in found if re.match(r"(?i)([a-z][a-z0-9+.-]*:|//|\\\\)", a) and not a.startswith("data:")]
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_feedback_loads_nothing_and_its_formulas_are_mathml(graded, student):
+    """No http(s) (or protocol-relative) script, stylesheet or link anywhere in the page: nbconvert's loaded
+    MathJax from a CDN, and offline every formula showed as LaTeX. The formulas are MathML in the page."""
+    page = _page(graded, student).read_text(encoding="utf-8")
+    assert _remote_addresses(page) == []
+    assert not re.search(r"<script\b[^>]*\bsrc=", page)
+    assert len(re.findall(r"<math display=", page)) >= 20
+    parser = _Text()  # what the browser shows: a formula's LaTeX source is its MathML's annotation, not shown
+    parser.feed(re.sub(r"<annotation\b.*?</annotation>", "", page, flags=re.S))
+    shown = "".join(parser.parts)
+    assert "$$" not in shown and "\\frac" not in shown
+
+
+def test_remote_addresses_are_found():
+    """The check above can fail: nbgrader's own page loads MathJax from cdnjs."""
+    page = '<script src="https://cdn.example/x.js"></script><link href="//cdn.example/a.css"><a href="#top">'
+    assert _remote_addresses(page) == ["https://cdn.example/x.js", "//cdn.example/a.css"]
+    assert _remote_addresses("<style>@import 'http://x/y.css'; b{background:url(data:image/png;base64,AA)}</style>")
+
+
+def test_nbgraders_own_feedback_loads_mathjax_from_a_cdn(graded):
+    assert any("mathjax" in a for a in _remote_addresses(_page(graded, "buggy", "feedback_nbgrader").read_text()))
+
+
+def test_the_summary_and_each_test_cell_name_the_part(graded):
+    """nbgrader's summary said "Test cell" for every part: here the part's title and its grade_id."""
+    _, markup = _read(_page(graded, "buggy"))
+    summary = re.search(r'<div id="toc">(.*?)</div>', markup, flags=re.S)[1]
+    assert "Test cell" not in summary
+    assert re.search(r"Part A — the cost: <code[^>]*>cost_value</code></a> \(Score: 0\.0 / 3\.0\)", summary)
+    assert re.search(r"Part C — vectorized backpropagation[^<]*: <code[^>]*>backprop_dW1</code>", summary)
+    assert markup.count('<span class="nbgrader-label">Part ') == 10
+
+
+@pytest.mark.parametrize("rendered", [False, True])
+def test_a_part_is_named_by_the_heading_above_it_in_markdown_or_as_html(rendered):
+    """grade's autograded notebooks hold their Markdown cells as the HTML safe_markdown made (formgrader shows
+    them): the part's title is read from either; what a submission put in the cell's metadata is replaced."""
+    from nbformat.v4 import new_markdown_cell
+
+    from autograder.feedback import name_parts, safe_markdown
+
+    heading = "## Part B — the `tanh` <derivative> $f'(z)$ (2 points)\n\nWrite it."
+    cells = [new_markdown_cell(safe_markdown(heading) if rendered else heading), new_code_cell("check()")]
+    cells[1].metadata = {"nbgrader": {"grade": True, "grade_id": "tanh_prime", "points": 2}, "autograder": "mine"}
+    nb = new_notebook(cells=cells)
+    name_parts(nb)
+    assert nb.cells[1].metadata["autograder"] == {"part": "Part B — the tanh <derivative> $f'(z)$"}

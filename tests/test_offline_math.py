@@ -1,0 +1,109 @@
+"""Formulas typeset as MathML when a page is made (autograder/offline_math.py): what is typeset, what is left
+alone, and that a formula cannot bring a script, a link or a foreign element into the page.
+
+The pages themselves (feedback, formgrader, JupyterLab's HTML viewer), in Chromium: tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from autograder.course import COURSE_ROOT
+from autograder.offline_math import mathml, typeset
+
+
+def test_display_and_inline_formulas_become_mathml():
+    out = typeset(r"<p>the cost $J(W,b)$ is</p><p>$$J = \frac{1}{m} \sum_i J_i$$</p>")
+    assert out.count("<math") == 2
+    assert '<math display="inline">' in out and '<math display="block">' in out
+    assert "$" not in out.replace('encoding="application/x-tex"', "")
+    assert "<mfrac>" in out and "the cost " in out and " is</p>" in out
+
+
+@pytest.mark.parametrize(
+    "written",
+    [r"\(x_1\)", r"\[x_1\]", r"\begin{align} x_1 \end{align}", "$x_1$", "$$x_1$$"],
+)
+def test_mathjax_delimiters_are_all_read(written):
+    out = typeset(f"<p>see {written}.</p>")
+    assert out.count("<math") == 1 and "<msub>" in out, out
+    assert out.startswith("<p>see <") and out.endswith(">.</p>"), out
+
+
+def test_a_tag_is_a_number_at_the_right_of_the_display():
+    out = mathml(r"J = \frac{1}{2} \tag{8} \label{eq:cost}", True)
+    assert out.endswith('<span class="sae-math-tag">(8)</span></span>'), out
+    assert "label" not in out.split("<annotation")[0] and "(8)" not in out.split("<annotation")[0]
+
+
+def test_the_latex_source_is_kept_as_an_annotation_escaped():
+    out = mathml(r"a < b", False)
+    assert '<annotation encoding="application/x-tex">a &lt; b</annotation>' in out
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        r"\text{<script>alert(1)</script>}",
+        r"\text{<img src=x onerror=alert(1)>}",
+        r"\text{</mtext></math><script>alert(1)</script>}",
+        r"\href{https://127.0.0.1:9/phish}{\text{your grade}}",
+        r"\text{<a href='https://127.0.0.1:9/'>x</a>}",
+        r"\text{<style>body{display:none}</style>}",
+    ],
+)
+def test_a_formula_brings_no_script_link_or_foreign_element(tex):
+    for display in (True, False):
+        out = mathml(tex, display)
+        tags = set(re.findall(r"<([a-zA-Z][\w-]*)", out))
+        assert tags <= {"math", "semantics", "annotation", "mrow", "mtext", "mi", "mo", "mn", "span", "mspace"}, out
+        attributes = {name for tag in re.findall(r"<[^>]*>", out) for name in re.findall(r"\s([\w-]+)=", tag)}
+        assert attributes <= {"display", "encoding", "class", "stretchy", "fence", "form"}, out
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "<code>$x$ and $y$</code>",
+        "<pre>price: $5, $6\n$$x$$</pre>",
+        '<span title="$x$ and $y$">text</span>',
+        "<!-- $x$ -->",
+        "<p>no formula here</p>",
+    ],
+)
+def test_code_attributes_comments_and_plain_text_are_left_alone(fragment):
+    assert typeset(fragment) == fragment
+
+
+def test_an_escaped_dollar_is_a_dollar():
+    assert typeset(r"<p>\$5 and \$6</p>") == "<p>$5 and $6</p>"
+
+
+def test_entities_are_read_as_the_browser_reads_them_and_text_stays_escaped():
+    out = typeset("<p>&lt;b&gt; then $a &lt; b$</p>")
+    assert out.startswith("<p>&lt;b&gt; then <math") and "<mo>&lt;</mo>" in out.replace("&#x0003C;", "&lt;")
+
+
+def test_a_formula_the_converter_cannot_read_stays_as_its_source():
+    out = typeset(r"<p>$\frac{1}{$</p>")
+    assert '<code class="sae-tex">$\\frac{1}{$</code>' in out, out
+
+
+def test_every_formula_of_the_course_is_typeset():
+    """Every formula of the assignments' and lectures' Markdown, as latex2mathml reads it (no fallback)."""
+    formula = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$", re.S)
+    paths = sorted((COURSE_ROOT / "source").glob("*/*.ipynb")) + sorted((COURSE_ROOT / "notebooks").rglob("*.ipynb"))
+    count, unread = 0, []
+    for path in paths:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            for found in formula.finditer("".join(cell["source"])):
+                count += 1
+                out = mathml(found[1] or found[2], found[1] is not None)
+                if "sae-tex" in out or "<merror" in out:
+                    unread.append(f"{path.name}: {found[0][:80]}")
+    assert count > 1000 and not unread, unread[:10]
