@@ -232,9 +232,10 @@ def _rlimits(limits: Limits) -> dict[str, int]:
 
 #: Of the machine's /etc, what the sandbox sees: the dynamic loader's cache and configuration, the time
 #: zone, Debian's alternatives (where a system NumPy finds its BLAS), the system Python's and Matplotlib's
-#: own settings. Not the users (passwd and group are its own: _etc_files), not the instructors' Jupyter
-#: and nbgrader configuration, not the host's names or anything else.
-ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "matplotlibrc", "python3*")
+#: own settings, fontconfig's (without it every Matplotlib import wrote "Fontconfig error: Cannot load default
+#: config file" to stderr, into the student's feedback). Not the users (passwd and group are its own:
+#: _etc_files), not the instructors' Jupyter and nbgrader configuration, not the host's names or anything else.
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "matplotlibrc", "python3*", "fonts")
 
 
 def _binds() -> list[str]:

@@ -213,7 +213,17 @@ def test_the_course_is_out_of_reach(box):
 
 
 #: What the sandboxes may see of /etc: sandbox.ETC's names, and passwd and group of their own.
-ETC_SEEN = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "matplotlibrc", "passwd", "group")
+ETC_SEEN = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "alternatives",
+    "matplotlibrc",
+    "fonts",
+    "passwd",
+    "group",
+)
 
 
 def _etc_is_what_python_needs(names: list[str], users: list[str]) -> None:
