@@ -26,6 +26,8 @@ COURSE_ROOT = Path(__file__).resolve().parent.parent
 HELPER = Path(__file__).resolve().parent / "student_helper.py"
 HELPER_ID = "given_explain"
 HELPER_MARKER = "# ---- notebook cell ----\n"
+#: The helper cell's ``jupyter`` metadata: its source collapsed when the student opens the notebook.
+HELPER_HIDDEN = {"source_hidden": True}
 
 
 def helper_cell_source() -> str:
@@ -186,19 +188,22 @@ class Course:
         return notebooks + named
 
     def helper_cells(self, refresh: bool = False) -> list[Path]:
-        """The source notebooks whose ``given_explain`` cells differ from ``helper_cell_source()``;
-        with refresh, those cells are rewritten first (``python -m autograder release`` does it)."""
+        """The source notebooks whose ``given_explain`` cells differ from ``helper_cell_source()`` or are not
+        collapsed (``HELPER_HIDDEN``: JupyterLab opens the notebook with the cell's source folded, a bar to
+        click, so the tests come first); with refresh, those cells are rewritten first (``python -m autograder
+        release`` does it). nbgrader's generate_assignment keeps the cell's metadata in release/."""
         import nbformat
 
         text, stale = helper_cell_source(), []
         for path in sorted((self.root / "source").glob("*/*.ipynb")):
             nb = nbformat.read(path, as_version=4)
             cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == HELPER_ID]
-            if any(c.source != text for c in cells):
+            if any(c.source != text or c.metadata.get("jupyter") != HELPER_HIDDEN for c in cells):
                 stale.append(path)
                 if refresh:
                     for cell in cells:
                         cell.source = text
+                        cell.metadata["jupyter"] = dict(HELPER_HIDDEN)
                     nbformat.write(nb, path)
         return stale
 

@@ -5,6 +5,9 @@
 # ---- notebook cell ----
 import numpy as np
 
+# check_close's AssertionError: Jupyter shows its message alone (the diagnosis), not a traceback through this cell.
+_Mismatch = type("AssertionError", (AssertionError,), {"_render_traceback_": lambda self: str(self).splitlines()})
+
 
 def check_close(name, got, expected, rtol=1e-5, atol=1e-8, m=None, lambda_=None, W=None, b=None, where=""):
     """Assert that your result equals the expected one; if not, say in words what is wrong.
@@ -19,16 +22,18 @@ def check_close(name, got, expected, rtol=1e-5, atol=1e-8, m=None, lambda_=None,
     Blocks are checked from the last one (the output layer) back: an error in one layer's delta
     spreads to every earlier block, so the first wrong block from the output is where to look.
     """
+    __tracebackhide__ = True  # pytest and IPython's debugger skip this function's frame
     said = f"{where}: " if where else ""
     blocks = isinstance(expected, (list, tuple)) and all(isinstance(e, np.ndarray) for e in expected)
     if not blocks:
         problem = _explain(name, got, expected, rtol, atol, m, _decay(expected, lambda_, W, b))
-        assert problem is None, said + problem
+        if problem is not None:
+            raise _Mismatch(said + problem)
         return
     n = len(expected)
     if not isinstance(got, (list, tuple)) or len(got) != n:
         length = f" of length {len(got)}" if hasattr(got, "__len__") else ""
-        raise AssertionError(f"{said}{name} should be a list of {n} arrays, got a {type(got).__name__}{length}")
+        raise _Mismatch(f"{said}{name} should be a list of {n} arrays, got a {type(got).__name__}{length}")
     problems, right = {}, []
     for l in reversed(range(n)):  # from the output layer back
         decay = _decay(expected[l], lambda_, None if W is None else W[l], None if b is None else b[l])
@@ -41,7 +46,8 @@ def check_close(name, got, expected, rtol=1e-5, atol=1e-8, m=None, lambda_=None,
         first, *others = problems
         order = f"\nFrom the output layer back: {', '.join(right) or 'no block'} right, {first} the first wrong one"
         also = f"; also wrong: {', '.join(others)}." if others else "."
-        raise AssertionError(said + problems[first] + order + also)
+        layer = f"\n({name}[l] is the block of the notes' layer l + 1: {name}[0] is layer 1)"
+        raise _Mismatch(said + problems[first] + order + also + layer)
 
 
 def _decay(expected, lambda_, W, b):

@@ -120,8 +120,8 @@ def test_naive_loop_implementation_passes_quietly_on_little_work(capfd):
 @pytest.mark.parametrize(
     "bugs, check, words",
     [
-        ({"decay": 0.0}, checks.check_backprop_dW1, "weight decay term lambda_ * W^(l) is missing"),
-        ({"decay": 0.5}, checks.check_backprop_dW2, "(lambda_/2) W^(l)"),
+        ({"decay": 0.0}, checks.check_backprop_dW1, "weight decay term lambda_ * W[0] is missing from dW[0]"),
+        ({"decay": 0.5}, checks.check_backprop_dW2, "(lambda_/2) W[1]"),
         ({"bias_decay": 1.0}, checks.check_backprop_db1, "weight decay is applied to the biases"),
         ({"mean": False, "decay": 1.0}, checks.check_backprop_db2, "the 1/m is missing"),
         ({"factor": 2.0}, checks.check_backprop_dW1, "factor of 2"),
@@ -222,7 +222,7 @@ def test_a_right_step_on_a_wrong_backprop_costs_backprop_only():
         checks.check_backprop_dW1(wrong)
     with pytest.raises(CheckFailure):  # without the student's backprop, the step is held to the notes
         checks.check_gradient_descent_W(step_of(wrong))
-    with pytest.raises(CheckFailure, match="the new W1 is wrong"):  # a wrong step stays wrong, whatever backprop
+    with pytest.raises(CheckFailure, match=r"the new W\[0\] is wrong"):  # a wrong step stays wrong, whatever backprop
         checks.check_gradient_descent_W(step_of(wrong, sign=1.0), wrong)
 
 
@@ -232,3 +232,16 @@ def test_a_step_that_changes_nothing_on_a_backprop_of_zeros_fails():
 
     with pytest.raises(CheckFailure, match="not updated"):
         checks.check_gradient_descent_W(step_of(zero_backprop), zero_backprop)
+
+
+def test_blocks_are_named_by_list_index_as_in_the_notebook():
+    """The hidden diagnosis names blocks as the visible tests and the code do: dW[0] is the notes' W^(1)."""
+    for check, bugs, label in (
+        (checks.check_backprop_dW1, {"decay": 0.0}, "dW[0] is wrong"),
+        (checks.check_backprop_db2, {"bias_decay": 1.0}, "db[1] is wrong"),
+    ):
+        with pytest.raises(CheckFailure) as info:
+            check(make_backprop(**bugs))
+        assert str(info.value).startswith(label) and "dJ/d" not in str(info.value), str(info.value)
+    with pytest.raises(CheckFailure, match=r"^dW\[0\] is wrong on layer sizes"):
+        checks.check_backprop_single_dW(single_of(make_backprop(sign=-1.0)))

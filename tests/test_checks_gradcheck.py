@@ -151,7 +151,7 @@ BUGS = [
     (
         gradcheck.check_flatten_parameters,
         lambda W, b: np.concatenate([p for w, v in zip(W, b) for p in (np.ravel(w), v)]),
-        "W1, b1, W2, b2",
+        "W[0], b[0], W[1], b[1]",
     ),
     (
         gradcheck.check_unflatten_parameters_values,
@@ -161,7 +161,7 @@ BUGS = [
     (
         gradcheck.check_unflatten_parameters_values,
         lambda t, s: unflatten_with(t, s, interleaved=True),
-        "W1, b1, W2, b2",
+        "W[0], b[0], W[1], b[1]",
     ),
     (
         gradcheck.check_unflatten_parameters_shapes,

@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.course import COURSE_ROOT, HELPER_ID, Course, helper_cell_source
+from autograder.course import COURSE_ROOT, HELPER_HIDDEN, HELPER_ID, Course, helper_cell_source
 from autograder.student_helper import check_close
 
 FIX = "run `python -m autograder release` (it copies autograder/student_helper.py into source/, then releases)"
@@ -177,9 +177,20 @@ def test_every_notebook_carries_the_canonical_helper_cell_locked_before_its_firs
     assert cell.cell_type == "code" and cell.metadata["nbgrader"] == LOCKED
     first_use = min(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "check_close(" in c.source)
     assert found[0] <= first_use, f"{path.name}: check_close is used before the cell that defines it"
+    assert cell.metadata.get("jupyter") == HELPER_HIDDEN, f"{path.name}: the helper cell is not collapsed: {FIX}"
+    words = nb.cells[found[0] - 1].source
+    assert "collapsed cell below" in words and "defines `check_close`" in words, "the cell before says what it is"
     release = COURSE_ROOT / "release" / path.parent.name / path.name
     rnb, rfound = _helper_cells(release)
     assert [rnb.cells[i].source for i in rfound] == [helper_cell_source()], f"release/ is stale: {FIX}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_every_release_notebook_opens_with_the_helper_cell_collapsed(path):
+    """JupyterLab honours ``jupyter.source_hidden``: the student sees a bar, not 150 lines, before Part A."""
+    release = COURSE_ROOT / "release" / path.parent.name / path.name
+    rnb, rfound = _helper_cells(release)
+    assert len(rfound) == 1 and rnb.cells[rfound[0]].metadata.get("jupyter") == {"source_hidden": True}, FIX
 
 
 DUMP = re.compile(r"\{(expected\w*|got|out|num\w*|a\d|W_new|b_new|d[Wb])(\[[^\]]*\])?(\.ravel\(\))?\}")
@@ -220,6 +231,10 @@ def test_refresh_repairs_a_stale_copy_and_the_test_says_how(tmp_path):
     assert course.helper_cells() == []
     nb, found = _helper_cells(path)
     assert nb.cells[found[0]].source == helper_cell_source()
+    del nb.cells[found[0]].metadata["jupyter"]  # unfolded: stale too
+    nbformat.write(nb, path)
+    assert course.helper_cells(refresh=True) == [path] and course.helper_cells() == []
+    assert _helper_cells(path)[0].cells[found[0]].metadata["jupyter"] == HELPER_HIDDEN
 
 
 def test_odd_inputs_get_words_not_crashes():
@@ -235,3 +250,42 @@ def test_odd_inputs_get_words_not_crashes():
     ]:
         with pytest.raises(AssertionError, match=words):
             check_close("x", got, expected)
+
+
+# ----------------------------------------------------------------------- what the student sees of a failure
+
+
+def test_a_failure_is_an_assertion_error_that_renders_as_its_diagnosis_alone():
+    """IPython shows ``_render_traceback_()`` instead of a traceback: the lines of the message, nothing of
+    check_close's code; nbgrader and the grading still see an AssertionError of that name and message."""
+    W, b, dW, db = _network()
+    with pytest.raises(AssertionError) as caught:
+        check_close("dW", [dW[0] + 0.1 * W[0], dW[1]], dW, lambda_=0.1, W=W)
+    error = caught.value
+    assert type(error).__name__ == "AssertionError" and type(error) is not AssertionError
+    lines = error._render_traceback_()
+    assert lines == str(error).splitlines() and lines[0].startswith("dW[0] is wrong: relative error")
+    assert lines[-1] == "(dW[l] is the block of the notes' layer l + 1: dW[0] is layer 1)"
+    assert caught.traceback[-1].frame.code.name == "check_close"  # pytest shows it: __tracebackhide__ is a hint
+
+
+def test_in_a_kernel_the_error_output_is_the_diagnosis_and_other_errors_keep_their_traceback():
+    """The error output a notebook (and nbgrader's Validate dialog, which prints its traceback) gets."""
+    from nbclient import NotebookClient
+
+    cells = [
+        helper_cell_source(),
+        "check_close('a3', np.array([1.0, 2.5]), np.array([1.0, 2.0]), where='tanh')",
+        "def f():\n    return undefined_name\nf()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=60, allow_errors=True, kernel_name="python3").execute()
+    (mismatch,) = [o for o in nb.cells[1].outputs if o.output_type == "error"]
+    assert mismatch.ename == "AssertionError"
+    assert mismatch.traceback[0] == "tanh: a3 is wrong: relative error 2.5e-01 (allowed 1e-05)"
+    assert mismatch.traceback == mismatch.evalue.splitlines() and len(mismatch.traceback) <= 4
+    text = "\n".join(mismatch.traceback)
+    assert not any(words in text for words in ("Traceback", "Cell In", "File ", "check_close(", "\x1b["))
+    (name_error,) = [o for o in nb.cells[2].outputs if o.output_type == "error"]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(name_error.traceback))
+    assert name_error.ename == "NameError" and "Cell In" in plain, plain

@@ -110,14 +110,16 @@ def _gradient_bugs(inst: Instance, kind: str, l: int, single: bool = False):
     g, decay = G[i][l], (lam * W[l] if kind == "W" else 0.0 * b[l])
     bugs = {}
     if kind == "W" and lam:
-        bugs["the weight decay term lambda_ * W^(l) is missing from dJ/dW^(l)"] = g
-        bugs["the weight decay gradient is (lambda_/2) W^(l): the derivative of (lambda/2) W^2 is lambda W"] = (
+        bugs[f"the weight decay term lambda_ * W[{l}] is missing from dW[{l}]"] = g
+        bugs[f"the weight decay gradient is (lambda_/2) W[{l}]: the derivative of (lambda/2) W^2 is lambda W"] = (
             g + decay / 2
         )
         if m > 1:
-            bugs["the weight decay gradient is divided by m too: only Delta W^(l) is averaged"] = g + decay / m
+            bugs["the weight decay gradient is divided by m too: only Delta W is averaged"] = g + decay / m
     if kind == "b" and lam:
-        bugs["weight decay is applied to the biases: b^(l) gets no lambda_ term (notes, footnote 1)"] = g + lam * b[l]
+        bugs[f"weight decay is applied to the biases: db[{l}] gets no lambda_ term (notes, footnote 1)"] = (
+            g + lam * b[l]
+        )
     if m > 1:
         bugs["the 1/m is missing: Delta W and Delta b are sums over examples, the gradient is their mean"] = (
             m * g + decay
@@ -134,7 +136,7 @@ def _gradient_bugs(inst: Instance, kind: str, l: int, single: bool = False):
     bugs["the whole gradient has the wrong sign (it is the gradient of -J)"] = -(g + decay)
     if kind == "W":
         full = g + decay
-        bugs["dJ/dW^(l) is transposed: it is delta^(l+1) (a^(l))^T, of the shape of W^(l)"] = full.T
+        bugs[f"dW[{l}] is transposed: it is delta^({l + 2}) (a^({l + 1}))^T, of the shape of W[{l}]"] = full.T
     return bugs
 
 
@@ -146,7 +148,7 @@ def _pair(out, name, n_layers):
     for label, seq in (("dW", dW), ("db", db)):
         if not isinstance(seq, (list, tuple)) or len(seq) != n_layers:
             got = len(seq) if isinstance(seq, (list, tuple)) else type(seq).__name__
-            raise CheckFailure(f"{name}: {label} should be a list of {n_layers} arrays (one per W^(l)), got {got}")
+            raise CheckFailure(f"{name}: {label} should be a list of {n_layers} arrays (one per W[l]), got {got}")
     return dW, db
 
 
@@ -210,7 +212,7 @@ def _check_single(backprop_single_example, kind):
         got, exp = (dW, expected[0]) if kind == "W" else (db, expected[1])
         for l in range(n):
             compare(
-                f"d{kind}{l + 1}",
+                f"d{kind}[{l}]",
                 got[l],
                 exp[l],
                 tol=1e-6,
@@ -257,7 +259,7 @@ def _check_blocks(backprop, kind, layers):
         expected = _numeric(inst)[0 if kind == "W" else 1]
         for l in range(len(expected))[layers]:
             compare(
-                f"dJ/d{kind}{l + 1}",
+                f"d{kind}[{l}]",
                 got[l],
                 expected[l],
                 tol=1e-6,
@@ -267,22 +269,22 @@ def _check_blocks(backprop, kind, layers):
 
 
 def check_backprop_dW1(backprop):
-    """dJ/dW^(1) = (1/m) Delta W^(1) + lambda W^(1), against finite differences of the cost."""
+    """dW[0] = (1/m) Delta W^(1) + lambda W^(1) (the notes' layer 1), against finite differences of the cost."""
     _check_blocks(backprop, "W", slice(0, 1))
 
 
 def check_backprop_dW2(backprop):
-    """dJ/dW^(l) for l >= 2 (every later layer of deeper networks too), against finite differences."""
+    """dW[l] for l >= 1 (every later layer of deeper networks too), against finite differences."""
     _check_blocks(backprop, "W", slice(1, None))
 
 
 def check_backprop_db1(backprop):
-    """dJ/db^(1) = (1/m) Delta b^(1) (no weight decay), against finite differences of the cost."""
+    """db[0] = (1/m) Delta b^(1) (no weight decay; the notes' layer 1), against finite differences of the cost."""
     _check_blocks(backprop, "b", slice(0, 1))
 
 
 def check_backprop_db2(backprop):
-    """dJ/db^(l) for l >= 2 (every later layer of deeper networks too), against finite differences."""
+    """db[l] for l >= 1 (every later layer of deeper networks too), against finite differences."""
     _check_blocks(backprop, "b", slice(1, None))
 
 
@@ -354,7 +356,7 @@ def _check_step(gradient_descent_step, kind, backprop=None):
             expected = old[l] - ALPHA * grad[l]
             also = own[l] if own is not None else None  # right on top of a wrong backprop: backprop's parts pay
             got = as_floats(new[l], f"{kind}[{l}]")
-            compare(f"the new {kind}{l + 1}", got, expected, 1e-8, bugs, what, also, basis="backprop")
+            compare(f"the new {kind}[{l}]", got, expected, 1e-8, bugs, what, also, basis="backprop")
 
 
 def check_gradient_descent_W(gradient_descent_step, backprop=None):

@@ -275,14 +275,14 @@ def _flatten_bugs(W, b):
         "the weights are flattened column-major (order='F', or W.T.ravel()) instead of row-major": np.concatenate(
             [w.ravel(order="F") for w in W] + b
         ),
-        "the order is W1, b1, W2, b2, ... instead of all weights, then all biases": np.concatenate(interleaved),
+        "the order is W[0], b[0], W[1], b[1], ... instead of all weights, then all biases": np.concatenate(interleaved),
         "the biases come before the weights": np.concatenate(b + [w.ravel() for w in W]),
         "the layers are in reverse order": np.concatenate([w.ravel() for w in W[::-1]] + b[::-1]),
     }
 
 
 def check_flatten_parameters(flatten_parameters):
-    """theta = [W1.ravel(), W2.ravel(), ..., b1, b2, ...] for several networks, lists or tuples."""
+    """theta = [W[0].ravel(), W[1].ravel(), ..., b[0], b[1], ...] for several networks, lists or tuples."""
     rng = np.random.default_rng(405)
     for k, sizes in enumerate(LAYER_SIZES):
         W, b = _random_network(sizes, rng, as_tuple=k % 2 == 1)
@@ -324,7 +324,7 @@ def check_unflatten_parameters_shapes(unflatten_parameters):
         _unflatten(unflatten_parameters, np.arange(n, dtype=np.float64), sizes)
 
 
-INTERLEAVED_READ = "theta is read in the order W1, b1, W2, b2, ... instead of all weights, then all biases"
+INTERLEAVED_READ = "theta is read in the order W[0], b[0], W[1], b[1], ... instead of all weights, then all biases"
 
 
 def check_unflatten_parameters_values(unflatten_parameters):

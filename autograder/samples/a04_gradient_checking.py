@@ -12,8 +12,8 @@ SUBMISSIONS = {
             "numerical_gradient_accuracy": "forward differences are used instead of central",
             "numerical_gradient_network": "forward differences are used instead of central",
             "numerical_gradient_epsilon": "forward differences are used instead of central",
-            "flatten_parameters_values": "the order is W1, b1, W2, b2",
-            "unflatten_parameters_values": "theta is read in the order W1, b1, W2, b2",
+            "flatten_parameters_values": "the order is W[0], b[0], W[1], b[1]",
+            "unflatten_parameters_values": "theta is read in the order W[0], b[0], W[1], b[1]",
         },
         answers={
             "numerical_gradient": "def numerical_gradient(J, theta, epsilon=1e-4):\n"
