@@ -217,12 +217,19 @@ def test_the_ungraded_training_and_experiment_of_05_run_with_the_solutions():
         if "image/png" in output.get("data", {})
     ]
     assert len(images) >= 1 + 3 + 2  # the patches, three feature grids, the histograms and the reconstructions
+    # The given training_progress shows each training as it runs (its first line, then every few seconds),
+    # and nothing goes to stderr.
+    for label in ("", "25 hidden units, beta = 0: ", "100 hidden units, beta = 3: "):
+        assert re.search(rf"^{label}iteration 1/400, cost [\d.]+, \d+ s$", printed, re.MULTILINE), printed
+    stderr = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("name") == "stderr"]
+    assert not stderr, stderr
 
 
 @pytest.mark.parametrize("marker", ["theta = train_sparse_autoencoder(patches", "runs[hidden_size, beta] = train"])
 def test_05s_training_cells_run_the_students_optimizer_with_one_blas_thread(monkeypatch, marker):
     """The cell as the student gets it, run with a train_sparse_autoencoder that records the BLAS threads it
     is given (OpenBLAS's own threads spin between L-BFGS's small products: 170-179 s against 4.9 s)."""
+    import contextlib
     import time
 
     import numpy as np
@@ -247,6 +254,7 @@ def test_05s_training_cells_run_the_students_optimizer_with_one_blas_thread(monk
         "sparse_autoencoder_cost": lambda theta, *args: (0.0, theta),
         "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
         "show_patches": lambda *args, **kwargs: None,
+        "training_progress": lambda label="": contextlib.nullcontext(),
         "theta": np.zeros(2 * 25 * 64 + 25 + 64),
     }
     # Two threads around the cell (whatever this machine or OPENBLAS_NUM_THREADS gives), so that the
@@ -257,3 +265,46 @@ def test_05s_training_cells_run_the_students_optimizer_with_one_blas_thread(monk
         exec(compile(cell.source, "training cell", "exec"), namespace)
         assert threads and all(t == [1] * len(blas) for t in threads), threads
         assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == blas  # restored after
+
+
+def test_05s_training_progress_shows_the_cost_and_changes_nothing(capsys):
+    """training_progress (given in 05, used by its training cells): a line for the first and the last iteration
+    and one every `every` seconds, with the cost there, on stdout only; the same theta as without it; a minimize
+    with a callback of its own left alone; scipy.optimize.minimize itself again after the block, error or not."""
+    import math
+
+    import numpy as np
+    import scipy.optimize
+
+    from autograder import reference
+
+    nb = nbformat.read(SOURCE / "05_sparse_autoencoder" / "sparse_autoencoder.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "given_helpers"]
+    namespace = {"np": np, "math": math, "scipy": scipy, "plt": None}  # what the cells above it import
+    exec(compile(cell.source, "given_helpers", "exec"), namespace)
+    training_progress, minimize = namespace["training_progress"], scipy.optimize.minimize
+    data = reference.normalize_patches(np.random.default_rng(0).random((16, 200)))
+    plain = reference.train_sparse_autoencoder(data, 5, max_iter=30, rng=0)
+    assert capsys.readouterr().out == ""
+
+    with training_progress("run: ", every=0):  # a line for every iteration
+        theta = reference.train_sparse_autoencoder(data, 5, max_iter=30, rng=0)
+    out, err = capsys.readouterr()
+    assert err == "" and np.array_equal(theta, plain)
+    lines = out.splitlines()
+    assert len(lines) == 30 and all(re.fullmatch(r"run: iteration \d+/30, cost [\d.]+, \d+ s", x) for x in lines), out
+    assert [int(re.search(r"iteration (\d+)", x)[1]) for x in lines] == list(range(1, 31))
+    final = reference.sparse_autoencoder_cost(theta, 16, 5, 1e-4, 0.01, 3.0, data)[0]
+    assert lines[-1].startswith(f"run: iteration 30/30, cost {final:.4f}, ")
+
+    with training_progress():  # the default: the first and the last iteration (this takes well under 2.5 s)
+        reference.train_sparse_autoencoder(data, 5, max_iter=30, rng=0)
+    assert [x.split(",")[0] for x in capsys.readouterr().out.splitlines()] == ["iteration 1/30", "iteration 30/30"]
+
+    seen = []
+    with training_progress():  # a callback of the student's own: left alone
+        scipy.optimize.minimize(lambda t: float(t @ t), np.ones(3), method="L-BFGS-B", callback=seen.append)
+    assert seen and capsys.readouterr().out == ""
+    with pytest.raises(RuntimeError, match="interrupted"), training_progress():
+        raise RuntimeError("interrupted")
+    assert scipy.optimize.minimize is minimize

@@ -300,6 +300,10 @@ def test_every_release_notebook_runs_top_to_bottom_with_the_solutions(student_py
             trained = re.findall(r"trained in ([\d.]+) s, J_sparse = ([\d.]+)", proc.stdout)
             assert len(trained) == 1 and float(trained[0][1]) < 1.0, proc.stdout
             assert len(re.findall(r"hidden units, beta = [\d.]+: trained in", proc.stdout)) == 2, proc.stdout
+            # The given training_progress, with this environment's SciPy (1.10 passes its callback theta alone):
+            # each of the three trainings shows its first iteration and its cost.
+            first = re.findall(r"^(?:.*: )?iteration 1/400, cost [\d.]+, \d+ s$", proc.stdout, re.MULTILINE)
+            assert len(first) == 3, proc.stdout
 
 
 VALIDATE = ["-m", "nbgrader", "validate"]  # the Validate button's code, nbgrader's defaults
