@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -54,8 +55,6 @@ WRONG_SIGMOID = "def sigmoid(z):\n    return 1 / (1 + np.exp(z))"
 WRONG_SIGMOID_FAILS = {"sigmoid_values", "sigmoid_extremes"}
 #: The part the instructor regrades by hand in formgrader: (grade_id, manual score).
 MANUAL = ("sigmoid_values", 1.0)
-#: Where nbconvert's HTML (the feedback) loads MathJax from: nowhere on this machine (issue 27).
-MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
 #: A Markdown cell bea adds: images whose relative address climbs out of the notebook's folder to the
 #: server's /logout (shown in formgrader, such an image once logged the instructor out: a GET with their
 #: cookie), and a link to a page elsewhere, in the course's name.
@@ -406,6 +405,71 @@ def test_student_validates_in_jupyterlab(browser, tmp_path):
         assert not news_question_shown(page), "students were asked about Jupyter news (later on)"
 
 
+#: A notebook with several bugs, Validated as it was saved: 03 with the sample whose cost lacks its weight
+#: decay term and whose backprop applies weight decay to the biases (autograder/samples/a03_backprop.py).
+SEVERAL_BUGS = ("03_backprop", "backprop", "decay_on_biases")
+#: {failing test cell: what the first line of its error in Validate's dialog names}.
+SEVERAL_BUGS_FAIL = {"cost_value": "J is wrong", "backprop_db1": "db[0] is wrong", "backprop_db2": "db[1] is wrong"}
+#: What the dialog's text was for these three failures before check_close's errors rendered as their
+#: diagnosis (a traceback through check_close; measured 2026-12-07), and an upper bound for it now.
+SEVERAL_BUGS_BEFORE_CHARS = 5446  # 97 lines; now 1614 characters, 31 lines (the cells' sources are 22 of them)
+SEVERAL_BUGS_MAX_CHARS = 2500
+
+
+def validation_blocks(page) -> list[tuple[str, str]]:
+    """(the cell's source, its error) of each failing cell in nbgrader's Validate dialog."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#validation-message > div.jp-RenderedText pre')]
+                 .map(e => e.innerText)"""
+    )
+
+
+def test_validate_shows_the_diagnosis_of_each_failing_part(browser, tmp_path):
+    """Validate on a notebook with three failing parts: the error under each is check_close's diagnosis,
+    its first line naming the wrong quantity, without a traceback; the helper cell opens collapsed."""
+    from autograder.samples import a03_backprop
+
+    assignment, notebook, sample = SEVERAL_BUGS
+    source = nbformat.read(COURSE_ROOT / "source" / assignment / f"{notebook}.ipynb", as_version=4)
+    release = nbformat.read(COURSE_ROOT / "release" / assignment / f"{notebook}.ipynb", as_version=4)
+    root = tmp_path / "lab"
+    shutil.copytree(COURSE_ROOT / "release" / assignment, root / assignment)
+    from autograder.course import HELPER_ID, fill_answers
+
+    nb = fill_answers(source, release, a03_backprop.SUBMISSIONS[sample].answers)
+    nbformat.write(nb, root / assignment / f"{notebook}.ipynb")
+    helper = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == HELPER_ID)
+    test_cells = {gid: first_line(nb.cells[i].source) for gid, i in cells(nb, "grade").items()}
+    with jupyter_lab(root, tmp_path / "home", student=True) as lab, new_page(browser) as page:
+        open_notebook(page, lab, f"{assignment}/{notebook}.ipynb", len(nb.cells))
+        helper_cell = page.locator(f".jp-NotebookPanel .jp-Cell[data-windowed-list-index='{helper}']")
+        assert helper_cell.locator(".jp-InputPlaceholder").is_visible(), "the check_close cell is not collapsed"
+        assert not helper_cell.locator(".cm-content").is_visible(), "check_close's source is shown"
+        show(page, f".jp-NotebookPanel .jp-Cell[data-windowed-list-index='{helper}']")
+        screenshot(page, "student-helper-collapsed.png")
+
+        kind, text = validate(page)
+        screenshot(page, "student-validate-several-bugs.png")
+        page.locator("#validation-message > div").last.scroll_into_view_if_needed()
+        screenshot(page, "student-validate-several-bugs-end.png")
+        assert "validation-failed" in kind, f"Validate did not report failure ({kind}):\n{text}"
+        blocks = validation_blocks(page)
+        assert len(blocks) == 2 * len(SEVERAL_BUGS_FAIL), blocks
+        failed = {}
+        for cell_source, error in zip(blocks[::2], blocks[1::2]):
+            (gid,) = [g for g, line in test_cells.items() if cell_source.startswith(line)]
+            failed[gid] = error.strip().splitlines()
+        assert set(failed) == set(SEVERAL_BUGS_FAIL), f"the failing cells named are {sorted(failed)}:\n{text}"
+        for gid, lines in failed.items():
+            assert SEVERAL_BUGS_FAIL[gid] in lines[0], f"{gid}: the first line is not the diagnosis:\n{lines}"
+            assert 2 <= len(lines) <= 6, f"{gid}: {len(lines)} lines:\n" + "\n".join(lines)
+            for words in ("Traceback", "Cell In", "File ", "check_close(", "---------"):
+                assert not any(words in line for line in lines), f"{gid}: {words!r} in its error:\n" + "\n".join(lines)
+        print(f"Validate's dialog: {len(text)} characters, {len(text.splitlines())} lines")
+        assert len(text) <= SEVERAL_BUGS_MAX_CHARS, f"{len(text)} characters:\n{text}"
+        close_dialog(page)
+
+
 # ---------------------------------------------------------------------------------------- instructor
 
 
@@ -489,6 +553,19 @@ def flagged(course: Path) -> list[tuple[str, str]]:
         )
 
 
+def assert_typeset(page, where: str) -> None:
+    """The formulas of a page (or frame) are typeset: MathML elements the browser laid out (visible, not
+    empty), and no formula left as LaTeX source in its text ($$, \\frac, $\\sigma)."""
+    boxes = page.locator("math").evaluate_all(
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; })"
+    )
+    assert len(boxes) >= 3, f"{where}: {len(boxes)} formulas typeset"
+    assert all(w > 0 and h > 0 for w, h in boxes), f"{where}: a formula laid out empty: {boxes}"
+    text = page.locator("body").inner_text()
+    raw = re.findall(r"\$\$|\\frac|\$\\?[a-zA-Z]", text)
+    assert not raw, f"{where} shows LaTeX source: {raw[:5]}"
+
+
 def autograde_in_formgrader(page, lab: Lab, student: str) -> str:
     """Click the Autograde button of student's submission on formgrader's Manage Submissions page; the
     dialog's text."""
@@ -533,6 +610,9 @@ def test_instructor_grades_in_formgrader(browser, graded_course, tmp_path):
         page.on("request", lambda request: requested.append(request.url))
         open_submission(page, lab, sid)
         assert page.locator(".live-notebook .name-shown").first.inner_text().strip() == "bea_buggy"
+        # The notebook's formulas are typeset (MathML: offline, formgrader's MathJax from a CDN showed LaTeX).
+        assert_typeset(page, "formgrader")
+        screenshot(page, "formgrader-math.png")
         # Her Markdown cell is shown, its images loading nothing (no /logout), its link no link.
         page.get_by_text("see your full grade").scroll_into_view_if_needed()
         screenshot(page, "formgrader-hostile-markdown.png")
@@ -575,13 +655,27 @@ def test_instructor_grades_in_formgrader(browser, graded_course, tmp_path):
         assert '"isolated"' in autograded, "formgrader's Autograde did not run the isolated pass"
         assert recorded(course) == (scores, (0.0, points)), "formgrader's Autograde changed the grades"
 
-        # bea's feedback page, opened from disk as she opens it: it loads nothing but itself (and MathJax
-        # from nbconvert's CDN, which this browser may not reach: issue 27), her link is no link.
+        # bea's feedback page, opened from disk as she opens it: it loads nothing but itself, its formulas are
+        # typeset, its summary names the parts, her link is no link.
         feedback = course / "feedback" / "bea_buggy" / ASSIGNMENT / f"{NOTEBOOK}.html"
         requested.clear()
         page.goto(feedback.as_uri())
+        screenshot(page, "feedback-top.png")
+        others = [u for u in requested if u != feedback.as_uri() and not u.startswith("data:")]
+        assert not others, others
+        assert_typeset(page, "the feedback page")
+        summary = page.locator("#toc").inner_text()
+        assert "Test cell" not in summary, summary
+        for gid in WRONG_SIGMOID_FAILS:
+            assert f"Part A — sigmoid: {gid} (Score: " in summary, f"{gid} is not named:\n{summary}"
         page.get_by_text("see your full grade").scroll_into_view_if_needed()
         screenshot(page, "feedback-hostile-markdown.png")
-        others = [u for u in requested if u != feedback.as_uri() and not u.startswith(MATHJAX_CDN)]
-        assert not others, others
         assert page.locator("a", has_text="see your full grade").count() == 0
+
+        # The same page in JupyterLab's HTML viewer (a sandboxed frame that runs no script): typeset too.
+        relative = feedback.relative_to(course).as_posix()
+        page.goto(lab.at(f"/lab/tree/{relative}"))
+        viewer = page.frame_locator(".jp-HTMLViewer iframe")
+        viewer.locator("math").first.wait_for()
+        assert_typeset(viewer, "JupyterLab's HTML viewer")
+        screenshot(page, "feedback-in-jupyterlab.png")

@@ -179,13 +179,15 @@ print(json.dumps(seen))
 """
 
 
-def feedback_scores(page: str) -> tuple[tuple[float, float], dict[str, tuple[float, float]]]:
+def feedback_scores(page: str, notebook: str = NOTEBOOK) -> tuple[tuple[float, float], dict[str, tuple[float, float]]]:
     """(the notebook's score, max), {grade_id: (score, max)} of each test cell, from a feedback page's
-    header as nbgrader writes it: ``<h4>activations (Score: 7.0 / 10.0)</h4>`` then one line per test
-    cell, ``<li><a href="#sigmoid_values">Test cell</a> (Score: 0.0 / 2.0)</li>``."""
-    total = re.search(rf"<h4>{NOTEBOOK} \(Score: ([\d.]+) / ([\d.]+)\)</h4>", page)
+    header as the course's template writes it: ``<h4>activations (Score: 7.0 / 10.0)</h4>`` then one line
+    per test cell, ``<li><a href="#sigmoid_values">Part A — sigmoid: <code class="part-id">sigmoid_values</code>
+    </a> (Score: 0.0 / 2.0)</li>``."""
+    total = re.search(rf"<h4>{notebook} \(Score: ([\d.]+) / ([\d.]+)\)</h4>", page)
     assert total, f"no score in the feedback page's header: {page[:3000]}"
-    cells = re.findall(r'<li><a href="#([\w-]+)">Test cell</a> \(Score: ([\d.]+) / ([\d.]+)\)</li>', page)
+    line = r'<li><a href="#([\w-]+)">[^\n]*?<code class="part-id">\1</code></a> \(Score: ([\d.]+) / ([\d.]+)\)</li>'
+    cells = re.findall(line, page)
     assert cells, f"no test cell scores in the feedback page: {page[:3000]}"
     return (float(total[1]), float(total[2])), {gid: (float(a), float(b)) for gid, a, b in cells}
 

@@ -570,3 +570,11 @@ def test_a_part_is_named_by_the_heading_above_it_in_markdown_or_as_html(rendered
     nb = new_notebook(cells=cells)
     name_parts(nb)
     assert nb.cells[1].metadata["autograder"] == {"part": "Part B — the tanh <derivative> $f'(z)$"}
+
+
+def test_the_helper_collapsed_in_the_notebook_is_collapsed_in_the_feedback(graded):
+    _, markup = _read(_page(graded, "buggy"))
+    collapsed = re.findall(r'<details class="sae-collapsed">(.*?)</details>', markup, flags=re.S)
+    assert len(collapsed) == 1 and "def check_close(" in re.sub(r"<[^>]*>", "", collapsed[0])
+    outside = re.sub(r"<[^>]*>", "", re.sub(r"<details\b.*?</details>", "", markup, flags=re.S))
+    assert "def check_close(" not in outside

@@ -62,6 +62,7 @@ import nbformat
 import pytest
 from test_browser import LOCAL_ONLY_ARGS, SCREENSHOTS, chromium_path, free_port
 from test_exchange import SNOOP, make_passable, useradd
+from test_exchange import feedback_scores as exchange_feedback_scores
 
 from autograder.course import COURSE_ROOT, fill_answers
 from autograder.samples import a03_backprop
@@ -372,11 +373,8 @@ def contents(page, hub: Hub, user: str, path: str, model: dict | None = None) ->
 
 
 def feedback_scores(page_html: str) -> tuple[tuple[float, float], dict[str, tuple[float, float]]]:
-    """(the notebook's score, max), {grade_id: (score, max)}, from a feedback page's header (test_exchange's)."""
-    total = re.search(rf"<h4>{NOTEBOOK} \(Score: ([\d.]+) / ([\d.]+)\)</h4>", page_html)
-    assert total, f"no score in the feedback page's header: {page_html[:3000]}"
-    cells = re.findall(r'<li><a href="#([\w-]+)">Test cell</a> \(Score: ([\d.]+) / ([\d.]+)\)</li>', page_html)
-    return (float(total[1]), float(total[2])), {gid: (float(a), float(b)) for gid, a, b in cells}
+    """(the notebook's score, max), {grade_id: (score, max)}, from a feedback page's header."""
+    return exchange_feedback_scores(page_html, NOTEBOOK)
 
 
 # ---------------------------------------------------------------------------------------------- student steps
