@@ -548,6 +548,11 @@ class SanitizeFeedback(SanitizeHTML):
         config=True
     )
 
+    # nbconvert's Markdown (mistune's math) takes time growing with the square of a cell's unclosed delimiters:
+    # 120,000 characters of an escaped backslash and "(" repeated took 90 s (a review); the course's longest
+    # Markdown cell has 3,098.
+    max_markdown_chars = Integer(20_000, help="A Markdown cell is cut to this many characters.").tag(config=True)
+
     def preprocess(self, nb, resources):
         self._chars = self._tags = 0
         return super().preprocess(nb, resources)
@@ -607,7 +612,8 @@ class SanitizeFeedback(SanitizeHTML):
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type == "markdown":
-            source = cell.source if self._parsed(cell.source, self.max_cell_tags) else escape_tags(cell.source)
+            source = _cut(cell.source, self.max_markdown_chars)
+            source = source if self._parsed(source, self.max_cell_tags) else escape_tags(source)
             cell.source = safe_markdown(source, cell.get("attachments"))
             return cell, resources
         if cell.cell_type == "raw":  # shown as it is where its format is HTML: as text, entities too

@@ -8,10 +8,12 @@ Python, installed with the instructors' tools); every browser the course meets r
 (Chromium since 109, Firefox, Safari), with no script and nothing loaded.
 
 * ``typeset(html)``: the formulas of an HTML fragment's text (MathJax's delimiters: ``$…$``, ``$$…$$``,
-  ``\\(…\\)``, ``\\[…\\]``, ``\\begin{env}…\\end{env}``; ``\\$`` is a dollar), outside ``code``, ``pre`` and
-  the like, as MathML. The MathML is cleaned by bleach with MathML's own tags and presentation attributes
-  (no ``href``, no event handler, no foreign element): latex2mathml copies ``\\text{<script>}`` into its
-  output as it is. ``\\tag{8}`` becomes a number at the right of the display, as in the notes.
+  ``\\(…\\)``, ``\\[…\\]``, ``\\begin{env}…\\end{env}`` of ENVIRONMENTS; ``\\$`` is a dollar), outside ``code``,
+  ``pre`` and the like, as MathML, in time linear in the text, and no more of them on one page than a Budget
+  allows (past it, a formula stays as its source). The MathML is cleaned by bleach with MathML's own tags
+  and presentation attributes (no ``href``, no event handler, no foreign element): latex2mathml copies
+  ``\\text{<script>}`` into its output as it is. ``\\tag{8}`` becomes a number at the right of the display,
+  as in the notes.
 * ``OfflineMathExporter``: nbconvert's HTMLExporter whose ``markdown2html`` typesets, and whose
   ``mathjax()`` macro (called by nbgrader's feedback and formgrade templates) loads nothing and gives the
   page the CSS for the above. Formgrader uses it (autograder/formgrader.py ``install``).
@@ -39,7 +41,7 @@ try:  # nbconvert 7 names it pass_context (jinja2 3); older ones contextfilter
 except ImportError:  # pragma: no cover
     from jinja2 import contextfilter as pass_context
 
-__all__ = ["typeset", "mathml", "OfflineMathExporter", "FeedbackExporter", "TEMPLATES"]
+__all__ = ["typeset", "mathml", "Budget", "OfflineMathExporter", "FeedbackExporter", "TEMPLATES"]
 
 #: The course's nbconvert templates (the feedback page).
 TEMPLATES = Path(__file__).parent / "templates"
@@ -56,18 +58,26 @@ MATHML_ATTRIBUTES = frozenset(
     "linethickness width height depth movablelimits largeop symmetric minsize maxsize".split()
 )
 
-#: One formula, as MathJax finds them in text (its tex2jax defaults in nbconvert's template), or a \$.
-_FORMULA = re.compile(
-    r"(?P<dollar>\\\$)"
-    r"|\$\$(?P<dd>.+?)\$\$"
-    r"|\\\[(?P<bracket>.+?)\\\]"
-    r"|(?P<env>\\begin\{(?P<name>[A-Za-z]+\*?)\}.*?\\end\{(?P=name)\})"
-    r"|\\\((?P<paren>.+?)\\\)"
-    r"|\$(?P<d>[^$]+?)\$",
-    re.S,
-)
 _TAG = re.compile(r"\\tag(\*?)\s*\{([^{}]*)\}")
 _DROPPED = re.compile(r"\\(?:label\s*\{[^{}]*\}|nonumber(?![A-Za-z])|notag(?![A-Za-z]))")
+#: The environments a formula may be (MathJax's processEnvironments), a known few: each is looked for once.
+ENVIRONMENTS = tuple(
+    f"{name}{star}"
+    for name in "equation align aligned gather gathered multline split cases array matrix pmatrix bmatrix".split()
+    for star in ("", "*")
+)
+#: What one page typesets at most (the course's largest notebook: 167 formulas, 7,463 characters of LaTeX, the
+#: longest formula 1,683): past these a formula stays as its source, escaped, so that a submission of a
+#: million formulas (about 2.4 ms each, the MathML 15 times the LaTeX's size) makes no page of hours and GBs.
+MAX_FORMULAS = 2000
+MAX_FORMULA_CHARS = 5000
+MAX_PAGE_TEX_CHARS = 200_000
+#: Formulas longer than this are not kept in mathml's cache (a long-lived formgrader would hold them).
+CACHED_CHARS = 1000
+#: Where a formula may start (MathJax's delimiters in nbconvert's template, its tex2jax defaults), or a \$.
+_OPENER = re.compile(r"\\\$|\$\$?|\\\[|\\\(|\\begin\{(" + "|".join(map(re.escape, ENVIRONMENTS)) + r")\}")
+#: What ends the formula each opener starts; whether it is a display.
+_CLOSER = {"$$": ("$$", True), "\\[": ("\\]", True), "\\(": ("\\)", False), "$": ("$", False)}
 #: Elements whose text is not math: code, and whatever is not text of the page.
 _SKIP = frozenset({"code", "pre", "kbd", "samp", "script", "style", "textarea", "math", "svg", "title"})
 #: An HTML fragment cut into comments, tags (quoted attribute values may hold ">") and text.
@@ -82,19 +92,21 @@ def _cleaner():
     return bleach.Cleaner(tags=MATHML_TAGS, attributes=lambda tag, name, value: name in MATHML_ATTRIBUTES)
 
 
-@functools.lru_cache(maxsize=4096)
 def mathml(tex: str, display: bool) -> str:
     """One formula as HTML: cleaned MathML (a display one with its \\tag at the right), or, where latex2mathml
     cannot read it, its source in a code element."""
+    return _mathml_cached(tex, display) if len(tex) <= CACHED_CHARS else _mathml(tex, display)
+
+
+def _mathml(tex: str, display: bool) -> str:
     from latex2mathml.converter import convert
 
     tags = _TAG.findall(tex)
     body = _DROPPED.sub("", _TAG.sub("", tex)).strip()
     try:
         converted = convert(body, display="block" if display else "inline")
-    except Exception:  # any error of the converter: the formula stays readable as LaTeX
-        delimiter = "$$" if display else "$"
-        return f'<code class="sae-tex">{html.escape(delimiter + tex + delimiter)}</code>'
+    except Exception:  # any error of the converter (a RecursionError too): the formula stays readable as LaTeX
+        return _source(tex, display)
     inner = converted[converted.index(">") + 1 : converted.rindex("</math>")]
     annotation = f'<annotation encoding="application/x-tex">{html.escape(tex)}</annotation>'
     kind = "block" if display else "inline"
@@ -106,26 +118,78 @@ def mathml(tex: str, display: bool) -> str:
     return f'<span class="sae-math-display">{formula}{number}</span>'
 
 
-def _typeset_text(text: str) -> str:
+_mathml_cached = functools.lru_cache(maxsize=4096)(_mathml)
+
+
+def _source(tex: str, display: bool) -> str:
+    delimiter = "$$" if display else "$"
+    return f'<code class="sae-tex">{html.escape(delimiter + tex + delimiter)}</code>'
+
+
+class Budget:
+    """What one page may still typeset (MAX_FORMULAS, MAX_PAGE_TEX_CHARS; MAX_FORMULA_CHARS each)."""
+
+    def __init__(self):
+        self.formulas, self.chars = MAX_FORMULAS, MAX_PAGE_TEX_CHARS
+
+    def take(self, tex: str) -> bool:
+        if len(tex) > MAX_FORMULA_CHARS or self.formulas <= 0 or len(tex) > self.chars:
+            return False
+        self.formulas -= 1
+        self.chars -= len(tex)
+        return True
+
+
+class _Closers:
+    """Where each closing delimiter next occurs in a text, from a position on. Positions only grow as the text is
+    read, so each delimiter's search starts past where its last one ended: every character is looked at once per
+    delimiter (a regex "opener, anything, closer" looked from each unclosed opener to the end: 40,000 "\\(" took
+    75 s, found by a review)."""
+
+    def __init__(self, text: str):
+        self.text, self.found = text, {}
+
+    def next(self, closer: str, start: int) -> int:
+        at = self.found.get(closer)
+        if at is None or (at != -1 and at < start):
+            at = self.text.find(closer, start)
+            self.found[closer] = at
+        return at
+
+
+def _typeset_text(text: str, budget: Budget) -> str:
     """A run of text (as the browser reads it, entities decoded) as HTML, its formulas as MathML."""
-    out, last = [], 0
-    for found in _FORMULA.finditer(text):
-        out.append(html.escape(text[last : found.start()], quote=False))
-        last = found.end()
-        if found["dollar"]:
-            out.append("$")
-        elif found["env"]:
-            out.append(mathml(found["env"], True))
+    out, last, position, closers = [], 0, 0, _Closers(text)
+    while True:
+        opener = _OPENER.search(text, position)
+        if opener is None:
+            break
+        begin, end = opener.span()
+        if opener[0] == "\\$":  # an escaped dollar: a dollar
+            out += [html.escape(text[last:begin], quote=False), "$"]
+            last = position = end
+            continue
+        if opener[1]:  # an environment: the formula is the whole of it
+            closer, display = f"\\end{{{opener[1]}}}", True
         else:
-            display = found["d"] is None and found["paren"] is None
-            out.append(mathml(found["dd"] or found["bracket"] or found["paren"] or found["d"], display))
+            closer, display = _CLOSER[opener[0]]
+        close = closers.next(closer, end)
+        if close == -1 or close == end:  # not closed, or empty: text
+            position = end
+            continue
+        tex = text[begin : close + len(closer)] if opener[1] else text[end:close]
+        out.append(html.escape(text[last:begin], quote=False))
+        whole = text[begin : close + len(closer)]
+        out.append(mathml(tex, display) if budget.take(tex) else html.escape(whole, quote=False))
+        last = position = close + len(closer)
     out.append(html.escape(text[last:], quote=False))
     return "".join(out)
 
 
-def typeset(fragment: str) -> str:
+def typeset(fragment: str, budget: Budget | None = None) -> str:
     """An HTML fragment with the formulas of its text typeset as MathML (see the module); tags, comments and
-    the text of code, pre and the like are left as they are."""
+    the text of code, pre and the like are left as they are. budget: the page's (a new one if None)."""
+    budget = budget or Budget()
     out, skipping = [], []  # the elements of _SKIP open around the current piece
     for piece in _PIECE.findall(fragment or ""):
         if piece.startswith("<!--") or piece == "<":
@@ -144,19 +208,13 @@ def typeset(fragment: str) -> str:
         if skipping or ("$" not in piece and "\\" not in piece):
             out.append(piece)
             continue
-        out.append(_typeset_text(html.unescape(piece)))
+        out.append(_typeset_text(html.unescape(piece), budget))
     return "".join(out)
 
 
-#: The page's style for the MathML above (given by the mathjax() macro, in the page's head).
-MATH_CSS = """<style type="text/css">
-/* Formulas are MathML, typeset by the browser (autograder/offline_math.py): no script, no network. */
-math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", "DejaVu Math TeX Gyre", math; }
-.sae-math-display { display: flex; align-items: center; margin: 0.6em 0; }
-.sae-math-display > math { flex: 1; }
-.sae-math-tag { margin-left: 1em; }
-code.sae-tex { white-space: pre-wrap; }
-</style>"""
+#: The page's style for the MathML above (given by the mathjax() macro, in the page's head). In a file of its
+#: own: the feedback withholds what quotes a line of the package's Python (feedback.grader_lines).
+MATH_CSS = '<style type="text/css">\n' + (TEMPLATES / "offline_math.css").read_text() + "</style>"
 
 #: nbconvert's mathjax macro (templates/base/mathjax.html.j2), which loads MathJax from a CDN: here the CSS.
 _MATHJAX_MACRO = "{%- macro mathjax(url='') -%}\n" + MATH_CSS + "\n{%- endmacro %}\n"
@@ -169,13 +227,22 @@ class OfflineMathExporter(HTMLExporter):
     def _extra_loaders_default(self):
         return [DictLoader({"mathjax.html.j2": _MATHJAX_MACRO})]
 
+    def from_notebook_node(self, nb, resources=None, **kw):
+        self._budget = Budget()  # one page's
+        return super().from_notebook_node(nb, resources, **kw)
+
     @pass_context
     def markdown2html(self, context, source):
-        return typeset(super().markdown2html(context, source))
+        return typeset(super().markdown2html(context, source), self._page_budget())
+
+    def _page_budget(self) -> Budget:
+        if getattr(self, "_budget", None) is None:
+            self._budget = Budget()
+        return self._budget
 
     def default_filters(self):
         yield from super().default_filters()
-        yield "typeset", typeset
+        yield "typeset", lambda text: typeset(text, self._page_budget())
 
 
 class FeedbackExporter(OfflineMathExporter):

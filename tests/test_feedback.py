@@ -578,3 +578,16 @@ def test_the_helper_collapsed_in_the_notebook_is_collapsed_in_the_feedback(grade
     assert len(collapsed) == 1 and "def check_close(" in re.sub(r"<[^>]*>", "", collapsed[0])
     outside = re.sub(r"<[^>]*>", "", re.sub(r"<details\b.*?</details>", "", markup, flags=re.S))
     assert "def check_close(" not in outside
+
+
+def test_a_long_markdown_cell_is_cut_before_it_is_rendered():
+    """nbconvert's Markdown takes time growing with the square of a cell's unclosed math delimiters (120,000
+    characters took 90 s): a cell is cut at max_markdown_chars first, and says so."""
+    from nbformat.v4 import new_markdown_cell
+
+    cell = new_markdown_cell("My answer. " + "\\\\(" * 50_000)
+    sanitizer = SanitizeFeedback()
+    nb, _ = sanitizer.preprocess(new_notebook(cells=[cell]), {})
+    shown = nb.cells[0].source
+    assert "My answer." in shown and "more characters cut]" in shown
+    assert shown.count("\\(") <= sanitizer.max_markdown_chars // 3

@@ -107,3 +107,48 @@ def test_every_formula_of_the_course_is_typeset():
                 if "sae-tex" in out or "<merror" in out:
                     unread.append(f"{path.name}: {found[0][:80]}")
     assert count > 1000 and not unread, unread[:10]
+
+
+def test_a_page_typesets_no_more_than_its_budget():
+    """Past MAX_FORMULAS (or MAX_PAGE_TEX_CHARS, or a formula past MAX_FORMULA_CHARS) a formula stays as its
+    source, escaped: a submission of a million formulas makes no page of hours and gigabytes."""
+    from autograder import offline_math
+
+    many = "".join(f"$a_{{{i}}} &lt; b$ " for i in range(offline_math.MAX_FORMULAS + 5))
+    budget = offline_math.Budget()
+    out = typeset(f"<p>{many}</p>", budget)
+    assert out.count("<math") == offline_math.MAX_FORMULAS and budget.formulas == 0
+    assert out.endswith(f"$a_{{{offline_math.MAX_FORMULAS + 4}}} &lt; b$ </p>")
+    assert typeset("<p>$x$</p>", budget) == "<p>$x$</p>"  # the same page: nothing left
+    long = "x+" * offline_math.MAX_FORMULA_CHARS
+    assert "<math" not in typeset(f"<p>${long}$</p>")
+
+
+def test_a_long_formula_is_not_kept_in_the_cache():
+    from autograder import offline_math
+
+    before = offline_math._mathml_cached.cache_info().currsize
+    mathml("y+" * offline_math.CACHED_CHARS, False)
+    assert offline_math._mathml_cached.cache_info().currsize == before
+
+
+#: Text that made a regex "opener, anything, closer" look from each unclosed opener to the end: 40,000 "\(" took
+#: 75 s in a review (the time grows with the square of the length); the scanner reads each character once.
+UNCLOSED = ["\\(", "\\[", "\\begin{align}", "\\begin{cases}x", "$$x", "\\begin{a}", "$$", "$"]
+
+
+def test_unclosed_delimiters_cost_time_linear_in_the_text():
+    """A megabyte of each is typeset in a subprocess given 300 s, where the quadratic scan needed hours: a margin of
+    three orders of magnitude, whatever the machine's load (measured here: under 0.5 s for 400,000 characters)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from autograder.offline_math import typeset\n"
+        f"for unit in {UNCLOSED!r}:\n"
+        "    out = typeset('<p>' + unit * (2**20 // len(unit)) + '</p>')\n"
+        "    assert '<math' not in out or unit.startswith('$$x'), unit\n"
+        "print('done')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=COURSE_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr[-2000:]
