@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,30 @@ def test_unclosed_delimiters_cost_time_linear_in_the_text():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=COURSE_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr[-2000:]
+
+
+def test_the_feedback_page_typesets_an_instructors_comment_and_a_latex_output():
+    """The feedback template renders a comment (formgrader's) with markdown2html and a text/latex output (IPython's
+    Math) through typeset: both MathML, the page with no script."""
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from autograder.offline_math import TEMPLATES, FeedbackExporter
+
+    cell = new_code_cell("def cost(): ...")
+    comment = r"Divide by $\frac{1}{m}$."
+    cell.metadata.nbgrader = {"solution": True, "grade": False, "grade_id": "cost", "comment": comment}
+    out = new_code_cell("show()")
+    out.outputs = [new_output("display_data", data={"text/latex": r"$\displaystyle \rho_j$", "text/plain": "rho"})]
+    from nbgrader.converters import generate_feedback
+
+    # where GenerateFeedback finds the bootstrap.min.css the template includes
+    nbgrader = Path(generate_feedback.__file__).parent.parent
+    bootstrap = nbgrader / "server_extensions/formgrader/static/node_modules/bootstrap/dist/css"
+    exporter = FeedbackExporter(extra_template_basedirs=[str(TEMPLATES)], extra_template_paths=[str(bootstrap)])
+    resources = {"nbgrader": {"notebook": "cost", "score": 0, "max_score": 1, "late_penalty": 0}}
+    page, _ = exporter.from_notebook_node(new_notebook(cells=[cell, out]), resources)
+    shown = page[page.index("Comments:") :]
+    assert "<mfrac>" in shown[:2000] and "$" not in shown[:300]
+    latex = page[page.index("output_latex") :][:1500]
+    assert '<math display="inline">' in latex and "\\rho" not in latex.split("<annotation")[0]
+    assert "<script" not in page
