@@ -22,7 +22,7 @@ Python, installed with the instructors' tools); every browser the course meets r
   it (nbgrader_config.py).
 
 A formula latex2mathml cannot read stays as its LaTeX source, in a ``code`` element, not lost.
-tests/test_offline_math.py covers the typesetting; tests/test_browser_feedback.py looks at the pages.
+tests/test_offline_math.py covers the typesetting; tests/test_browser.py looks at the pages in Chromium.
 """
 
 from __future__ import annotations
@@ -227,28 +227,25 @@ class OfflineMathExporter(HTMLExporter):
     def _extra_loaders_default(self):
         return [DictLoader({"mathjax.html.j2": _MATHJAX_MACRO})]
 
+    _budget: Budget | None = None  # the page's being made (formgrader makes every page with one exporter)
+
     def from_notebook_node(self, nb, resources=None, **kw):
-        self._budget = Budget()  # one page's
+        self._budget = Budget()
         return super().from_notebook_node(nb, resources, **kw)
 
     @pass_context
     def markdown2html(self, context, source):
-        return typeset(super().markdown2html(context, source), self._page_budget())
-
-    def _page_budget(self) -> Budget:
-        if getattr(self, "_budget", None) is None:
-            self._budget = Budget()
-        return self._budget
+        return typeset(super().markdown2html(context, source), self._budget)
 
     def default_filters(self):
         yield from super().default_filters()
-        yield "typeset", lambda text: typeset(text, self._page_budget())
+        yield "typeset", lambda text: typeset(text, self._budget)
 
 
 class FeedbackExporter(OfflineMathExporter):
     """The feedback page: OfflineMathExporter with the course's template (``sae_feedback``, which extends
-    nbconvert's classic template as nbgrader's feedback template does: each part named, lines wrapped)."""
+    nbconvert's classic template as nbgrader's feedback template does: each part named, lines wrapped).
 
-    @default("template_name")
-    def _template_name_default(self):
-        return "sae_feedback"
+    The template is set by configuration (nbgrader_config.py), as it must be: GenerateFeedback configures
+    HTMLExporter's, which a class default would not outweigh; a class of its own is a configuration section of
+    its own, so formgrader's exporter (an OfflineMathExporter) keeps its template."""

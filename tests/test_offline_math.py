@@ -172,7 +172,9 @@ def test_the_feedback_page_typesets_an_instructors_comment_and_a_latex_output():
     # where GenerateFeedback finds the bootstrap.min.css the template includes
     nbgrader = Path(generate_feedback.__file__).parent.parent
     bootstrap = nbgrader / "server_extensions/formgrader/static/node_modules/bootstrap/dist/css"
-    exporter = FeedbackExporter(extra_template_basedirs=[str(TEMPLATES)], extra_template_paths=[str(bootstrap)])
+    exporter = FeedbackExporter(  # as nbgrader_config.py configures it
+        template_name="sae_feedback", extra_template_basedirs=[str(TEMPLATES)], extra_template_paths=[str(bootstrap)]
+    )
     resources = {"nbgrader": {"notebook": "cost", "score": 0, "max_score": 1, "late_penalty": 0}}
     page, _ = exporter.from_notebook_node(new_notebook(cells=[cell, out]), resources)
     shown = page[page.index("Comments:") :]
