@@ -102,12 +102,34 @@ def later_cell_name(outputs: list) -> str | None:
     return None
 
 
-#: A Markdown heading line: "## Part A — the cost (3 points)".
-_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
-_HTML_HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.S)
+#: The start of a Markdown heading line: "## Part A — the cost (3 points)".
+_HEADING = re.compile(r" {0,3}#{1,6}[ \t]+")
+#: An HTML heading's tag, opening or closing (no "<" inside: each match stops at the next one, so a
+#: submission's thousands of unclosed "<h2" cost time linear in the text, as every pattern here does).
+_HTML_HEADING_TAG = re.compile(r"<(/?)h[1-6]\b[^<>]*>")
+_HTML_TAG = re.compile(r"<[^<>]*>")
 _POINTS = re.compile(r"\s*\(\d+(?:\.\d+)? points?\)\s*$")
 #: Characters of a part's title kept (a student may have edited the heading: it is their own page).
 TITLE_CHARS = 100
+
+
+def _headings(source: str) -> list[str]:
+    """The headings of a Markdown cell: its Markdown ones, or, where it holds HTML, the text of its <h1>-<h6>."""
+    found = []
+    for line in source.split("\n"):
+        start = _HEADING.match(line)
+        if start:
+            found.append(line[start.end() :].rstrip(" \t#"))
+    if found:
+        return found
+    opened = None
+    for tag in _HTML_HEADING_TAG.finditer(source):
+        if not tag[1]:
+            opened = tag.end()
+        elif opened is not None:
+            found.append(html.unescape(_HTML_TAG.sub("", source[opened : tag.start()])).rstrip("¶ "))
+            opened = None
+    return found
 
 
 def name_parts(nb) -> None:
@@ -119,9 +141,7 @@ def name_parts(nb) -> None:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             # Markdown, or (in an autograded notebook: grading.worker.annotate) the HTML safe_markdown made of it
-            headings = _HEADING.findall(cell.source) or [
-                html.unescape(re.sub(r"<[^>]*>", "", h)).rstrip("¶ ") for h in _HTML_HEADING.findall(cell.source)
-            ]
+            headings = _headings(cell.source)
             if headings:
                 title = _POINTS.sub("", headings[-1].replace("`", "").replace("*", "")).strip()
                 title = safe_text(title, TITLE_CHARS)

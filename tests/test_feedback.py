@@ -23,7 +23,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from traitlets.config import Config
 
-from autograder.course import Course, checked
+from autograder.course import COURSE_ROOT, Course, checked
 from autograder.feedback import SafeFeedback, SanitizeFeedback
 
 ASSIGNMENT, NOTEBOOK = "03_backprop", "backprop.ipynb"
@@ -591,3 +591,20 @@ def test_a_long_markdown_cell_is_cut_before_it_is_rendered():
     shown = nb.cells[0].source
     assert "My answer." in shown and "more characters cut]" in shown
     assert shown.count("\\(") <= sanitizer.max_markdown_chars // 3
+
+
+def test_a_parts_title_is_found_in_time_linear_in_the_cell():
+    """Headings are found by patterns that never look past the next "<" or the line's end: a megabyte of unclosed
+    "<h2", of "<h2>", or one heading line of a million "#" finishes in a subprocess given 300 s, where patterns
+    that backtracked took time growing with the square of the length (hours)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from autograder.feedback import _headings\n"
+        "for text in ['<h2' * 2**18, '<h2>' * 2**18, '# ' + ' #' * 2**19 + 'x', '<h2>' + '<b>' * 2**18]:\n"
+        "    _headings(text)\n"
+        "print(_headings('<h2 id=\"a\">Part A — <code>cost</code>¶</h2>'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=COURSE_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "['Part A — cost']", proc.stderr[-2000:]
