@@ -305,16 +305,18 @@ def test_one_example_per_row_gets_the_conventions():
         sparse.check_sae_cost(cost)
 
 
-def _trainer(cost, initialize=R.initialize_sparse_autoencoder, use_max_iter=True, use_rng=True):
+def _trainer(cost, initialize=R.initialize_sparse_autoencoder, use_max_iter=True, use_rng=True, fixed=None):
+    """A train on cost; fixed: {argument: value} it trains with whatever it is given (an ignored argument)."""
     import scipy.optimize
 
     def train(data, hidden_size, lambda_=1e-4, rho=0.01, beta=3.0, max_iter=400, rng=None):
         v = data.shape[0]
         theta0 = initialize(hidden_size, v, rng if use_rng else None)
+        given = {"lambda_": lambda_, "rho": rho, "beta": beta} | (fixed or {})
         return scipy.optimize.minimize(
             cost,
             theta0,
-            args=(v, hidden_size, lambda_, rho, beta, data),
+            args=(v, hidden_size, *given.values(), data),
             method="L-BFGS-B",
             jac=True,
             options={"maxiter": max_iter if use_max_iter else 400},
@@ -343,6 +345,22 @@ def test_train_must_use_max_iter_and_rng():
     sparse.check_train(_trainer(cost, initialize=unseeded), cost, unseeded)
     with pytest.raises(CheckFailure, match="initialize"):
         sparse.check_initialize(unseeded)
+
+
+@pytest.mark.parametrize("name", ["lambda_", "rho", "beta"])
+def test_train_must_pass_the_costs_arguments_on(name):
+    """A train that trains with an argument's default whatever it is given (a held-out bug: it got full marks when
+    the check trained with lambda_'s default) is told which; not if the student's own cost ignores it too."""
+    cost = R.sparse_autoencoder_cost
+    ignores = _trainer(cost, fixed={name: sparse.TRAIN_ARGUMENTS[name]})
+    with pytest.raises(CheckFailure, match=f"same theta for {name}="):
+        sparse.check_train(ignores, cost, R.initialize_sparse_autoencoder)
+
+    def deaf(theta, v, h, lambda_, rho, beta, data):  # the student's cost ignores it: the cost's parts pay
+        given = {"lambda_": lambda_, "rho": rho, "beta": beta} | {name: sparse.TRAIN_ARGUMENTS[name]}
+        return cost(theta, v, h, *given.values(), data)
+
+    sparse.check_train(_trainer(deaf), deaf, R.initialize_sparse_autoencoder)
 
 
 def test_a_plain_autoencoder_is_named_where_both_terms_show():

@@ -577,21 +577,52 @@ def _seeded(initialize_sparse_autoencoder, h, v) -> bool:
     return a.ndim > 0 and np.array_equal(a, b) and not np.array_equal(a, c)
 
 
+#: The cost's arguments check_train trains with, and another value of each (a train that ignores one trains with
+#: its default; these are far enough from the defaults to move theta).
+TRAIN_ARGUMENTS = {"lambda_": 1e-4, "rho": 0.1, "beta": 3.0}
+OTHER_TRAIN_ARGUMENTS = {"lambda_": 0.1, "rho": 0.3, "beta": 0.5}
+
+
+def _ignored_arguments(train, sparse_autoencoder_cost, theta, data, h, iterations):
+    """(name, other value) of each cost argument train_sparse_autoencoder ignores: trained with it changed, the same
+    theta. Not train's if the student's own cost ignores it too (the cost's parts pay for that)."""
+    v, n = data.shape[0], theta.size
+    for name, value in OTHER_TRAIN_ARGUMENTS.items():
+        changed = TRAIN_ARGUMENTS | {name: value}
+        out = call(train, "train_sparse_autoencoder", data, h, *changed.values(), iterations, rng=0)
+        if not np.array_equal(as_floats(out, "theta", (n,)), theta):
+            continue
+        if sparse_autoencoder_cost is not None:
+            try:
+                base, other = (
+                    _own_cost(sparse_autoencoder_cost, (v, h, *a.values(), data))(theta)[0]
+                    for a in (TRAIN_ARGUMENTS, changed)
+                )
+            except (CheckFailure, ArithmeticError, ValueError):
+                continue  # a cost that fails: its own parts say so
+            if base == other:
+                LEANED.add("sparse_autoencoder_cost")
+                continue
+        yield name, value
+
+
 def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initialize_sparse_autoencoder=None):
     """On a tiny problem, the trained theta reaches (about) the cost L-BFGS reaches with the reference.
 
     With the student's cost (and initialization) given, a train that minimizes the student's own
     wrong cost is accepted (the cost's parts pay for that bug), and one whose initialization is not
-    reproducible is not blamed for it. max_iter and rng must be used.
+    reproducible is not blamed for it. max_iter and rng must be used, and lambda_, rho and beta passed on.
     """
     rng = np.random.default_rng(507)
     v, h, iterations = 9, 4, 100
     data = reference.normalize_patches(rng.normal(0, 1, (v, 40)))
-    args = (v, h, 1e-4, 0.1, 3.0, data)
+    args = (v, h, *TRAIN_ARGUMENTS.values(), data)
     n = 2 * h * v + h + v
 
     def train(max_iter, seed):
-        out = call(train_sparse_autoencoder, "train_sparse_autoencoder", data, h, 1e-4, 0.1, 3.0, max_iter, rng=seed)
+        out = call(
+            train_sparse_autoencoder, "train_sparse_autoencoder", data, h, *TRAIN_ARGUMENTS.values(), max_iter, rng=seed
+        )
         return as_floats(out, "theta", (n,))
 
     theta = train(iterations, 0)
@@ -615,6 +646,12 @@ def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initiali
         raise CheckFailure(
             f"train_sparse_autoencoder gave the same theta for max_iter=2 and max_iter={iterations}: "
             "pass max_iter to the optimizer (the number of iterations it may take)"
+        )
+    ignored = _ignored_arguments(train_sparse_autoencoder, sparse_autoencoder_cost, theta, data, h, iterations)
+    for name, value in ignored:  # the first one found
+        raise CheckFailure(
+            f"train_sparse_autoencoder gave the same theta for {name}={TRAIN_ARGUMENTS[name]} and {name}={value}: "
+            f"pass {name} on to sparse_autoencoder_cost (it trains with its default whatever it is given)"
         )
     if not _seeded(initialize_sparse_autoencoder, h, v):
         LEANED.add("initialize_sparse_autoencoder")

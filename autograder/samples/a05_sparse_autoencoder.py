@@ -246,6 +246,21 @@ SUBMISSIONS = {
         },
         scores={"train_decreases_cost": 0},
     ),
+    # train ignores its lambda_ (trains with the default 1e-4, which the check once used too: full marks).
+    "train_ignores_lambda": Submission(
+        named={"train_decreases_cost": "the same theta for lambda_=0.0001 and lambda_=0.1"},
+        answers={
+            "train_sparse_autoencoder": "def train_sparse_autoencoder(data, hidden_size, lambda_=1e-4, rho=0.01, "
+            "beta=3.0, max_iter=400, rng=None):\n"
+            "    v = data.shape[0]\n"
+            "    theta = initialize_sparse_autoencoder(hidden_size, v, rng)\n"
+            "    result = scipy.optimize.minimize(sparse_autoencoder_cost, theta, "
+            "args=(v, hidden_size, 1e-4, rho, beta, data), method='L-BFGS-B', jac=True, "
+            "options={'maxiter': max_iter})\n"
+            "    return result.x",
+        },
+        scores={"train_decreases_cost": 0},
+    ),
     # Aimed at the grader (a red team's): kl_divergence is right on its own tests' inputs and sums to 0
     # on the cost's, where a J without the sparsity term would be "right on top of it". Taken back.
     "kl_knows_its_inputs": Submission(
