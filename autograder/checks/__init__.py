@@ -224,6 +224,7 @@ def compare(
     what: str = "",
     also=None,
     basis: str = "",
+    terms=None,
 ) -> None:
     """Pass if got equals expected to relative error tol; else raise a CheckFailure that explains.
 
@@ -234,6 +235,9 @@ def compare(
     also: a value accepted too — what this part gives when built on the student's own function of
       another part (``yours``): a bug there is that part's to pay, not this one's again.
     basis: the name of that other function (recorded in ``LEANED`` when ``also`` is what passed).
+    terms: the notes' terms of the result on this instance (``attribution.Terms``, or a function that makes
+      them, called only on a failure): when no known bug matches, the simplest combination of them that the
+      student's value equals is named.
     """
     expected = np.asarray(expected, dtype=np.float64)
     got = as_floats(got, name, expected.shape)
@@ -246,9 +250,10 @@ def compare(
     where = f" on {what}" if what else ""
     if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):
         bad = np.argwhere(~np.isfinite(got))[0]
+        hint = getattr(terms() if callable(terms) else terms, "nan_hint", "")
         raise CheckFailure(
             f"{name}{where} contains {got[tuple(bad)]} at index {tuple(int(i) for i in bad)}: "
-            "look for an overflow (exp of a large number) or a division by zero"
+            + (hint or "look for an overflow (exp of a large number) or a division by zero")
         )
     err = _error(got, expected)
     if err <= tol:  # False for NaN
@@ -265,12 +270,18 @@ def compare(
             ratios = got[nonzero] / expected[nonzero]
             if np.ptp(ratios) <= 1e-6 * max(abs(ratios.mean()), 1.0):
                 lines.append(f"  every entry is {ratios.mean():.4g} times the expected one: a missing or extra factor")
-    for bug, value in (bugs or {}).items():
-        value = np.asarray(value, dtype=np.float64)
-        if value.shape == got.shape and _error(got, value) <= max(tol, 1e-9) and _error(value, expected) > tol:
-            lines.append(f"  this is what happens when {bug}")
-            break
+    named = next((bug for bug, value in (bugs or {}).items() if _is(got, value, expected, tol)), None)
+    if named is None and terms is not None:
+        named = (terms() if callable(terms) else terms).explain(got, tol)
+    if named is not None:
+        lines.append(f"  this is what happens when {named}")
     raise CheckFailure("\n".join(lines))
+
+
+def _is(got: np.ndarray, value, expected: np.ndarray, tol: float) -> bool:
+    """Whether got is a bug's value (to tol), one that differs from the right one."""
+    value = np.asarray(value, dtype=np.float64)
+    return value.shape == got.shape and _error(got, value) <= max(tol, 1e-9) and _error(value, expected) > tol
 
 
 def finite_differences(J: Callable[[np.ndarray], float], theta, epsilon: float = 1e-5) -> np.ndarray:
@@ -287,13 +298,14 @@ def check_scalar(
     what: str = "",
     also=None,
     basis: str = "",
+    terms=None,
 ) -> None:
     """compare() for a single number; accepts Python floats, NumPy scalars and 0-d or 1-element arrays."""
     value = as_floats(got, name)
     if value.size != 1:
         raise CheckFailure(f"{name} should be a single number, got an array of shape {value.shape}")
     also = np.reshape(also, ()) if also is not None and np.size(also) == 1 else None  # ours: a float
-    compare(name, value.reshape(()), expected, tol, bugs, what, also, basis)
+    compare(name, value.reshape(()), expected, tol, bugs, what, also, basis, terms)
 
 
 def seeds(n: int, base: int) -> Iterable[np.random.Generator]:

@@ -16,7 +16,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import CheckFailure, as_floats, call, check_scalar, compare, finite_differences, reference, varies, yours
+from . import (
+    LEANED,
+    CheckFailure,
+    as_floats,
+    call,
+    check_scalar,
+    compare,
+    finite_differences,
+    quiet,
+    reference,
+    varies,
+    yours,
+)
+from .attribution import Term, Terms, Variant
 
 
 @dataclass(frozen=True)
@@ -78,22 +91,78 @@ def _numeric(inst: Instance, single: bool = False):
     return dW, db
 
 
-def _data_gradient(W, b, X, Y, activation, out_fprime=True, hidden_fprime=True):
-    """Gradient of the squared-error term (1/m) sum (1/2)||h - y||^2 alone, optionally without f' factors.
+#: The ways a student's f'(z) may be computed, as _data_gradient takes them, and what each means.
+FPRIME_VARIANTS = {
+    "a": "f' is evaluated at a instead of z: f'(z^(l)) is a(1 - a) for the sigmoid, 1 - a^2 for tanh, "
+    "where a = f(z) (not f(a)(1 - f(a)))",
+    "no_bias": "f'(z^(l)) is computed without the bias: z^(l) = W^(l-1) a^(l-1) + b^(l-1)",
+    "other": "the other activation's derivative is used: f'(z) is a(1 - a) for the sigmoid, 1 - a^2 for tanh",
+}
+
+
+def _fprime(activation: str, at: str, z, a, z_no_bias):
+    """f'(z) of one layer, computed the notes' way (at "z") or one of FPRIME_VARIANTS' ways."""
+    kind = activation if at != "other" else ("tanh" if activation == "sigmoid" else "sigmoid")
+    if at == "a":
+        a = reference.sigmoid(a) if activation == "sigmoid" else np.tanh(a)
+    elif at == "no_bias":
+        a = reference.sigmoid(z_no_bias) if activation == "sigmoid" else np.tanh(z_no_bias)
+    return a * (1 - a) if kind == "sigmoid" else 1 - a * a
+
+
+def _data_gradient(W, b, X, Y, activation, out_fprime=True, hidden_fprime=True, at="z"):
+    """Gradient of the squared-error term (1/m) sum (1/2)||h - y||^2 alone, optionally without f' factors
+    or with f' computed another way (``at``: see FPRIME_VARIANTS).
 
     Only used to compute what known bugs give; the expected values are finite differences.
     """
     a = reference.forward_pass(W, b, X, activation)
-    fp = (lambda v: v * (1 - v)) if activation == "sigmoid" else (lambda v: 1 - v * v)
+    z = [None] + [w @ x + v[:, None] for w, v, x in zip(W, b, a)]
+    bare = [None] + [w @ x for w, x in zip(W, a)]
+
+    def fp(l):
+        return _fprime(activation, at, z[l], a[l], bare[l])
+
     m = X.shape[1]
-    delta = -(Y - a[-1]) * (fp(a[-1]) if out_fprime else 1.0)
-    dW, db = [None] * len(W), [None] * len(W)
-    for l in range(len(W) - 1, -1, -1):
+    n = len(W)
+    delta = -(Y - a[-1]) * (fp(n) if out_fprime else 1.0)
+    dW, db = [None] * n, [None] * n
+    for l in range(n - 1, -1, -1):
         dW[l] = delta @ a[l].T / m
         db[l] = delta.sum(axis=1) / m
         if l:
-            delta = (W[l].T @ delta) * (fp(a[l]) if hidden_fprime else 1.0)
+            delta = (W[l].T @ delta) * (fp(l) if hidden_fprime else 1.0)
     return dW, db
+
+
+def _gradient_terms(inst: Instance, kind: str, l: int, single: bool = False) -> Terms:
+    """The notes' terms of block dW[l] or db[l] (kind "W" or "b"): the error part and weight decay."""
+    W, b, X, Y = inst.data()
+    lam = 0.0 if single else inst.lambda_
+    if single:
+        X, Y = X[:, :1], Y[:, :1]
+    i = 0 if kind == "W" else 1
+    error = Term(f"the error term (1/m) Delta {kind}", _data_gradient(W, b, X, Y, inst.activation)[i][l])
+    terms = [error]
+    if lam and kind == "W":
+        terms.append(Term(f"the weight decay term lambda_ * W[{l}]", lam * W[l]))
+    if lam and kind == "b":
+        terms.append(Term(f"lambda_ * b[{l}]", lam * b[l], 0.0, f"weight decay is applied to b[{l}] (only W decays)"))
+    variants = [
+        Variant({error.name: _data_gradient(W, b, X, Y, inst.activation, at=at)[i][l]}, says)
+        for at, says in FPRIME_VARIANTS.items()
+    ]
+    other = "tanh" if inst.activation == "sigmoid" else "sigmoid"
+    ignored = f"the activation argument is ignored ({other} is used on this {inst.activation} network)"
+    variants.append(Variant({error.name: _data_gradient(W, b, X, Y, other)[i][l]}, ignored))
+    full = _data_gradient(W, b, X, Y, inst.activation)[i]
+    others = {
+        f"the blocks are swapped: d{kind}[{l}] holds what d{kind}[{k}] should": full[k]
+        + (lam * W[k] if kind == "W" else 0)
+        for k in range(len(W))
+        if k != l and full[k].shape == full[l].shape
+    }
+    return Terms(terms, m=X.shape[1], variants=variants, others=others)
 
 
 def _gradient_bugs(inst: Instance, kind: str, l: int, single: bool = False):
@@ -159,6 +228,29 @@ def _triple(out, n_layers):
     return out[0], dW, db
 
 
+def _cost_terms(inst: Instance, W, b, X, Y) -> Terms:
+    """The notes' terms of J (eq. (8)): the mean squared error and the weight decay."""
+    lam = inst.lambda_
+    other = "tanh" if inst.activation == "sigmoid" else "sigmoid"
+    error = Term(
+        "the squared-error term (1/m) sum (1/2)||h(x) - y||^2", reference.cost(W, b, X, Y, 0.0, inst.activation)
+    )
+    terms = [error]
+    if lam:
+        terms.append(Term("the weight decay term (lambda/2) sum W^2", 0.5 * lam * sum(float(np.sum(w * w)) for w in W)))
+        terms.append(
+            Term(
+                "(lambda/2) sum b^2",
+                0.5 * lam * sum(float(np.sum(v * v)) for v in b),
+                0.0,
+                "weight decay is applied to the biases too (notes, footnote 1: only W)",
+            )
+        )
+    ignored = f"the activation argument is ignored ({other} is used on this {inst.activation} network)"
+    variants = [Variant({error.name: reference.cost(W, b, X, Y, 0.0, other)}, ignored)]
+    return Terms(terms, m=X.shape[1], variants=variants)
+
+
 def _cost_bugs(inst: Instance, W, b, X, Y):
     data = reference.cost(W, b, X, Y, 0.0, inst.activation)
     lam, m = inst.lambda_, X.shape[1]
@@ -191,12 +283,44 @@ def check_cost(cost):
         W, b, X, Y = inst.data()
         got = call(cost, "cost", W, b, X, Y, inst.lambda_, activation=inst.activation)
         expected = reference.cost(W, b, X, Y, inst.lambda_, inst.activation)
-        check_scalar("J(W, b)", got, expected, tol=1e-9, bugs=_cost_bugs(inst, W, b, X, Y), what=inst.what)
+        check_scalar(
+            "J(W, b)",
+            got,
+            expected,
+            tol=1e-9,
+            bugs=_cost_bugs(inst, W, b, X, Y),
+            what=inst.what,
+            terms=functools.partial(_cost_terms, inst, W, b, X, Y),
+        )
 
 
 # --------------------------------------------------------------------------
 # backprop_single_example
 # --------------------------------------------------------------------------
+
+
+def _sigmoid_instead(inst: Instance, out, single: bool) -> bool:
+    """Whether a result on a tanh network is the sigmoid network's, all of it (the activation argument is
+    ignored): J too for backprop's (J, dW, db), dW for backprop_single_example's (dW, db).
+
+    Then one part pays for it: backprop's cost (backprop_cost) or backprop_single_example's dW, whose checks
+    name the bug; the other parts of that function are judged on the sigmoid networks.
+    """
+    if inst.activation != "tanh":
+        return False
+    W, b, X, Y = inst.data()
+    if single:
+        dW, db = reference.backprop_single_example(W, b, X[:, 0], Y[:, 0], "sigmoid")
+        mine = out[0]
+    else:
+        J, dW, db = reference.backprop(W, b, X, Y, inst.lambda_, "sigmoid")
+        mine = [out[0], *out[1]]
+        dW = [J, *dW]
+    try:
+        with quiet():
+            return all(np.allclose(np.asarray(g, dtype=float), e, rtol=1e-7, atol=1e-12) for g, e in zip(mine, dW))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _check_single(backprop_single_example, kind):
@@ -207,9 +331,13 @@ def _check_single(backprop_single_example, kind):
             backprop_single_example, "backprop_single_example", W, b, X[:, 0], Y[:, 0], activation=inst.activation
         )
         dW, db = _pair(out, "backprop_single_example", n)
+        if kind == "b" and _sigmoid_instead(inst, (dW, db), single=True):
+            LEANED.add("backprop_single_example")  # its dW part pays for the ignored activation
+            continue
         expected = _numeric(inst, single=True)
         what = f"layer sizes {list(inst.sizes)}, one example, {inst.activation}"
         got, exp = (dW, expected[0]) if kind == "W" else (db, expected[1])
+        _in_order(got, exp, f"d{kind}")
         for l in range(n):
             compare(
                 f"d{kind}[{l}]",
@@ -218,7 +346,20 @@ def _check_single(backprop_single_example, kind):
                 tol=1e-6,
                 bugs=_gradient_bugs(inst, kind, l, single=True),
                 what=what,
+                terms=functools.partial(_gradient_terms, inst, kind, l, single=True),
             )
+
+
+def _in_order(got, expected, name):
+    """CheckFailure if the blocks are in reverse order (the output layer's first)."""
+    shapes = [np.shape(g) for g in got]
+    right = [e.shape for e in expected]
+    if shapes != right and shapes == right[::-1]:
+        raise CheckFailure(
+            f"{name} is in reverse order: its shapes are {shapes}, expected {right}. {name}[l] is the gradient of "
+            f"W[l] (the notes' layer l + 1): {name}[0] is the first layer's, even though backpropagation computes "
+            "it last"
+        )
 
 
 def check_backprop_single_dW(backprop_single_example):
@@ -248,15 +389,27 @@ def check_backprop_cost(backprop):
         W, b, X, Y = inst.data()
         J, _, _ = _backprop(backprop, inst)
         expected = reference.cost(W, b, X, Y, inst.lambda_, inst.activation)
-        check_scalar("J(W, b)", J, expected, tol=1e-9, bugs=_cost_bugs(inst, W, b, X, Y), what=inst.what)
+        check_scalar(
+            "J(W, b)",
+            J,
+            expected,
+            tol=1e-9,
+            bugs=_cost_bugs(inst, W, b, X, Y),
+            what=inst.what,
+            terms=functools.partial(_cost_terms, inst, W, b, X, Y),
+        )
 
 
 def _check_blocks(backprop, kind, layers):
     """Blocks dW[l] (kind "W") or db[l] ("b") for l in layers (a slice), against finite differences."""
     for inst in INSTANCES:
-        _, dW, db = _backprop(backprop, inst)
+        J, dW, db = _backprop(backprop, inst)
+        if _sigmoid_instead(inst, (J, dW), single=False):
+            LEANED.add("backprop")  # backprop_cost pays for the ignored activation
+            continue
         got = dW if kind == "W" else db
         expected = _numeric(inst)[0 if kind == "W" else 1]
+        _in_order(got, expected, f"d{kind}")
         for l in range(len(expected))[layers]:
             compare(
                 f"d{kind}[{l}]",
@@ -265,6 +418,7 @@ def _check_blocks(backprop, kind, layers):
                 tol=1e-6,
                 bugs=_gradient_bugs(inst, kind, l),
                 what=inst.what,
+                terms=functools.partial(_gradient_terms, inst, kind, l),
             )
 
 

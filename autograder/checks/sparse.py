@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -21,6 +22,7 @@ from . import (
     varies,
     yours,
 )
+from .attribution import Term, Terms, Variant
 
 # ----------------------------------------------------------------------------- patches
 
@@ -386,6 +388,101 @@ BUGS = {
 }
 
 
+def _parts(theta, v, h, lam, rho, beta, data, at="z", sparsity="inside", rho_hat="mean"):
+    """{block ("cost", "W1", "W2", "b1", "b2"): {term: value}}: J_sparse and its gradient split into the notes'
+    terms: "error" (the squared error), "decay" (weight decay), "sparsity" (beta sum KL and its derivative),
+    "bias decay" (weight decay on the biases, not in the notes).
+
+    Or computed another way: ``at`` "a" (f' at a instead of z) or "no_bias" (without the bias); ``sparsity``
+    "outside" (added outside f'(z2)) or "swapped" (KL(rho_hat || rho)); ``rho_hat`` "sum" (not divided by m).
+    """
+    W1, W2, b1, b2 = (np.array(x) for x in reference._unpack_autoencoder(theta, v, h))
+    m = data.shape[1]
+    z2, z2_bare = W1 @ data + b1[:, None], W1 @ data
+    a2 = reference.sigmoid(z2)
+    z3, z3_bare = W2 @ a2 + b2[:, None], W2 @ a2
+    a3 = reference.sigmoid(z3)
+    average = a2.mean(axis=1) * (m if rho_hat == "sum" else 1)
+
+    def fp(z_bare, a):
+        s = {"z": a, "a": reference.sigmoid(a), "no_bias": reference.sigmoid(z_bare)}[at]
+        return s * (1 - s)
+
+    delta3 = (a3 - data) * fp(z3_bare, a3)
+    f2 = fp(z2_bare, a2)
+    error2 = (W2.T @ delta3) * f2
+    with quiet():
+        kl = reference.kl_divergence(*((average, rho) if sparsity == "swapped" else (rho, average)))
+        sp = beta * (-rho / average + (1 - rho) / (1 - average))
+    sparse2 = np.broadcast_to(sp[:, None], a2.shape) * (1.0 if sparsity == "outside" else f2)
+    return {
+        "cost": {
+            "error": 0.5 * np.sum((a3 - data) ** 2) / m,
+            "decay": 0.5 * lam * (np.sum(W1**2) + np.sum(W2**2)),
+            "sparsity": beta * float(np.sum(kl)),
+            "bias decay": 0.5 * lam * (np.sum(b1**2) + np.sum(b2**2)),
+        },
+        "W1": {"error": error2 @ data.T / m, "decay": lam * W1, "sparsity": sparse2 @ data.T / m},
+        "W2": {"error": delta3 @ a2.T / m, "decay": lam * W2},
+        "b1": {"error": error2.sum(axis=1) / m, "sparsity": sparse2.sum(axis=1) / m, "bias decay": lam * b1},
+        "b2": {"error": delta3.sum(axis=1) / m, "bias decay": lam * b2},
+    }
+
+
+#: What a NaN in J_sparse or its gradient usually means.
+NAN_HINT = (
+    "KL(rho || rho_hat) is defined for rho_hat in (0, 1) only, and log of a negative number is nan: rho_hat_j is "
+    "the average activation of hidden unit j over the m examples, a2.mean(axis=1) (a sum leaves (0, 1))"
+)
+
+#: {(keyword of _parts, its value): what that way of computing is, in words}.
+OTHER_WAYS = {
+    ("at", "a"): "f' is evaluated at a instead of z: f'(z) = a(1 - a), where a = f(z) (not f(a)(1 - f(a)))",
+    ("at", "no_bias"): "f'(z) is computed without the bias: z2 = W1 x + b1, z3 = W2 a2 + b2",
+    ("sparsity", "outside"): BUGS["outside"],
+    ("sparsity", "swapped"): "the arguments of KL are swapped: the sparsity term is KL(rho || rho_hat), rho first",
+    ("rho_hat", "sum"): "rho_hat is the sum of a2 over the examples, not its average: rho_hat = a2.mean(axis=1)",
+}
+
+
+def _terms(block, theta, v, h, lam, rho, beta, data) -> Terms:
+    """The notes' terms of J_sparse (block "cost") or of one gradient block, and other ways to compute them."""
+    args = (theta, v, h, lam, rho, beta, data)
+    cost = block == "cost"
+    names = {
+        "error": "the squared-error term (1/m) sum (1/2)||a3 - x||^2" if cost else "the squared-error part",
+        "decay": "the weight decay term (lambda/2)(sum W1^2 + sum W2^2)"
+        if cost
+        else f"the weight decay term lambda {block}",
+        "sparsity": "the sparsity term beta sum_j KL(rho || rho_hat_j)"
+        if cost
+        else "the sparsity part beta (-rho/rho_hat + (1-rho)/(1-rho_hat)) f'(z2)",
+        "bias decay": "weight decay of the biases",
+    }
+    base = _parts(*args)[block]
+    terms = []
+    for key, value in base.items():
+        if key == "bias decay":
+            terms.append(Term(names[key], value, 0.0, "weight decay is applied to the biases too (only to W1 and W2)"))
+        elif key == "sparsity" and not cost:
+            terms.append(
+                Term(names[key], value, scales={1 / beta: "beta is missing from the sparsity term's derivative"})
+            )
+        else:
+            terms.append(Term(names[key], value))
+    variants = []
+    for (keyword, way), says in OTHER_WAYS.items():
+        other = _parts(*args, **{keyword: way})[block]
+        changed = {names[k]: value for k, value in other.items() if k != "bias decay" and not _equal(value, base[k])}
+        if changed and all(np.all(np.isfinite(value)) for value in changed.values()):
+            variants.append(Variant(changed, says))
+    return Terms(terms, m=data.shape[1], variants=variants, nan_hint=NAN_HINT)
+
+
+def _equal(a, b) -> bool:
+    return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
+
+
 def _layouts(v, h):
     """{bug: (read, write)}: theta layouts of public ports of the exercise, read into and written from
     (W1, W2, b1, b2). The course's is [W1.ravel(), W2.ravel(), b1, b2], each row-major."""
@@ -470,6 +567,7 @@ def check_sae_cost(sparse_autoencoder_cost, kl_divergence=None):
             what=what,
             bugs=_bugs("cost", theta, v, h, lam, rho, beta, data),
             also=also,
+            terms=functools.partial(_terms, "cost", theta, v, h, lam, rho, beta, data),
             basis="kl_divergence",
         )
 
@@ -503,6 +601,7 @@ def _check_grad(sparse_autoencoder_cost, block):
             tol=1e-6,
             what=what,
             bugs=_bugs(block, theta, v, h, lam, rho, beta, data),
+            terms=functools.partial(_terms, block, theta, v, h, lam, rho, beta, data),
         )
 
 
