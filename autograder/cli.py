@@ -4,7 +4,7 @@ Commands
   demo       the main job on the embedded demo class: set up a course with demo
              students' submissions, grade them, print the table
   grade      grade every submission of a course: check, back up, autograde in
-             parallel, feedback, CSV, summary table
+             parallel, feedback, CSV, summary table, class report
   restore    put a gradebook backup back in place
   release    refresh the helper cells of source/ from autograder/student_helper.py, then
              regenerate release/ from source/ with nbgrader generate_assignment, and each
@@ -98,6 +98,7 @@ def _run_grading(course, args) -> int:
         jobs=args.jobs,
         feedback=not args.no_feedback,
         csv=args.csv,
+        class_report=not args.no_class_report,
         timeout=args.timeout,
         check=not args.no_check,
         call_timeout=None if args.no_isolation else args.call_timeout,
@@ -130,6 +131,10 @@ def _run_grading(course, args) -> int:
     if not options.scheduler:
         print(f"workers: {grading.worker_bounds(options)}")
     print(f"grades (CSV):     {report.csv}")
+    if report.class_report:
+        print(f"class report:     {report.class_report}  (CSV: {report.class_csv})")
+    elif options.class_report:
+        print("class report:     not written (the log says why; the grades are recorded)")
     if options.feedback:
         print(f"feedback (HTML):  {course.root / 'feedback'}/<student>/<assignment>/")
     if report.backup:
@@ -191,6 +196,11 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-feedback", action="store_true", help="skip the students' feedback HTML")
     p.add_argument("--csv", type=Path, default=None, help="where to export grades (default: COURSE/grades.csv)")
     p.add_argument(
+        "--no-class-report",
+        action="store_true",
+        help="skip the class report (COURSE/reports/class_report.html and .csv: what the class lost, to which bug)",
+    )
+    p.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds one student's grading may take in all (default: 1800)"
     )
     p.add_argument("--no-check", action="store_true", help="grade even if release/ is out of date with source/")
@@ -231,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_grading_options(p)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("grade", help="grade every submission: check, back up, autograde, feedback, CSV, table")
+    p = sub.add_parser(
+        "grade", help="grade every submission: check, back up, autograde, feedback, CSV, table, class report"
+    )
     p.add_argument("--course", type=Path, default=COURSE_ROOT, help="the nbgrader course directory (default: this one)")
     _add_grading_options(p)
     p.set_defaults(func=_cmd_grade)

@@ -259,7 +259,12 @@ class FeedbackService:
         if not students:
             return []
         options = grading.Options(
-            assignments=(assignment,), students=tuple(students), backup=False, check=False, jobs=self.jobs
+            assignments=(assignment,),
+            students=tuple(students),
+            backup=False,
+            check=False,
+            jobs=self.jobs,
+            class_report=False,  # the whole class's, read again for each hand-in: `grade` writes it
         )
         try:
             report = grading.grade(self.course, options)

@@ -169,6 +169,25 @@ def test_sample_bugs_are_named_in_their_feedback(assignment, graded_samples):
                     assert words in said[part], f"{assignment} / {student} / {part}: {words!r} not in {said[part]!r}"
 
 
+def test_the_class_report_names_every_sample_bug(graded_samples):
+    """grade's class report of the samples: the gradebook's numbers part by part, and each part a sample loses
+    in the row of its bug, with the words that name it (the bug's, or the message the row shows)."""
+    from test_class_report import agrees_with_gradebook, row_of
+
+    root, _ = graded_samples
+    rows = agrees_with_gradebook(root.root)
+    assert "solution" not in {s for r in rows for s in r["student_ids"].split()}
+    for assignment, sample in SAMPLES.items():
+        for student, sub in sample.SUBMISSIONS.items():
+            for part, words in sub.named.items():
+                if part in sub.scores:
+                    row = row_of(rows, assignment, part, student)
+                    assert words in row["bug"] or words in row["example"], (assignment, student, part, row)
+                    assert row["notes_section"].startswith("§"), row
+            for part in sub.scores:
+                assert row_of(rows, assignment, part, student)["kind"] != "no diagnosis", (assignment, student, part)
+
+
 def test_points_add_up_to_100_over_the_course():
     total = 0.0
     for assignment in ASSIGNMENTS:

@@ -9,11 +9,14 @@ prints every figure line. That the fast cost agrees with the plain one: tests/te
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from autograder import bench, cli, fast, features, reference
 from autograder.course import Course
+from autograder.grading import class_report
 
 
 def _instance(v=8, h=5, m=30, seed=0):
@@ -95,7 +98,7 @@ def _fake_surge(jobs=None, step=None):
     return bench.SurgeFigures("03_backprop", 10, 30, 120.0, 4, [20.0] * 12, [5.0] * 30, {"graded": 12}, 5, 150, 40)
 
 
-def _fake_grading(assignments, students, jobs, feedback, step=None):
+def _fake_grading(assignments, students, jobs, feedback, step=None, keep=None):
     work, kinds = bench.class_work(assignments, students)
     per = dict.fromkeys(work, 5.0)
     one = bench.GradingRun("grade", 1, jobs, 9.0, {next(iter(work)): 5.0})
@@ -215,10 +218,11 @@ def test_execute_split_by_the_cells_timestamps():
     assert bench.profile.execute_split(nbformat.v4.new_notebook(), started, 1.5) == (1.5, 0.0, 0.0, 0.0, 0)
 
 
-def test_grading_figures_on_a_tiny_class(capsys):
+def test_grading_figures_on_a_tiny_class(capsys, tmp_path):
     """The real thing on 3 students (perfect, buggy, blank) x 01: grade alone, the class, plain nbgrader,
-    the profile; printed. No timed assertion: what was graded, and that the profile's rows add up."""
-    figures = bench.measure_grading(["01_activations"], 3, 2, True)
+    the profile; printed. No timed assertion: what was graded, that the profile's rows add up, and that the
+    class's report (kept) gives the gradebook's points lost."""
+    figures = bench.measure_grading(["01_activations"], 3, 2, True, keep=tmp_path / "report")
     lines, targets = bench.grading_lines(figures)
     print("\n".join(lines))
     out = "\n".join(lines)
@@ -232,6 +236,14 @@ def test_grading_figures_on_a_tiny_class(capsys):
     assert len(figures.klass.scores) == len(figures.plain.scores) == 3
     assert not figures.disagreements(), figures.disagreements()  # plain nbgrader ran the hidden tests too
     assert set(figures.by_kind(figures.klass)) == {"perfect", "buggy", "blank"}
+    # The class report of the class run, kept: its points lost are the gradebook's (10 points a submission).
+    assert figures.klass.lost["01_activations"] == 30 - sum(figures.klass.scores.values()) > 0
+    assert not figures.report_disagreements()
+    assert figures.class_report == tmp_path / "report" / "class_report.html" and figures.class_report.is_file()
+    rows = class_report.read_csv(tmp_path / "report" / "class_report.csv")
+    kept = {s for r in rows for s in r["student_ids"].split()}
+    assert kept == {"s002_buggy", "s003_blank"}  # the perfect student lost nothing
+    assert re.search(rf"^class report: +{re.escape(str(figures.class_report))}: the class lost ", out, re.M), out
     assert figures.klass.machine_per_student == figures.klass.seconds * 2 / 3
     p = figures.profile
     assert p.student == "s001_perfect" and list(p.per_assignment) == ["01_activations"] and not p.statuses

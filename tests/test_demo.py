@@ -181,6 +181,34 @@ def test_bens_feedback_names_his_bugs_where_a_visible_assert_stopped_the_cell(de
     assert "BEGIN HIDDEN TESTS" not in page and "autograder.checks" not in page
 
 
+def test_the_class_report_of_the_demo_class(demo_run, demo_course):
+    """grade's class report: linked from the table's last lines, the gradebook's numbers part by part, each
+    student's mistakes by kind, ben's bugs named, and his missing 1/m coming back from 03 in 05."""
+    from test_class_report import agrees_with_gradebook, row_of
+
+    page = demo_course / "reports" / "class_report.html"
+    assert f"class report:     {page}  (CSV: {page.with_name('class_report.csv')})" in demo_run
+    rows = agrees_with_gradebook(demo_course)
+    assert "ada_perfect" not in {s for r in rows for s in r["student_ids"].split()}
+    for part in ("backprop_dW1", "backprop_dW2"):
+        row = row_of(rows, "03_backprop", part, "ben_beginner")
+        assert (row["kind"], row["notes_section"]) == ("named bug", "§2.2")
+        assert row["bug"].startswith("the 1/m is missing") and row["comes_back_in"] == "05_sparse_autoencoder (1)"
+    for part in ("backprop_db1", "backprop_db2"):
+        row = row_of(rows, "03_backprop", part, "ben_beginner")
+        assert row["bug"].startswith("weight decay is applied to the biases")
+    row = row_of(rows, "05_sparse_autoencoder", "sae_grad_W1", "ben_beginner")
+    assert row["kind"] == "named bug" and "1/m" in row["bug"] and row["notes_section"] == "§3"
+    assert row_of(rows, "02_forward_pass", "forward_sigmoid", "cleo_blank")["kind"] == "left blank"
+    student, assignment, cell_id = demo.HANGING_CELL
+    assert row_of(rows, assignment, cell_id, student)["kind"] == "hangs"
+    assert row_of(rows, "01_activations", "sigmoid_prime_values", "dan_crash")["kind"] == "raises an error"
+    text = html.unescape(page.read_text())
+    recurring = text.split('id="recurring"', 1)[1].split('id="overview"', 1)[0]
+    assert "a missing 1/m" in recurring and "03_backprop → 05_sparse_autoencoder" in recurring
+    assert "ben_beginner" in recurring
+
+
 def test_the_isolated_pass_changes_no_honest_grade(demo_run):
     """EXPECTED_SCORES were measured with nbgrader alone; the recorded (isolated) scores equal them
     (test_totals_are_exactly_the_expected_scores), and no part's in-kernel score differs from its

@@ -30,7 +30,8 @@ Sections (``--sections``, default all):
   ``autograde``, one notebook after another (what an instructor without this project runs); each
   against the other and against the issue's figures of 2026-11-30. Then the profile of one
   student's course: ``autograder.grading.worker.grade`` in-process, every step timed
-  (``autograder.bench.profile``).
+  (``autograder.bench.profile``). The class run's class report (``autograder.grading.class_report``) is
+  kept in ``build/bench_class_report/``, its points lost checked against the run's gradebook.
 * ``surge``: feedback on submit (``autograder.bench.surge``): 30 hand-ins of 03_backprop from 10 students
   within two minutes into an exchange, answered by the feedback service as they come: Submit-to-feedback
   p50/p95, beside ``grade``'s batch time for the same final submissions.
@@ -90,6 +91,10 @@ __all__ = [
 ]
 
 
+#: Where the class report of the grading section's class is kept (its course is deleted after the run).
+CLASS_REPORT = COURSE_ROOT / "build" / "bench_class_report"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="what to measure (default: all)"
@@ -145,7 +150,7 @@ def run(args) -> str:
     if "grading" in sections:
         jobs = args.jobs or Options().workers
         results["grading_figures"] = measure_grading(
-            assignments, args.students, jobs, not args.no_feedback, step=lambda what: step(what)
+            assignments, args.students, jobs, not args.no_feedback, step=lambda what: step(what), keep=CLASS_REPORT
         )
     if "surge" in sections:
         results["surge"] = measure_surge(jobs=args.jobs, step=step)

@@ -140,6 +140,10 @@ class GradingRun:
     scores: dict[tuple[str, str], float] = field(default_factory=dict)  # {(student, assignment): total recorded}
     per_assignment: dict[str, float] = field(default_factory=dict)  # mean seconds of one submission of each
     cpu: float = 0.0  # CPU seconds of the run: this process and every process it (or they) waited for
+    lost: dict[str, float] = field(default_factory=dict)  # {assignment: points lost, by the class report's CSV}
+    possible: dict[str, float] = field(default_factory=dict)  # {assignment: its points, from the gradebook}
+    recurring: int = 0  # the class report's bugs that come back in a later assignment (rows of its page)
+    report: Path | None = None  # the class report's page (in the run's course, gone with it: see keep)
 
     @property
     def cpu_per_student(self) -> float:
@@ -186,7 +190,16 @@ def time_grade(course: Course, assignments: list[str], jobs: int, feedback: bool
         per[o.student] = per.get(o.student, 0.0) + o.seconds
     problems = [f"{o.student}/{o.assignment}: {o.status}" for o in report.outcomes if o.status != grading.Status.GRADED]
     scores = _totals(course, assignments)
-    return GradingRun("grade", len(per), report.jobs, seconds, per, problems, scores, _means(report.outcomes), cpu)
+    run = GradingRun("grade", len(per), report.jobs, seconds, per, problems, scores, _means(report.outcomes), cpu)
+    if report.class_csv is not None:
+        from ..grading import class_report, gradebook
+
+        for row in class_report.read_csv(report.class_csv):
+            run.lost[row["assignment"]] = run.lost.get(row["assignment"], 0.0) + float(row["points_lost"])
+        run.possible = gradebook.max_scores(course, assignments)
+        run.recurring = len(class_report.build(course).recurrences)
+        run.report = report.class_report
+    return run
 
 
 def _means(outcomes) -> dict[str, float]:
@@ -226,6 +239,19 @@ class GradingFigures:
     profile: Profile | None = None
     cell_timeout: float | None = None
     hang: GradingRun | None = None  # grade, one student alone whose every function hangs (hanging_answers)
+    class_report: Path | None = None  # the class's report (grade's, of the klass run), where it was kept
+
+    def report_disagreements(self) -> list[str]:
+        """Assignments whose points lost by the class differ between the class report and the gradebook's
+        scores of the klass run (each submission: its assignment's points less its total)."""
+        out = []
+        for a in self.assignments:
+            top = self.klass.possible.get(a, 0.0)
+            gradebook = sum(top - total for (_, b), total in self.klass.scores.items() if b == a)
+            said = self.klass.lost.get(a, 0.0)
+            if abs(gradebook - said) > 1e-6:
+                out.append(f"{a.split('_', 1)[0]} report {said:g} vs gradebook {gradebook:g}")
+        return out
 
     def by_kind(self, run: GradingRun) -> dict[str, float]:
         """{kind: the mean seconds of one student's course of that kind} in a run."""
@@ -254,9 +280,11 @@ def measure_grading(
     source: Course | None = None,
     profile: bool = True,
     step=lambda what: None,
+    keep: Path | None = None,
 ) -> GradingFigures:
     """The class built once; then, each on a copy of it: one student alone, the class with grade,
-    the class with plain nbgrader, and the profile of one student's course. step(what) says what runs."""
+    the class with plain nbgrader, and the profile of one student's course. step(what) says what runs.
+    keep: a folder where the class run's class report (page and CSV) is copied, as the class is deleted."""
     from ..demo import DEMO_TIMEOUT
 
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
@@ -274,10 +302,15 @@ def measure_grading(
         hang = time_grade(hung, assignments, jobs, feedback)
         step(f"grading: the class with grade, {jobs} at once")
         klass = time_grade(copy_course(base, tmp / "grade"), assignments, jobs, feedback)
+        kept = None
+        if keep is not None and klass.report is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(klass.report.parent, keep)
+            kept = Path(keep) / klass.report.name
         step("grading: the class with plain nbgrader autograde, one notebook after another")
         plain = time_nbgrader(copy_course(base, tmp / "nbgrader"), assignments)
         prof = None
         if profile:
             step(f"grading: profile of {first}'s course (in-process worker.grade)")
             prof = profile_student(copy_course(base, tmp / "profile"), first, assignments, feedback, tmp / "work")
-    return GradingFigures(assignments, kinds, one, klass, plain, prof, DEMO_TIMEOUT, hang)
+    return GradingFigures(assignments, kinds, one, klass, plain, prof, DEMO_TIMEOUT, hang, kept)

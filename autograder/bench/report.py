@@ -37,6 +37,7 @@ FIGURES = {
         "grading, every function hangs",
         "plain nbgrader autograde",
         "scores, grade vs nbgrader",
+        "class report",
         "profile, one student",
     ],
     "surge": SURGE_LINES,
@@ -327,6 +328,7 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
             ),
         )
     )
+    lines.append(_report_line(g))
     if g.profile:
         lines += profile_lines(g.profile, g.one.seconds)
     small = [] if full else [what]
@@ -339,6 +341,22 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
     if g.hang is not None:
         targets["hang_alone"] = _target(g.hang.seconds, TARGET["hang"], "" if full else what)
     return lines, targets
+
+
+def _report_line(g: GradingFigures) -> str:
+    """The class report of the class run: where it was kept, what it says, and whether its points lost agree
+    with the gradebook's."""
+    if not g.klass.lost and g.klass.report is None:
+        return _line("class report", "not written")
+    lost = sum(g.klass.lost.values())
+    possible = sum(g.klass.possible.get(a, 0.0) for (_, a) in g.klass.scores)
+    differ = g.report_disagreements()
+    return _line(
+        "class report",
+        f"{g.class_report or 'not kept'}: the class lost {lost:g} of {possible:g} points; "
+        f"{g.klass.recurring} bugs come back in a later assignment; "
+        + (f"differs from the gradebook: {', '.join(differ)}" if differ else "its points lost are the gradebook's"),
+    )
 
 
 def _hang_line(g: GradingFigures) -> str:

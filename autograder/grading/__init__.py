@@ -11,7 +11,9 @@ The pipeline, one file per step:
   time budget), every way it can end turned into an Outcome per assignment (``outcome``);
 * ``worker``: the student's own process: the isolated pass (autograder.verdict), nbgrader's
   autograde with a sandboxed kernel (autograder.kernel), feedback, one result file per assignment;
-* ``report``: the grade table and the flags an instructor should look at.
+* ``report``: the grade table and the flags an instructor should look at;
+* ``class_report``: the class report, what the class lost part by part, to which bug, and the bugs that come
+  back in a later assignment (a page with bar charts and a CSV, in COURSE/reports/).
 * ``pools``: where students are graded: side by side in this process's threads, or on the workers
   of a Dask cluster (``Options.scheduler``) that share the course's file system.
 
@@ -33,7 +35,7 @@ import time
 from pathlib import Path
 
 from ..course import Course, CourseError, plain_student
-from . import gradebook, pools
+from . import class_report, gradebook, pools
 from .options import Options
 from .outcome import Outcome, Status
 from .report import Report, progress, summary
@@ -46,6 +48,7 @@ __all__ = [
     "Outcome",
     "Report",
     "Status",
+    "class_report",
     "grade",
     "gradebook",
     "refuse_unsandboxed",
@@ -115,8 +118,21 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
         # fault, never recorded in golden) leaves the student's previous grades as they were.
         gradebook.record_outcomes(course.gradebook, [o for o in graded if o.status != Status.GRADING_ERROR])
     report.csv = gradebook.export_csv(course, options.csv or course.root / "grades.csv")
+    if options.class_report:
+        report.class_report, report.class_csv = write_class_report(course)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def write_class_report(course: Course) -> tuple[Path | None, Path | None]:
+    """The class report of the whole class, as the gradebook holds it now (``class_report.write``): (its page,
+    its CSV); (None, None), said in the log, where it could not be written: the grades are recorded by then,
+    and stand."""
+    try:
+        return class_report.write(course)
+    except Exception:
+        log.exception("the class report could not be written (the grades are recorded)")
+        return None, None
 
 
 def lanes(course: Course, work: dict[str, list[str]], jobs: int) -> list[tuple[str, list[str]]]:

@@ -171,6 +171,28 @@ def scores(course: Course, assignments: list[str]) -> dict[tuple[str, str], dict
     return out
 
 
+def cell_grades(course: Course, assignments: list[str]) -> dict[tuple[str, str], dict[tuple[str, str], tuple]]:
+    """{(student, assignment): {(notebook, grade_id): (score, max_score, manual_score)}} of every graded test
+    cell of every submission (score: manual over auto, 0 where neither; manual_score None unless a person
+    graded it)."""
+    from nbgrader.api import MissingEntry
+
+    out = {}
+    with _open(course.gradebook) as gb:
+        for student in gb.students:
+            for a in assignments:
+                try:
+                    sub = gb.find_submission(a, student.id)
+                except MissingEntry:
+                    continue
+                out[student.id, a] = {
+                    (nb.name, g.name): (g.score or 0.0, g.max_score or 0.0, g.manual_score)
+                    for nb in sub.notebooks
+                    for g in nb.grades
+                }
+    return out
+
+
 def max_scores(course: Course, assignments: list[str]) -> dict[str, float]:
     """{assignment: its points}."""
     with _open(course.gradebook) as gb:

@@ -38,6 +38,10 @@ class Options:
     call_timeout: float | None = 10.0
     #: Refuse to grade when release/ is not what source/ generates now.
     check: bool = True
+    #: Write the class report (grading.class_report: COURSE/reports/class_report.html and .csv) at the end of
+    #: the run, for the whole class as the gradebook then holds it (the feedback service, which grades one
+    #: hand-in at a time all term, does not).
+    class_report: bool = True
     #: Copy the gradebook to backups/ before the run (the feedback service, which grades one submission
     #: at a time all term, does not).
     backup: bool = True

@@ -20,6 +20,8 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     backup: Path | None = None
     csv: Path | None = None
+    class_report: Path | None = None  # the class report's page (grading.class_report), its CSV beside it
+    class_csv: Path | None = None
     seconds: float = 0.0
     jobs: int = 1
 
