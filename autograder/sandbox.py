@@ -639,7 +639,10 @@ class Sandbox:
         """The child calls one of our functions (a J handed to the student's numerical_gradient)."""
         try:
             args = wire.decode(request["args"], data)
-            result = callbacks[int(request["id"])](*args)
+            kwargs = wire.decode(request["kwargs"], data) if "kwargs" in request else {}
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise wire.WireError("malformed call")
+            result = callbacks[int(request["id"])](*args, **kwargs)
             out: list[bytes] = []
             wire.send(self._w, {"result": wire.encode(result, out)}, out)
         except wire.WireError:
@@ -667,6 +670,11 @@ class Sandbox:
 
     def call(self, name: str, *args, **kwargs):
         """Call the student's function name in the child; raise StudentCodeError if it fails."""
+        return self.call_with(name, None, *args, **kwargs)
+
+    def call_with(self, name: str, substitute: dict | None, *args, **kwargs):
+        """``call``, with the notebook's functions named in substitute ({name: our function}) replaced by ours for
+        this call (the child calls them back)."""
         if self.cell_hung and name in self.cell_hung:  # it would only spend another budget
             raise StudentCodeError(f"{HUNG} its budget earlier in this cell ({self.cell_hung[name]}): not called again")
         if self._proc is None:
@@ -679,6 +687,8 @@ class Sandbox:
             "args": wire.encode(list(args), blobs, callbacks),
             "kwargs": wire.encode(kwargs, blobs, callbacks),
         }
+        if substitute:
+            header["substitute"] = wire.encode(substitute, blobs, callbacks)
         budget = min(self.limits.call_seconds, self.limits.after_hang_seconds) if self.hung else None
         try:
             reply, data = self._request(header, blobs, callbacks, seconds=budget)
@@ -717,6 +727,18 @@ class Sandbox:
             except StudentCodeError as error:
                 raise _as_exception(str(error)) from None
 
+        def with_globals(**substitute):
+            """The student's function with the notebook's functions named here replaced by these (ours)."""
+
+            def substituted(*args, **kwargs):
+                try:
+                    return self.call_with(name, substitute, *args, **kwargs)
+                except StudentCodeError as error:
+                    raise _as_exception(str(error)) from None
+
+            substituted.__name__ = substituted.__qualname__ = name
+            return substituted
+
         def code_names() -> set[str] | None:
             """The names its code uses (see autograder.checks.code_names); None if it is not the student's."""
             if self._proc is None:
@@ -732,6 +754,7 @@ class Sandbox:
         proxy.__name__ = proxy.__qualname__ = name
         proxy.__doc__ = f"The student's {name}, run in the sandbox."
         proxy.code_names = code_names
+        proxy.with_globals = with_globals
         return proxy
 
 

@@ -1,5 +1,7 @@
 """Diagnosis by attribution (autograder/checks/attribution.py): a wrong result explained as the notes' terms,
-and the checks of 03 and 05 naming bugs that no catalogue lists."""
+the checks naming bugs that no catalogue lists, a crash naming its line, and one bug costing one part."""
+
+from functools import partial
 
 import numpy as np
 import pytest
@@ -45,9 +47,12 @@ def test_what_is_right_or_no_simple_combination_is_not_named(got):
     assert TERMS.explain(got) is None
 
 
-def test_two_explanations_as_simple_as_each_other_are_not_named():
+def test_explanations_as_simple_as_each_other_are_said_together_or_not_at_all():
     terms = Terms([Term("x", np.ones(3)), Term("y", np.ones(3))])
-    assert terms.explain(np.ones(3)) is None  # x missing or y missing: either
+    both = "one of these (they give the same numbers here): x is missing; or y is missing"
+    assert terms.explain(np.ones(3)) == both
+    many = Terms([Term(name, np.ones(3)) for name in "abcd"])
+    assert many.explain(3 * np.ones(3)) is None  # any of four missing: a guess
 
 
 # ------------------------------------------------------------------ 03: a backprop written with one bug
@@ -144,13 +149,17 @@ def _sae(bug):
         with np.errstate(all="ignore"):
             kl = reference.kl_divergence(*((rho_hat, rho) if bug == "kl swapped" else (rho, rho_hat)))
         half = 1.0 if bug == "no half" else 0.5
-        J = half * np.sum((a3 - data) ** 2) / m + lam / 2 * (np.sum(W1**2) + np.sum(W2**2)) + beta * np.sum(kl)
+        error = 0.5 * np.mean((a3 - data) ** 2) if bug == "mean of entries" else half * np.sum((a3 - data) ** 2) / m
+        sparsity = {"no beta in J": np.sum(kl), "kl mean": beta * np.mean(kl)}.get(bug, beta * np.sum(kl))
+        J = error + lam / 2 * (np.sum(W1**2) + np.sum(W2**2)) + sparsity
         s = reference.sigmoid if bug == "f' at a" else (lambda a: a)
-        d3 = (a3 - data) * s(a3) * (1 - s(a3))
+        d3 = (a3 - data) * (1 if bug == "no f' on delta3" else s(a3) * (1 - s(a3)))
         sp = (1.0 if bug == "no beta" else beta) * (-rho / rho_hat + (1 - rho) / (1 - rho_hat))
         d2 = (W2.T @ d3 + sp[:, None]) * s(a2) * (1 - s(a2))
         decay2 = 2 if bug == "decay twice" else 1
         grads = [d2 @ data.T / m + lam * W1, d3 @ a2.T / m + decay2 * lam * W2, d2.sum(1) / m, d3.sum(1) / m]
+        if bug == "W blocks swapped":
+            grads = [grads[1], grads[0], grads[2], grads[3]]
         return J, np.concatenate([g.ravel() for g in grads])
 
     return cost
@@ -165,6 +174,11 @@ def _sae(bug):
         ("f' at a", {"W1", "W2", "b1", "b2"}, "f' is evaluated at a instead of z"),
         ("no beta", {"W1", "b1"}, "beta is missing from the sparsity term's derivative"),
         ("decay twice", {"W2"}, "the weight decay term lambda W2 is twice what it should be"),
+        ("mean of entries", {"cost"}, "the squared error is averaged over all m x 7 entries (np.mean)"),
+        ("no beta in J", {"cost"}, "beta is missing from the sparsity term"),
+        ("kl mean", {"cost"}, "the KL divergences are averaged over the 5 hidden units"),
+        ("no f' on delta3", {"W1", "W2", "b1", "b2"}, "delta3 is not multiplied by f'(z3)"),
+        ("W blocks swapped", {"W1", "W2"}, "dJ/dW1 and dJ/dW2 are swapped in grad"),
     ],
 )
 def test_sparse_autoencoder_bugs_fail_their_parts_and_are_named(bug, failing, words):
@@ -185,3 +199,271 @@ def test_sparse_autoencoder_bugs_fail_their_parts_and_are_named(bug, failing, wo
 def test_a_nan_or_inf_cost_from_a_rho_hat_outside_0_1_says_so():
     said = _said(S.check_sae_cost, _sae("rho_hat sum"))
     assert "contains" in said and "rho_hat in (0, 1)" in said and "overflow" not in said
+
+
+# ------------------------------------------------------------------ one bug, one part
+
+
+def _passes(check, function):
+    from autograder.checks import LEANED
+
+    LEANED.clear()
+    check(function)
+    return set(LEANED)
+
+
+def test_a_forward_pass_that_ignores_its_activation_costs_the_tanh_part_only():
+    from autograder.checks import forward as F
+
+    def sigmoid_only(W, b, X, activation="sigmoid"):
+        return reference.forward_pass(W, b, X, "sigmoid")
+
+    assert "the activation argument is ignored" in _said(F.check_forward_tanh, sigmoid_only)
+    assert _passes(F.check_forward_deep, sigmoid_only) == {"forward_pass"}
+
+
+def test_a_gradient_step_that_ignores_its_activation_costs_the_W_part_only():
+    def step(W, b, X, Y, lambda_, alpha, activation="sigmoid"):
+        _, dW, db = reference.backprop(W, b, X, Y, lambda_, "sigmoid")
+        return [w - alpha * g for w, g in zip(W, dW)], [v - alpha * g for v, g in zip(b, db)]
+
+    assert "the activation argument is ignored" in _said(B.check_gradient_descent_W, step)
+    assert _passes(B.check_gradient_descent_b, step) == {"gradient_descent_step"}
+
+
+def test_display_network_values_are_judged_apart_from_the_layout():
+    from autograder.checks import visualization as V
+
+    def no_cols(A):
+        return reference.display_network(A)
+
+    def float_grid(A, cols=None):  # ceil(sqrt(M)) left a float: raises where M is no square
+        if cols is None and not np.sqrt(np.shape(A)[1]).is_integer():
+            raise TypeError("'numpy.float64' object cannot be interpreted as an integer")
+        return reference.display_network(A, cols)
+
+    assert "it takes the number of grid columns as cols" in _said(V.check_display_network_layout, no_cols)
+    assert "cannot be interpreted as an integer" in _said(V.check_display_network_layout, float_grid)
+    for function in (no_cols, float_grid):
+        assert _passes(V.check_display_network_values, function) == {"display_network"}
+
+    def always_raises(A, cols=None):
+        raise ValueError("no")
+
+    assert "no image of display_network could be judged" in _said(V.check_display_network_values, always_raises)
+
+
+def test_an_initializer_of_the_wrong_scale_is_told_about_its_scale_first():
+    from autograder.checks import forward as F
+
+    def scale(sd):
+        def initialize_parameters(layer_sizes, epsilon=0.01, rng=None):
+            rng = np.random.default_rng(rng)
+            pairs = list(zip(layer_sizes[:-1], layer_sizes[1:]))
+            return [rng.normal(0, sd, (t, s)) for s, t in pairs], [rng.normal(0, sd, t) for _, t in pairs]
+
+        return initialize_parameters
+
+    assert "standard deviation 1: the draws are not scaled by epsilon" in _said(
+        F.check_initialize_distribution, scale(1.0)
+    )
+    assert "the default epsilon = 0.01 was used" in _said(F.check_initialize_distribution, scale(0.01))
+
+
+@pytest.mark.parametrize("h, words", [(1e-4, "a fixed step of 0.0001"), (1e-5, "a fixed step of 1e-5 or smaller")])
+def test_a_fixed_step_is_told_as_it_is(h, words):
+    from autograder.checks import gradcheck as G
+
+    def numerical_gradient(J, theta, epsilon=1e-4):
+        return np.array([(J(theta + h * e) - J(theta - h * e)) / (2 * h) for e in np.eye(len(theta))])
+
+    assert f"the epsilon argument is ignored ({words}" in _said(G.check_numerical_gradient_epsilon, numerical_gradient)
+
+
+def test_per_row_normalization_is_named():
+    def normalize_patches(P):
+        d = P - P.mean(axis=1, keepdims=True)
+        s = 3 * P.std(axis=1, keepdims=True)
+        return (np.clip(d, -s, s) / s + 1) * 0.4 + 0.1
+
+    assert "each row's mean and sigma are used" in _said(S.check_normalize_patches, normalize_patches)
+
+
+# ------------------------------------------------------------------ a crash names its line and shapes
+
+_MISSING_TRANSPOSE = """
+def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
+    a = forward_pass(W, b, X, activation)
+    m = X.shape[1]
+    delta = (a[-1] - Y) * a[-1] * (1 - a[-1])
+    dW, db = [None] * len(W), [None] * len(W)
+    for l in reversed(range(len(W))):
+        dW[l] = delta @ a[l].T / m + lambda_ * W[l]
+        db[l] = delta.sum(axis=1) / m
+        if l:
+            delta = (W[l] @ delta) * a[l] * (1 - a[l])
+    return 0.0, dW, db
+"""
+
+
+def _crash_said(backprop) -> str:
+    said = _said(B.check_backprop_dW1, backprop)
+    assert "at line 11 of your cell: delta = (W[l] @ delta) * a[l] * (1 - a[l])" in said
+    assert "W[l] has shape (2, 3)" in said and "delta has shape (2, 5)" in said
+    assert "did you mean W[l].T @ delta?" in said
+    return said
+
+
+def test_a_crash_names_the_line_and_the_shapes_that_do_not_fit(tmp_path):
+    import linecache
+
+    cell = str(tmp_path / "ipykernel_cell.py")  # as IPython names a cell's code: no library's file
+    linecache.cache[cell] = (len(_MISSING_TRANSPOSE), None, _MISSING_TRANSPOSE.splitlines(True), cell)
+    namespace = {"np": np, "forward_pass": reference.forward_pass}
+    exec(compile(_MISSING_TRANSPOSE, cell, "exec"), namespace)
+    _crash_said(namespace["backprop"])
+
+
+def test_a_crash_in_the_sandbox_names_the_line_and_the_shapes_too():
+    from autograder.sandbox import Limits, Sandbox
+
+    given = (
+        "import numpy as np\n"
+        "def forward_pass(W, b, X, activation='sigmoid'):\n"
+        "    a = [X]\n"
+        "    for w, v in zip(W, b):\n"
+        "        a.append(1 / (1 + np.exp(-(w @ a[-1] + v[:, None]))))\n"
+        "    return a\n"
+    )
+    with Sandbox(Limits(call_seconds=30)) as box:
+        errors = box.run_cells(
+            [
+                {"id": "given", "source": given, "student": False},
+                {"id": "answer", "source": _MISSING_TRANSPOSE, "student": True},
+            ]
+        )
+        assert not errors
+        _crash_said(box.function("backprop"))
+
+
+# ------------------------------------------------------------------ a crash in a base function costs its own parts only
+
+_CRASHING_BACKPROP = """
+import numpy as np
+
+def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
+    raise ValueError("not written yet")
+
+def gradient_descent_step(W, b, X, Y, lambda_, alpha, activation="sigmoid"):
+    _, dW, db = backprop(W, b, X, Y, lambda_, activation=activation)
+    return [w - alpha * g for w, g in zip(W, dW)], [v - alpha * g for v, g in zip(b, db)]
+"""
+
+
+def _kernel_and_sandbox(source, names):
+    """{name: function} defined by source in this process, then the same in a sandbox (yielded in turn)."""
+    from autograder.sandbox import Limits, Sandbox
+
+    namespace = {}
+    exec(source, namespace)
+    yield {n: namespace[n] for n in names}
+    with Sandbox(Limits(call_seconds=60)) as box:
+        assert not box.run_cells([{"id": "answer", "source": source, "student": True}])
+        yield {n: box.function(n) for n in names}
+
+
+def test_a_step_on_a_backprop_that_raises_is_judged_on_the_reference():
+    for f in _kernel_and_sandbox(_CRASHING_BACKPROP, ["backprop", "gradient_descent_step"]):
+        for check in (B.check_gradient_descent_W, B.check_gradient_descent_b):
+            assert _passes(partial(check, backprop=f["backprop"]), f["gradient_descent_step"]) == {"backprop"}
+        assert "not written yet" in _said(B.check_backprop_dW1, f["backprop"])
+
+
+def test_a_wrong_step_on_a_backprop_that_raises_still_fails():
+    source = _CRASHING_BACKPROP.replace("w - alpha * g", "w + alpha * g")
+    for f in _kernel_and_sandbox(source, ["backprop", "gradient_descent_step"]):
+        said = _said(partial(B.check_gradient_descent_W, backprop=f["backprop"]), f["gradient_descent_step"])
+        assert "the step goes uphill" in said
+
+
+_NAN_COST = """
+import numpy as np
+import scipy.optimize
+
+def sparse_autoencoder_cost(theta, v, h, lambda_, rho, beta, data):
+    return float("nan"), np.full(theta.shape, np.nan)
+
+def train_sparse_autoencoder(data, hidden_size, lambda_, rho, beta, max_iter=400, rng=None):
+    v = data.shape[0]
+    r = np.sqrt(6) / np.sqrt(hidden_size + v + 1)
+    rng = np.random.default_rng(rng)
+    theta = np.concatenate([rng.uniform(-r, r, 2 * hidden_size * v), np.zeros(hidden_size + v)])
+    args = (v, hidden_size, lambda_, rho, beta, data)
+    options = {"maxiter": max_iter}
+    return scipy.optimize.minimize(sparse_autoencoder_cost, theta, args, "L-BFGS-B", jac=True, options=options).x
+"""
+
+
+def test_training_on_a_cost_that_gives_nan_is_judged_with_the_reference_cost():
+    for f in _kernel_and_sandbox(_NAN_COST, ["train_sparse_autoencoder", "sparse_autoencoder_cost"]):
+        check = partial(S.check_train, sparse_autoencoder_cost=f["sparse_autoencoder_cost"])
+        judged = _passes(check, f["train_sparse_autoencoder"])
+        assert judged == {"sparse_autoencoder_cost"}
+
+
+def test_backprop_returning_db_before_dW_is_told_so():
+    def backprop(W, b, X, Y, lambda_, activation="sigmoid"):
+        J, dW, db = reference.backprop(W, b, X, Y, lambda_, activation)
+        return J, db, dW
+
+    assert "backprop returns (J, db, dW)" in _said(B.check_backprop_dW1, backprop)
+
+
+def test_a_cost_averaged_over_every_entry_is_named():
+    def cost(W, b, X, Y, lambda_, activation="sigmoid"):
+        h = reference.forward_pass(W, b, X, activation)[-1]
+        return 0.5 * np.mean((h - Y) ** 2) + 0.5 * lambda_ * sum(np.sum(w**2) for w in W)
+
+    assert "averaged over all m x" in _said(B.check_cost, cost)
+
+
+def test_the_sparse_autoencoders_initializer_is_told_how_its_range_is_wrong():
+    def initialize(bound):
+        def initialize_sparse_autoencoder(h, v, rng=None):
+            r = np.sqrt(6) / np.sqrt(h + v + 1)
+            low, high = {"0 to r": (0, r), "no sqrt": (-r * r, r * r)}[bound]
+            W = np.random.default_rng(rng).uniform(low, high, 2 * h * v)
+            return np.concatenate([W, np.zeros(h + v)])
+
+        return initialize_sparse_autoencoder
+
+    assert "all weights lie in [0, " in _said(S.check_initialize, initialize("0 to r"))
+    assert "that is r without its square root" in _said(S.check_initialize, initialize("no sqrt"))
+
+
+def test_display_networks_ignored_cols_and_max_without_abs_are_named():
+    from autograder.checks import visualization as V
+
+    def ignores_cols(A, cols=None):
+        return reference.display_network(A)
+
+    def by_max(A, cols=None):  # the reference's image, each patch rescaled from max |value| to max value
+        return V._by_max(np.asarray(A, dtype=float), cols)
+
+    assert "cols is ignored" in _said(V.check_display_network_layout, ignores_cols)
+    assert "divided by its largest value, not its largest absolute value" in _said(
+        V.check_display_network_values, by_max
+    )
+
+
+def test_sample_patches_that_ignore_patch_size_are_told_so():
+    def sample_patches(images, patch_size=8, num_patches=10000, rng=None):
+        rng = np.random.default_rng(rng)
+        k, height, width = np.shape(images)
+        cols = []
+        for _ in range(num_patches):
+            i, r, c = rng.integers(k), rng.integers(height - 7), rng.integers(width - 7)
+            cols.append(np.asarray(images)[i, r : r + 8, c : c + 8].ravel())
+        return reference.normalize_patches(np.array(cols).T)
+
+    assert "patch_size is ignored" in _said(S.check_sample_patches_shape, sample_patches)

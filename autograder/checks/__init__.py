@@ -30,12 +30,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sysconfig
+import types
 import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 
 from .. import reference
+from ..sandbox_child import where
 
 __all__ = [
     "CheckFailure",
@@ -44,6 +48,7 @@ __all__ = [
     "call",
     "yours",
     "varies",
+    "on_reference",
     "as_floats",
     "compare",
     "finite_differences",
@@ -90,8 +95,20 @@ def run(function: Callable, name: str, *args, **kwargs):
             return function(*args, **kwargs)
     except NotImplementedError:
         raise CheckFailure(f"{name} is not implemented yet (it still raises NotImplementedError)") from None
-    except Exception as error:  # the student's bug: report it in one line
-        raise CheckFailure(f"{name} raised {type(error).__name__}: {error}{_shape_hint(str(error))}") from None
+    except Exception as error:  # the student's bug: report it, with its line (in the sandbox, the child says it)
+        said = f"{name} raised {type(error).__name__}: {error}{where(error, _students)}"
+        raise CheckFailure(said + _shape_hint(str(error))) from None
+
+
+#: Where the grader's and the libraries' code lives: a frame elsewhere is the student's (a notebook cell).
+_LIBRARIES = tuple(
+    {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    | {str(Path(__file__).resolve().parents[1])}
+)
+
+
+def _students(filename: str) -> bool:
+    return not filename.startswith(_LIBRARIES) and not filename.startswith("<frozen")
 
 
 #: Words of NumPy's errors for arrays whose shapes do not fit together.
@@ -102,10 +119,16 @@ def _shape_hint(text: str) -> str:
     """For a shape error, the course's conventions, the usual cause (a port that keeps one example per row)."""
     if not any(words in text for words in _SHAPE_ERRORS):
         return ""
-    return (
+    if "cannot reshape" in text:
+        return (
+            "\n  the number of entries is not the one of the shape asked for: check the sizes (a slice that runs past "
+            "the end, h and v swapped?)"
+        )
+    hint = (
         "\n  the shapes do not fit: a data matrix holds one example per column, X: (n, m); W[l]: (s_{l+2}, s_{l+1}), "
-        "b[l]: (s_{l+2},); theta is [W1.ravel(), W2.ravel(), b1, b2]"
+        "b[l]: (s_{l+2},)"
     )
+    return hint
 
 
 def code_names(function) -> set[str] | None:
@@ -171,6 +194,29 @@ def yours(function, name: str, *args, **kwargs):
         return call(function, name, *args, **kwargs)
     except CheckFailure:
         return None
+
+
+def on_reference(function, **substitutes):
+    """The student's function with the notebook's functions named here replaced by ours for its calls
+    (``gradient_descent_step`` with ``backprop=reference.backprop``), or None if it is no Python function.
+
+    A part built on another one whose student version raises is judged on the reference's version: one bug, one
+    part. In the isolated pass the student's function lives in the sandbox, and ours are called back from there.
+    """
+    with_globals = getattr(function, "with_globals", None)
+    if callable(with_globals):
+        return with_globals(**substitutes)
+    if not isinstance(function, types.FunctionType):
+        return None
+    out = types.FunctionType(
+        function.__code__,
+        {**function.__globals__, **substitutes},
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    out.__kwdefaults__ = function.__kwdefaults__
+    return out
 
 
 def varies(value) -> bool:

@@ -129,6 +129,7 @@ def check_tanh_prime(tanh_prime, tanh=None):
         lambda z: {
             "f'(z) is computed as 1 - z^2 instead of 1 - f(z)^2": 1 - z * z,
             "f'(z) is computed as 1 - f(z) instead of 1 - f(z)^2": 1 - np.tanh(z),
+            "the sigmoid's derivative f(z)(1 - f(z)) is used: tanh'(z) = 1 - tanh(z)^2": np.tanh(z) * (1 - np.tanh(z)),
         },
         built_on,
     )

@@ -10,9 +10,10 @@ on the same instance and looks for the simplest combination that the student's v
 
 A term may be missing, scaled (by 1/2, 2, -1, m, 1/m, or a factor of its own such as 1/beta), there where
 it does not belong (``weight=0``: weight decay on the biases), or computed another way (a ``Variant``: f'
-taken at a instead of z). A combination of at most two changes is named, and only when no other
-combination as simple gives the same value: attribution says nothing rather than guess. The catalogue of
-known bugs (``compare``'s ``bugs``) stays for what is no sum of terms (a transposed block, a layout).
+taken at a instead of z). A combination of at most two changes is named when it is the only one as
+simple that gives the value; when two or three do (m = h on an instance), each is said; when more do,
+attribution says nothing rather than guess. The catalogue of known bugs (``compare``'s ``bugs``) stays for
+what is no sum of terms (a transposed block, a layout).
 """
 
 from __future__ import annotations
@@ -82,35 +83,33 @@ class Terms:
             if np.shape(value) == got.shape and equal(np.asarray(value, dtype=np.float64)):
                 return what
         for candidates in (self._candidates(1), self._whole(), self._candidates(2)):
-            found = {words for words, value in candidates if equal(value)}
+            found = sorted({words for words, value in candidates if equal(value)})
             if len(found) == 1:
-                return found.pop()
+                return found[0]
+            if 1 < len(found) <= 3:  # as simple as each other, the same numbers here (m = h): say each
+                return "one of these (they give the same numbers here): " + "; or ".join(found)
             if found:
-                return None  # two explanations as simple as each other: say neither
+                return None  # many: a guess
         return None
 
     # ------------------------------------------------------------------ the combinations
 
-    def _factors(self, term: Term) -> dict[float, str]:
-        """{coefficient: the words for the term with it} of one term, its right coefficient excluded."""
+    def _factors(self, term: Term) -> list[tuple[float, str]]:
+        """(coefficient, the words for the term with it) of one term, its right coefficient excluded."""
         if term.weight == 0:
-            return {1.0: term.wrong}
-        out = {}
-        for factor, kind in SCALES.items():
-            out[factor * term.weight] = _words(term.name, kind, self.m)
+            return [(1.0, term.wrong)]
+        out = [(factor * term.weight, _words(term.name, kind, self.m)) for factor, kind in SCALES.items()]
         if self.m and self.m > 1:
-            out[self.m * term.weight] = _words(term.name, "m", self.m)
-            out[term.weight / self.m] = _words(term.name, "1/m", self.m)
-        for factor, says in term.scales.items():
-            out.setdefault(factor * term.weight, says)
-        return out
+            out += [(self.m * term.weight, _words(term.name, "m", self.m))]
+            out += [(term.weight / self.m, _words(term.name, "1/m", self.m))]
+        return out + [(factor * term.weight, says) for factor, says in term.scales.items()]
 
     def _candidates(self, changes: int):
         """(words, value) of every combination with this many changes (a variant counts as one)."""
         right = {t.name: t.weight for t in self.terms}
         by_name = {t.name: t for t in self.terms}
         for names in itertools.combinations(right, changes):
-            for picks in itertools.product(*(self._factors(by_name[n]).items() for n in names)):
+            for picks in itertools.product(*(self._factors(by_name[n]) for n in names)):
                 coefficients = right | {n: c for n, (c, _) in zip(names, picks)}
                 yield "; and ".join(words for _, words in picks), self._sum(coefficients, {})
         for variant in self.variants:
@@ -118,7 +117,7 @@ class Terms:
                 continue
             others = [n for n in right if n not in variant.values]
             for names in itertools.combinations(others, changes - 1):
-                for picks in itertools.product(*(self._factors(by_name[n]).items() for n in names)):
+                for picks in itertools.product(*(self._factors(by_name[n]) for n in names)):
                     coefficients = right | {n: c for n, (c, _) in zip(names, picks)}
                     words = "; and ".join([variant.says] + [w for _, w in picks])
                     yield words, self._sum(coefficients, variant.values)
@@ -139,6 +138,17 @@ class Terms:
             if c:
                 total = total + c * np.asarray(replaced.get(t.name, t.value), dtype=np.float64)
         return np.asarray(total, dtype=np.float64) + 0.0 * np.asarray(self.terms[0].value, dtype=np.float64)
+
+
+def mean_of_entries(units: int) -> dict[float, str]:
+    """A squared-error term's scale when it is np.mean over every entry of an (units, m) error, not a mean over the
+    m examples of a sum over the units: {1 / units: what that is, in words} (none for one unit)."""
+    if units < 2:
+        return {}
+    return {
+        1 / units: f"the squared error is averaged over all m x {units} entries (np.mean): it is the mean over the "
+        f"m examples of the sum over the {units} output units"
+    }
 
 
 def _words(name: str, kind: str, m: int | None) -> str:

@@ -16,13 +16,14 @@ from . import (
     check_scalar,
     compare,
     finite_differences,
+    on_reference,
     quiet,
     reference,
     seeds,
     varies,
     yours,
 )
-from .attribution import Term, Terms, Variant
+from .attribution import Term, Terms, Variant, mean_of_entries
 
 # ----------------------------------------------------------------------------- patches
 
@@ -55,6 +56,8 @@ def check_normalize_patches(normalize_patches):
                     glob, 3 * glob.std()
                 ),
                 "sigma is computed per patch instead of over all values": _rescale(col_std, s_col),
+                "each row's mean and sigma are used (axis=1): remove each patch's (column's) mean, then clip at 3 "
+                "sigma of all values": _rescale(row, 3 * row.std(axis=1, keepdims=True)),
                 "sigma is the sample standard deviation (ddof=1, MATLAB's std): the notes' sigma is np.std's "
                 "default, ddof=0": _rescale(col_std, 3 * col_std.std(ddof=1)),
                 "the values are not clipped to +-3 sigma before rescaling": (col_std / s + 1) * 0.4 + 0.1,
@@ -95,9 +98,14 @@ def check_sample_patches_shape(sample_patches, normalize_patches=None):
     images = _bounded_images()
     check_range = _normalizes_right(normalize_patches)
     for size, num in [(4, 50), (3, 1), (5, 20)]:
-        out = as_floats(
-            call(sample_patches, "sample_patches", images, size, num, rng=7), "sample_patches(...)", (size * size, num)
-        )
+        out = as_floats(call(sample_patches, "sample_patches", images, size, num, rng=7), "sample_patches(...)")
+        if out.shape != (size * size, num) and out.shape in ((64, num), (size * size, 10000)):
+            which = "patch_size" if out.shape[0] == 64 else "num_patches"
+            raise CheckFailure(
+                f"sample_patches(images, patch_size={size}, num_patches={num}) has shape {out.shape}: {which} is "
+                f"ignored (its default is used); expected ({size * size}, {num})"
+            )
+        out = as_floats(out, "sample_patches(...)", (size * size, num))
         if out.min() < 0.1 - 1e-12 or out.max() > 0.9 + 1e-12:
             if not check_range:  # your normalize_patches is wrong: its part pays, unless it passed its own tests
                 LEANED.add("normalize_patches")
@@ -254,6 +262,31 @@ def _check_positions(pairs: list, shape: tuple, size: int) -> None:
 # ----------------------------------------------------------------------------- initialization
 
 
+def _range_hint(W, h, v) -> str:
+    """What the weights' range says of how they were drawn: [0, r], a bound without its square root or its + 1."""
+    low, high = float(W.min()), float(W.max())
+    if low >= 0:
+        return f": all weights lie in [0, {high:.3g}]; draw them in [-r, r], rng.uniform(-r, r, shape)"
+    bound = max(-low, high)
+    for words, value in {
+        "r without its square root, 6 / (h + v + 1)": 6 / (h + v + 1),
+        "r without the + 1, sqrt(6 / (h + v))": math.sqrt(6 / (h + v)),
+        "[-1, 1]: r is not applied": 1.0,
+        "a normal distribution: the notes draw uniformly in [-r, r]": None,
+    }.items():
+        if value is None:
+            if (
+                bound > 3 * float(W.std()) * math.sqrt(3) / 2
+                and abs(float(np.mean(np.abs(W) < W.std())) - 0.683) < 0.02
+            ):
+                return f"; the weights look drawn from {words}"
+        elif abs(bound / value - 1) < 0.02 and (
+            bound > math.sqrt(6 / (h + v + 1)) or value < math.sqrt(6 / (h + v + 1))
+        ):
+            return f"; the weights lie in about [-{bound:.4g}, {bound:.4g}]: that is {words}"
+    return ""
+
+
 def check_initialize(initialize_sparse_autoencoder):
     """theta = [W1, W2, b1, b2]: weights uniform in +-sqrt(6 / (h + v + 1)), biases zero, seeded."""
     for h, v in [(25, 64), (7, 3)]:
@@ -268,12 +301,12 @@ def check_initialize(initialize_sparse_autoencoder):
         if np.abs(W).max() > r:
             raise CheckFailure(
                 f"hidden {h}, visible {v}: weights should lie in [-r, r], r = sqrt(6)/sqrt(h+v+1) = "
-                f"{r:.4g}, got a weight {W[np.abs(W).argmax()]:.4g}"
+                f"{r:.4g}, got a weight {W[np.abs(W).argmax()]:.4g}{_range_hint(W, h, v)}"
             )
         if np.abs(W).max() < 0.8 * r or abs(W.std() - r / math.sqrt(3)) > 0.25 * r:
             raise CheckFailure(
                 f"hidden {h}, visible {v}: weights should be uniform in [-r, r], r = {r:.4g}; "
-                f"got standard deviation {W.std():.4g} (expected about {r / math.sqrt(3):.4g})"
+                f"got standard deviation {W.std():.4g} (expected about {r / math.sqrt(3):.4g}){_range_hint(W, h, v)}"
             )
         if np.array_equal(W[: h * v].reshape(h, v).ravel(), W[h * v :].reshape(v, h).T.ravel()):
             raise CheckFailure("W2 is W1 transposed: draw W1 and W2 independently")
@@ -393,7 +426,8 @@ def _parts(theta, v, h, lam, rho, beta, data, at="z", sparsity="inside", rho_hat
     terms: "error" (the squared error), "decay" (weight decay), "sparsity" (beta sum KL and its derivative),
     "bias decay" (weight decay on the biases, not in the notes).
 
-    Or computed another way: ``at`` "a" (f' at a instead of z) or "no_bias" (without the bias); ``sparsity``
+    Or computed another way: ``at`` "a" (f' at a instead of z), "no_bias" (without the bias) or "no_output" (delta3
+    without f'(z3)); ``sparsity``
     "outside" (added outside f'(z2)) or "swapped" (KL(rho_hat || rho)); ``rho_hat`` "sum" (not divided by m).
     """
     W1, W2, b1, b2 = (np.array(x) for x in reference._unpack_autoencoder(theta, v, h))
@@ -405,10 +439,10 @@ def _parts(theta, v, h, lam, rho, beta, data, at="z", sparsity="inside", rho_hat
     average = a2.mean(axis=1) * (m if rho_hat == "sum" else 1)
 
     def fp(z_bare, a):
-        s = {"z": a, "a": reference.sigmoid(a), "no_bias": reference.sigmoid(z_bare)}[at]
+        s = {"z": a, "a": reference.sigmoid(a), "no_bias": reference.sigmoid(z_bare), "no_output": a}[at]
         return s * (1 - s)
 
-    delta3 = (a3 - data) * fp(z3_bare, a3)
+    delta3 = (a3 - data) * (1.0 if at == "no_output" else fp(z3_bare, a3))
     f2 = fp(z2_bare, a2)
     error2 = (W2.T @ delta3) * f2
     with quiet():
@@ -439,6 +473,7 @@ NAN_HINT = (
 OTHER_WAYS = {
     ("at", "a"): "f' is evaluated at a instead of z: f'(z) = a(1 - a), where a = f(z) (not f(a)(1 - f(a)))",
     ("at", "no_bias"): "f'(z) is computed without the bias: z2 = W1 x + b1, z3 = W2 a2 + b2",
+    ("at", "no_output"): "delta3 is not multiplied by f'(z3): delta3 = -(x - a3) * a3 * (1 - a3)",
     ("sparsity", "outside"): BUGS["outside"],
     ("sparsity", "swapped"): "the arguments of KL are swapped: the sparsity term is KL(rho || rho_hat), rho first",
     ("rho_hat", "sum"): "rho_hat is the sum of a2 over the examples, not its average: rho_hat = a2.mean(axis=1)",
@@ -468,6 +503,15 @@ def _terms(block, theta, v, h, lam, rho, beta, data) -> Terms:
             terms.append(
                 Term(names[key], value, scales={1 / beta: "beta is missing from the sparsity term's derivative"})
             )
+        elif key == "sparsity":
+            over_units = (
+                f"the KL divergences are averaged over the {h} hidden units (np.mean): the sparsity term sums them"
+            )
+            terms.append(
+                Term(names[key], value, scales={1 / beta: "beta is missing from the sparsity term", 1 / h: over_units})
+            )
+        elif key == "error" and cost:
+            terms.append(Term(names[key], value, scales=mean_of_entries(v)))
         else:
             terms.append(Term(names[key], value))
     variants = []
@@ -476,7 +520,19 @@ def _terms(block, theta, v, h, lam, rho, beta, data) -> Terms:
         changed = {names[k]: value for k, value in other.items() if k != "bias decay" and not _equal(value, base[k])}
         if changed and all(np.all(np.isfinite(value)) for value in changed.values()):
             variants.append(Variant(changed, says))
-    return Terms(terms, m=data.shape[1], variants=variants, nan_hint=NAN_HINT)
+    others = {}
+    if not cost:  # grad's blocks in another order: the slice of this block holds (part of) another's
+        _, g = reference.sparse_autoencoder_cost(*args)
+        W1g, W2g = g[: h * v], g[h * v : 2 * h * v]
+        b1g, b2g = g[2 * h * v : 2 * h * v + h], g[2 * h * v + h :]
+        orders = {
+            "dJ/dW1 and dJ/dW2 are swapped in grad: it is [dW1.ravel(), dW2.ravel(), db1, db2]": [W2g, W1g, b1g, b2g],
+            "dJ/db1 and dJ/db2 are swapped in grad: it is [dW1.ravel(), dW2.ravel(), db1, db2]": [W1g, W2g, b2g, b1g],
+        }
+        sl, shape = _slices(v, h)[block]
+        for words, order in orders.items():
+            others[words] = np.concatenate(order)[sl].reshape(shape)
+    return Terms(terms, m=data.shape[1], variants=variants, others=others, nan_hint=NAN_HINT)
 
 
 def _equal(a, b) -> bool:
@@ -663,6 +719,15 @@ def _trains_own_cost(sparse_autoencoder_cost, theta, args, iterations) -> bool:
     return bool(np.isfinite(best) and start > best and mine <= best + 0.1 * (start - best))
 
 
+def _broken(sparse_autoencoder_cost, args) -> bool:
+    """Whether the student's cost raises, or gives a J or a gradient that is not finite, at a usual initial theta."""
+    try:
+        J, grad = _own_cost(sparse_autoencoder_cost, args)(reference.initialize_sparse_autoencoder(args[1], args[0], 0))
+    except (CheckFailure, ArithmeticError, ValueError):
+        return True
+    return not (np.isfinite(J) and np.all(np.isfinite(grad)))
+
+
 def _seeded(initialize_sparse_autoencoder, h, v) -> bool:
     """Whether the student's initialization (if given) is the same for a seed and differs between seeds."""
     if initialize_sparse_autoencoder is None:
@@ -705,6 +770,13 @@ def _ignored_arguments(train, sparse_autoencoder_cost, theta, data, h, iteration
         yield name, value
 
 
+def _ignored(name: str, value: float) -> CheckFailure:
+    return CheckFailure(
+        f"train_sparse_autoencoder gave the same theta for {name}={TRAIN_ARGUMENTS[name]} and {name}={value}: "
+        f"pass {name} on to sparse_autoencoder_cost (it trains with its default whatever it is given)"
+    )
+
+
 def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initialize_sparse_autoencoder=None):
     """On a tiny problem, the trained theta reaches (about) the cost L-BFGS reaches with the reference.
 
@@ -717,6 +789,13 @@ def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initiali
     data = reference.normalize_patches(rng.normal(0, 1, (v, 40)))
     args = (v, h, *TRAIN_ARGUMENTS.values(), data)
     n = 2 * h * v + h + v
+    if sparse_autoencoder_cost is not None and _broken(sparse_autoencoder_cost, args):
+        # a cost that raises or gives nan cannot be minimized: training is judged with the reference's cost in its
+        # place (the cost's parts pay for it)
+        on_ours = on_reference(train_sparse_autoencoder, sparse_autoencoder_cost=reference.sparse_autoencoder_cost)
+        if on_ours is not None:
+            train_sparse_autoencoder, sparse_autoencoder_cost = on_ours, None
+            LEANED.add("sparse_autoencoder_cost")
 
     def train(max_iter, seed):
         out = call(
@@ -735,6 +814,13 @@ def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initiali
         if _trains_own_cost(sparse_autoencoder_cost, theta, args, iterations):
             LEANED.add("sparse_autoencoder_cost")  # it trains your (wrong) cost well: the cost's parts pay
         else:
+            # it trains, but not this cost: an argument not passed on? (told apart from a cost that ignores it only
+            # with the student's cost)
+            if sparse_autoencoder_cost is not None and not np.array_equal(train(2, 0), theta):
+                for name, value in _ignored_arguments(
+                    train_sparse_autoencoder, sparse_autoencoder_cost, theta, data, h, iterations
+                ):
+                    raise _ignored(name, value)
             raise CheckFailure(
                 f"train_sparse_autoencoder on {v} visible, {h} hidden units, 40 examples, {iterations} iterations: "
                 f"J_sparse of the trained theta is {J:.6g}; it starts near {J0:.6g} and L-BFGS reaches "
@@ -748,10 +834,7 @@ def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initiali
         )
     ignored = _ignored_arguments(train_sparse_autoencoder, sparse_autoencoder_cost, theta, data, h, iterations)
     for name, value in ignored:  # the first one found
-        raise CheckFailure(
-            f"train_sparse_autoencoder gave the same theta for {name}={TRAIN_ARGUMENTS[name]} and {name}={value}: "
-            f"pass {name} on to sparse_autoencoder_cost (it trains with its default whatever it is given)"
-        )
+        raise _ignored(name, value)
     if not _seeded(initialize_sparse_autoencoder, h, v):
         LEANED.add("initialize_sparse_autoencoder")
         return  # initialize_sparse_autoencoder's part says so; training cannot be seeded on top of it

@@ -29,5 +29,6 @@ class Submission:
     #: {test cell grade_id: words its feedback must show}: the bug named where the student looks.
     named: dict[str, str] = field(default_factory=dict)
     #: {test cell grade_id: its in-kernel score}, where nbgrader's run from the top differs from the
-    #: recorded one for a reason that is not a bug (a function defined in a later cell).
+    #: recorded one for a reason that is not this part's bug (a function defined in a later cell; a warning on
+    #: stderr from another part's bug, which the isolated pass silences).
     kernel: dict[str, float] = field(default_factory=dict)

@@ -79,4 +79,16 @@ SUBMISSIONS = {
             "    return tuple(layers)",
         },
     ),
+    # epsilon not passed on: every draw has the default scale 0.01 (the scale is what is wrong, not the mean).
+    "ignores_epsilon": Submission(
+        named={"initialize_distribution": "the default epsilon = 0.01 was used"},
+        answers={
+            "initialize_parameters": "def initialize_parameters(layer_sizes, epsilon=0.01, rng=None):\n"
+            "    rng = np.random.default_rng(rng)\n"
+            "    W = [rng.normal(0, 0.01, (t, s)) for s, t in zip(layer_sizes[:-1], layer_sizes[1:])]\n"
+            "    b = [rng.normal(0, 0.01, t) for t in layer_sizes[1:]]\n"
+            "    return W, b",
+        },
+        scores={"initialize_distribution": 0},
+    ),
 }

@@ -81,6 +81,68 @@ SUBMISSIONS = {
             "    return J, tuple(g / m + lambda_ * w for g, w in zip(dW, W)), tuple(g / m for g in db)",
         },
     ),
+    # f'(z) computed from a as if a were z: sigmoid(a) * (1 - sigmoid(a)), 1 - tanh(a)**2.
+    "fprime_of_a": Submission(
+        named={
+            "backprop_dW1": "f' is evaluated at a instead of z",
+            "backprop_dW2": "f' is evaluated at a instead of z",
+            "backprop_db1": "f' is evaluated at a instead of z",
+            "backprop_db2": "f' is evaluated at a instead of z",
+        },
+        answers={
+            "backprop": _VECTORIZED.format(dW="delta @ a[l].T / m", db="delta.sum(axis=1) / m").replace(
+                'fp = (lambda v: v * (1 - v)) if activation == "sigmoid" else (lambda v: 1 - v**2)',
+                'fp = (lambda v: sigmoid(v) * (1 - sigmoid(v))) if activation == "sigmoid" else '
+                "(lambda v: 1 - np.tanh(v) ** 2)",
+            ),
+        },
+        scores={"backprop_dW1": 0, "backprop_dW2": 0, "backprop_db1": 0, "backprop_db2": 0},
+    ),
+    # The sigmoid's derivative a(1 - a) for both activations: right on sigmoid networks only.
+    "sigmoid_prime_for_tanh": Submission(
+        named={
+            "backprop_dW1": "the other activation's derivative is used",
+            "backprop_dW2": "the other activation's derivative is used",
+            "backprop_db1": "the other activation's derivative is used",
+            "backprop_db2": "the other activation's derivative is used",
+        },
+        answers={
+            "backprop": _VECTORIZED.format(dW="delta @ a[l].T / m", db="delta.sum(axis=1) / m").replace(
+                'fp = (lambda v: v * (1 - v)) if activation == "sigmoid" else (lambda v: 1 - v**2)',
+                "fp = lambda v: v * (1 - v)",
+            ),
+        },
+        scores={"backprop_dW1": 0, "backprop_dW2": 0, "backprop_db1": 0, "backprop_db2": 0},
+    ),
+    # Written for the sigmoid only (as public ports of the exercise are): the activation argument is ignored.
+    # One part of each function pays: cost's, backprop's J and backprop_single_example's dW.
+    "sigmoid_only": Submission(
+        named={
+            "cost_value": "the activation argument is ignored",
+            "backprop_single_dW": "the activation argument is ignored",
+            "backprop_cost": "the activation argument is ignored",
+        },
+        answers={
+            "cost": "def cost(W, b, X, Y, lambda_, activation='sigmoid'):\n"
+            "    h = forward_pass(W, b, X)[-1]\n"
+            "    return 0.5 * np.sum((h - Y) ** 2) / X.shape[1] + 0.5 * lambda_ * sum(np.sum(w**2) for w in W)",
+            "backprop_single_example": "def backprop_single_example(W, b, x, y, activation='sigmoid'):\n"
+            "    a = [v[:, 0] for v in forward_pass(W, b, x[:, None])]\n"
+            "    delta = -(y - a[-1]) * a[-1] * (1 - a[-1])\n"
+            "    dW, db = [None] * len(W), [None] * len(W)\n"
+            "    for l in range(len(W) - 1, -1, -1):\n"
+            "        dW[l], db[l] = np.outer(delta, a[l]), delta\n"
+            "        delta = (W[l].T @ delta) * a[l] * (1 - a[l])\n"
+            "    return dW, db",
+            "backprop": _VECTORIZED.format(dW="delta @ a[l].T / m", db="delta.sum(axis=1) / m")
+            .replace("forward_pass(W, b, X, activation)", "forward_pass(W, b, X)")
+            .replace(
+                'fp = (lambda v: v * (1 - v)) if activation == "sigmoid" else (lambda v: 1 - v**2)',
+                "fp = lambda v: v * (1 - v)",
+            ),
+        },
+        scores={"cost_value": 0, "backprop_single_dW": 0, "backprop_cost": 0},
+    ),
 }
 
 # backprop_single_example calls backprop, which is defined in a later cell (Part C): run top to bottom,

@@ -132,4 +132,18 @@ SUBMISSIONS = {
             "    return W, b",
         },
     ),
+    # A fixed step of 1e-5 whatever epsilon is given (too small to show in the result: said so).
+    "fixed_small_step": Submission(
+        named={"numerical_gradient_epsilon": "the epsilon argument is ignored (a fixed step of 1e-5 or smaller"},
+        answers={
+            "numerical_gradient": "def numerical_gradient(J, theta, epsilon=1e-4):\n"
+            "    g = np.zeros(len(theta))\n"
+            "    for i in range(len(theta)):\n"
+            "        e = np.zeros(len(theta))\n"
+            "        e[i] = 1e-5\n"
+            "        g[i] = (J(theta + e) - J(theta - e)) / 2e-5\n"
+            "    return g",
+        },
+        scores={"numerical_gradient_epsilon": 0},
+    ),
 }

@@ -288,4 +288,36 @@ SUBMISSIONS = {
         },
         scores={"train_decreases_cost": 0},
     ),
+    # The squared error without its 1/2 in J (the gradient is right).
+    "no_half_in_J": Submission(
+        named={"sae_cost": "is twice what it should be"},
+        answers={"sparse_autoencoder_cost": _changed(_RIGHT, ("cost = (0.5 * np.sum(", "cost = (np.sum("))},
+        scores={"sae_cost": 0},
+    ),
+    # rho_hat summed over the examples, not averaged: J is nan (log of a negative number), the gradient wrong.
+    "rho_hat_sum": Submission(
+        named={
+            "sae_cost": "rho_hat in (0, 1)",
+            "sae_grad_W1": "rho_hat is the sum",
+            "sae_grad_b1": "rho_hat is the sum",
+        },
+        answers={
+            "sparse_autoencoder_cost": _changed(_RIGHT, ("rho_hat = a2.mean(axis=1)", "rho_hat = a2.sum(axis=1)"))
+        },
+        scores={"sae_cost": 0, "sae_grad_W1": 0, "sae_grad_b1": 0},
+        # In the kernel, log of a negative number warns on stderr wherever the cost is computed (the isolated pass
+        # silences warnings): nbgrader's in-kernel run gives these 0 too.
+        kernel={"sae_grad_W2": 0, "sae_grad_b2": 0, "train_decreases_cost": 0},
+    ),
+    # beta forgotten in the sparsity term's derivative (J has it).
+    "no_beta_in_gradient": Submission(
+        named={
+            "sae_grad_W1": "beta is missing from the sparsity term's derivative",
+            "sae_grad_b1": "beta is missing from the sparsity term's derivative",
+        },
+        answers={
+            "sparse_autoencoder_cost": _changed(_RIGHT, ("delta3 + beta * (-rho / rho_hat", "delta3 + (-rho / rho_hat"))
+        },
+        scores={"sae_grad_W1": 0, "sae_grad_b1": 0},
+    ),
 }

@@ -62,4 +62,25 @@ SUBMISSIONS = {
         },
         scores={"display_network_layout": 0, "display_network_values": 0},
     ),
+    # A port without the cols argument: the layout's part pays (the cols instance), the values are judged apart.
+    "no_cols_argument": Submission(
+        named={"display_network_layout": "it takes the number of grid columns as cols"},
+        answers={
+            "display_network": "def display_network(A):\n"
+            "    A = np.asarray(A, dtype=float)\n"
+            "    n, M = A.shape\n"
+            "    sz = int(np.sqrt(n))\n"
+            "    cols = int(np.ceil(np.sqrt(M)))\n"
+            "    rows = int(np.ceil(M / cols))\n"
+            "    A = A - A.mean()\n"
+            "    image = -np.ones((1 + rows * (sz + 1), 1 + cols * (sz + 1)))\n"
+            "    for k in range(M):\n"
+            "        r, c = divmod(k, cols)\n"
+            "        patch = A[:, k].reshape(sz, sz)\n"
+            "        image[1 + r * (sz + 1):1 + r * (sz + 1) + sz, 1 + c * (sz + 1):1 + c * (sz + 1) + sz] = "
+            "patch / np.abs(patch).max()\n"
+            "    return image",
+        },
+        scores={"display_network_layout": 0},
+    ),
 }
