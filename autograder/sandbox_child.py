@@ -26,6 +26,7 @@ MAX_MESSAGE = 256 * 2**20  # bytes: a larger reply is refused, not read
 # its size in memory, so a header of empty lists as large as MAX_MESSAGE would cost the grader gigabytes
 MAX_HEADER = 16 * 2**20
 MAX_DEPTH = 32
+WHERE_CHARS = 600  # the longest account of where a student's code raised (its line, the shapes on it)
 NUMERIC_KINDS = "biuf"
 
 
@@ -198,13 +199,16 @@ def where(error: BaseException, mine) -> str:
         return ""
     line = linecache.getline(found.tb_frame.f_code.co_filename, found.tb_lineno).strip()
     out = f"\n  at line {found.tb_lineno} of your cell" + (f": {line[:200]}" if line else "")
+    if len(line) > 2000:  # not worth parsing
+        return out
     try:
         shapes, hint = _shapes(line, found.tb_frame)
     except Exception:  # an odd line or frame: the line alone
         return out
     if shapes:
         out += "\n  there " + ", ".join(f"{name} has shape {shape}" for name, shape in shapes.items())
-    return out + (f": did you mean {hint}?" if hint else "")
+    out += f": did you mean {hint}?" if hint else ""
+    return out if len(out) <= WHERE_CHARS else out[: WHERE_CHARS - 1] + "…"
 
 
 def _shapes(line: str, frame) -> tuple[dict, str]:

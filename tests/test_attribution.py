@@ -467,3 +467,28 @@ def test_sample_patches_that_ignore_patch_size_are_told_so():
         return reference.normalize_patches(np.array(cols).T)
 
     assert "patch_size is ignored" in _said(S.check_sample_patches_shape, sample_patches)
+
+
+def test_a_value_right_but_for_its_sign_is_told_so():
+    from autograder.checks import activations as A
+
+    def tanh(z):
+        e = np.exp(-2 * np.abs(np.asarray(z, dtype=float)))
+        return (1 - e) / (1 + e)  # |tanh(z)|: the sign of z is lost
+
+    said = _said(A.check_tanh_values, tanh)
+    assert "have the wrong sign (where the expected value is negative)" in said
+
+
+def test_a_substituted_function_refuses_large_arguments():
+    """The student's code calls the reference's function in our place (on_reference): huge arrays would make the
+    grader compute for long."""
+    source = _CRASHING_BACKPROP.replace(
+        "    _, dW, db = backprop(W, b, X, Y, lambda_, activation=activation)\n",
+        "    big = np.ones((200, 200))\n"
+        "    backprop([big, big], [np.ones(200)] * 2, big, big, lambda_)\n"
+        "    _, dW, db = backprop(W, b, X, Y, lambda_, activation=activation)\n",
+    )
+    for f in _kernel_and_sandbox(source, ["backprop", "gradient_descent_step"]):
+        said = _said(partial(B.check_gradient_descent_W, backprop=f["backprop"]), f["gradient_descent_step"])
+        assert "is given more than 10000 numbers here" in said

@@ -203,6 +203,7 @@ def on_reference(function, **substitutes):
     A part built on another one whose student version raises is judged on the reference's version: one bug, one
     part. In the isolated pass the student's function lives in the sandbox, and ours are called back from there.
     """
+    substitutes = {name: _bounded(f) for name, f in substitutes.items()}
     with_globals = getattr(function, "with_globals", None)
     if callable(with_globals):
         return with_globals(**substitutes)
@@ -217,6 +218,40 @@ def on_reference(function, **substitutes):
     )
     out.__kwdefaults__ = function.__kwdefaults__
     return out
+
+
+#: The most numbers a substituted function of ours takes in one call (the student's code calls it, with any
+#: arguments: a product of such arrays stays under about 1e8 operations).
+SUBSTITUTE_ENTRIES = 10_000
+
+
+def _bounded(function):
+    """function, refusing arguments of more than SUBSTITUTE_ENTRIES numbers in all (or arrays of more than 2
+    dimensions): the student's code calls it, and must not make the grader compute for long."""
+
+    def bounded(*args, **kwargs):
+        arrays = _arrays([args, kwargs])
+        if (
+            len(arrays) > 64
+            or any(np.ndim(a) > 2 for a in arrays)
+            or sum(np.size(a) for a in arrays) > SUBSTITUTE_ENTRIES
+        ):
+            raise ValueError(f"{function.__name__} is given more than {SUBSTITUTE_ENTRIES} numbers here")
+        return function(*args, **kwargs)
+
+    bounded.__name__ = function.__name__
+    return bounded
+
+
+def _arrays(value, depth: int = 0) -> list:
+    """The arrays (and numbers) in nested lists, tuples and dicts of arguments."""
+    if depth > 8:
+        raise ValueError("arguments nested too deeply")
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in _arrays(v, depth + 1)]
+    if isinstance(value, (list, tuple)):
+        return [a for v in value for a in _arrays(v, depth + 1)]
+    return [value] if isinstance(value, (np.ndarray, np.generic, int, float)) else []
 
 
 def varies(value) -> bool:
@@ -316,6 +351,13 @@ def compare(
             ratios = got[nonzero] / expected[nonzero]
             if np.ptp(ratios) <= 1e-6 * max(abs(ratios.mean()), 1.0):
                 lines.append(f"  every entry is {ratios.mean():.4g} times the expected one: a missing or extra factor")
+            elif _error(np.abs(got), np.abs(expected)) <= tol:
+                flipped = np.sign(got) != np.sign(expected)
+                side = "negative" if np.all(expected[flipped] < 0) else "of either sign"
+                lines.append(
+                    f"  every entry has the right size, but {np.count_nonzero(flipped)} of {got.size} have the wrong "
+                    f"sign (where the expected value is {side}): is the sign of the input lost (abs, a square)?"
+                )
     named = next((bug for bug, value in (bugs or {}).items() if _is(got, value, expected, tol)), None)
     if named is None and terms is not None:
         named = (terms() if callable(terms) else terms).explain(got, tol)
