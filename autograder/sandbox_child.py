@@ -203,7 +203,7 @@ def where(error: BaseException, mine) -> str:
         return out
     try:
         shapes, hint = _shapes(line, found.tb_frame)
-    except Exception:  # an odd line or frame: the line alone
+    except BaseException:  # an odd line or frame: the line alone
         return out
     if shapes:
         out += "\n  there " + ", ".join(f"{name} has shape {shape}" for name, shape in shapes.items())
@@ -223,16 +223,21 @@ def _shapes(line: str, frame) -> tuple[dict, str]:
     except SyntaxError:
         return {}, ""
 
+    scopes = [d for d in (frame.f_locals, frame.f_globals) if type(d) is dict]  # a dict subclass could run code
+
+    def lookup(name: str):
+        return next((dict.__getitem__(d, name) for d in scopes if dict.__contains__(d, name)), None)
+
     def value(node):
         """(text, the array) of a name or a subscript of a list by a name or a number; (None, None) else."""
         if isinstance(node, ast.Name):
-            v = frame.f_locals.get(node.id, frame.f_globals.get(node.id))
+            v = lookup(node.id)
             return (node.id, v) if type(v) is np.ndarray else (None, None)
         if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
-            base = frame.f_locals.get(node.value.id, frame.f_globals.get(node.value.id))
+            base = lookup(node.value.id)
             index = node.slice
             if isinstance(index, ast.Name):
-                i, label = frame.f_locals.get(index.id, frame.f_globals.get(index.id)), index.id
+                i, label = lookup(index.id), index.id
             elif isinstance(index, ast.Constant):
                 i, label = index.value, repr(index.value)
             else:

@@ -283,9 +283,8 @@ def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None] | Non
     return None, value
 
 
-def tested_functions(source_nb) -> dict[str, list[str]]:
-    """{student function: the grade_ids of the test cells whose hidden check is called on it (first argument)}."""
-    out: dict[str, list[str]] = {}
+def _hidden_calls(source_nb):
+    """(grade_id, check, student function) of each test cell's hidden call: ``checks.check_cost(cost)``."""
     for cell in source_nb.cells:
         if not _is_test(cell):
             continue
@@ -296,31 +295,59 @@ def tested_functions(source_nb) -> dict[str, list[str]]:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
-                out.setdefault(node.args[0].id, []).append(_meta(cell)["grade_id"])
+                check = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                yield _meta(cell)["grade_id"], check, node.args[0].id
                 break
+
+
+def tested_functions(source_nb) -> dict[str, list[str]]:
+    """{student function: the grade_ids of the test cells whose hidden check is called on it (first argument)}."""
+    out: dict[str, list[str]] = {}
+    for gid, _, function in _hidden_calls(source_nb):
+        out.setdefault(function, []).append(gid)
     return out
 
 
 def _checked(out: NotebookVerdict, source_nb) -> dict[str, list[Verdict]]:
-    """{student function: the verdicts of the test cells whose hidden check is called on it}."""
-    return {f: [out.cells[g] for g in gids if g in out.cells] for f, gids in tested_functions(source_nb).items()}
+    """{student function, or check (``check_backprop_dW1``): the verdicts of the test cells whose hidden check is
+    called on it, or is it}."""
+    found: dict[str, list[Verdict]] = {}
+    for gid, check, function in _hidden_calls(source_nb):
+        if gid in out.cells:
+            found.setdefault(function, []).append(out.cells[gid])
+            found.setdefault(check, []).append(out.cells[gid])
+    return found
 
 
 def _take_back(out: NotebookVerdict, checked: dict[str, list[Verdict]]) -> None:
     """A part that passed only on top of the student's own version of another part keeps its points only
     if that other part lost points: else the student's function answered its own tests one way and this
-    part's checks another (a function that counts its calls or recognizes its inputs)."""
-    for verdict in out.cells.values():
-        for basis in verdict.leaned:
-            cells = checked.get(basis, [])
-            if cells and all(c.score >= c.points for c in cells) and verdict.score > 0:
-                verdict.score = 0.0
-                verdict.hidden = True
-                verdict.message = (
-                    f"CheckFailure: this part passed only on top of your own {basis}, which differs from the notes' "
-                    f"definition here, yet passes its own tests: {basis} answers differently in different places "
-                    "(it must not depend on how often or on what it was called before)"
-                )
+    part's checks another (a function that counts its calls or recognizes its inputs).
+
+    A leaned basis is a function ("backprop": any of its parts must have lost points) or a function and the
+    checks of the parts that pay for what was excused ("backprop:check_backprop_dW1,check_backprop_dW2": one of
+    those must have lost points; another part of the function lost on purpose does not keep this one's). A payer
+    that passed by leaning in turn pays if its own basis did (the step on a backprop that ignores its activation:
+    backprop's blocks were excused, its J pays).
+    """
+
+    def paid(basis: str, seen: frozenset) -> bool:
+        function, _, payers = basis.partition(":")
+        cells = [c for name in (payers.split(",") if payers else [function]) for c in checked.get(name, [])]
+        return not cells or any(
+            c.score < c.points or any(paid(b, seen | {basis}) for b in c.leaned if b not in seen) for c in cells
+        )
+
+    unpaid = [(v, b) for v in out.cells.values() for b in v.leaned if v.score > 0 and not paid(b, frozenset({b}))]
+    for verdict, basis in unpaid:
+        function = basis.partition(":")[0]
+        verdict.score = 0.0
+        verdict.hidden = True
+        verdict.message = (
+            f"CheckFailure: this part passed only on top of your own {function}, which differs from the notes' "
+            f"definition here, yet passes its own tests: {function} answers differently in different places "
+            "(it must not depend on how often or on what it was called before)"
+        )
 
 
 def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | None = None) -> NotebookVerdict:

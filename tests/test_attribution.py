@@ -88,9 +88,14 @@ def _backprop(at="z", sigmoid_only=False, reverse=False):
 
 
 def _said(check, function) -> str:
+    """The message of check's failure on function; one the feedback shows (no line of the grader's code in it)."""
+    from autograder.feedback import Secrets, grader_lines
+
     with pytest.raises(CheckFailure) as failure:
         check(function)
-    return str(failure.value)
+    said = str(failure.value)
+    assert not Secrets(grader_lines()).found_in(said), f"the feedback would withhold: {said}"
+    return said
 
 
 @pytest.mark.parametrize(
@@ -115,7 +120,7 @@ def test_an_ignored_activation_costs_backprops_cost_part_only():
     LEANED.clear()
     for check in (B.check_backprop_dW1, B.check_backprop_dW2, B.check_backprop_db1, B.check_backprop_db2):
         check(sigmoid_only)  # judged on the sigmoid networks
-    assert LEANED == {"backprop"}  # the isolated pass takes them back if backprop's cost passed after all
+    assert LEANED == {"backprop:check_backprop_cost"}  # taken back by the isolated pass if that part passed
 
 
 def test_an_ignored_activation_costs_backprop_single_examples_dW_part_only():
@@ -177,7 +182,7 @@ def _sae(bug):
         ("mean of entries", {"cost"}, "the squared error is averaged over all m x 7 entries (np.mean)"),
         ("no beta in J", {"cost"}, "beta is missing from the sparsity term"),
         ("kl mean", {"cost"}, "the KL divergences are averaged over the 5 hidden units"),
-        ("no f' on delta3", {"W1", "W2", "b1", "b2"}, "delta3 is not multiplied by f'(z3)"),
+        ("no f' on delta3", {"W1", "W2", "b1", "b2"}, "delta3 is not multiplied by f'(z3) = a3 (1 - a3)"),
         ("W blocks swapped", {"W1", "W2"}, "dJ/dW1 and dJ/dW2 are swapped in grad"),
     ],
 )
@@ -219,7 +224,7 @@ def test_a_forward_pass_that_ignores_its_activation_costs_the_tanh_part_only():
         return reference.forward_pass(W, b, X, "sigmoid")
 
     assert "the activation argument is ignored" in _said(F.check_forward_tanh, sigmoid_only)
-    assert _passes(F.check_forward_deep, sigmoid_only) == {"forward_pass"}
+    assert _passes(F.check_forward_deep, sigmoid_only) == {"forward_pass:check_forward_tanh"}
 
 
 def test_a_gradient_step_that_ignores_its_activation_costs_the_W_part_only():
@@ -228,7 +233,7 @@ def test_a_gradient_step_that_ignores_its_activation_costs_the_W_part_only():
         return [w - alpha * g for w, g in zip(W, dW)], [v - alpha * g for v, g in zip(b, db)]
 
     assert "the activation argument is ignored" in _said(B.check_gradient_descent_W, step)
-    assert _passes(B.check_gradient_descent_b, step) == {"gradient_descent_step"}
+    assert _passes(B.check_gradient_descent_b, step) == {"gradient_descent_step:check_gradient_descent_W"}
 
 
 def test_display_network_values_are_judged_apart_from_the_layout():
@@ -245,12 +250,16 @@ def test_display_network_values_are_judged_apart_from_the_layout():
     assert "it takes the number of grid columns as cols" in _said(V.check_display_network_layout, no_cols)
     assert "cannot be interpreted as an integer" in _said(V.check_display_network_layout, float_grid)
     for function in (no_cols, float_grid):
-        assert _passes(V.check_display_network_values, function) == {"display_network"}
+        assert _passes(V.check_display_network_values, function) == {"display_network:check_display_network_layout"}
 
-    def always_raises(A, cols=None):
+    def float_grid_always(A, cols=None):
+        raise TypeError("'numpy.float64' object cannot be interpreted as an integer")
+
+    def raises(A, cols=None):  # not a layout's failure: the values' part fails too
         raise ValueError("no")
 
-    assert "no image of display_network could be judged" in _said(V.check_display_network_values, always_raises)
+    assert "could be judged on 0 image(s) only" in _said(V.check_display_network_values, float_grid_always)
+    assert "display_network raised ValueError: no" in _said(V.check_display_network_values, raises)
 
 
 def test_an_initializer_of_the_wrong_scale_is_told_about_its_scale_first():
@@ -431,7 +440,8 @@ def test_the_sparse_autoencoders_initializer_is_told_how_its_range_is_wrong():
     def initialize(bound):
         def initialize_sparse_autoencoder(h, v, rng=None):
             r = np.sqrt(6) / np.sqrt(h + v + 1)
-            low, high = {"0 to r": (0, r), "no sqrt": (-r * r, r * r)}[bound]
+            sqrt6 = np.sqrt(6) / (h + v + 1)
+            low, high = {"0 to r": (0, r), "no sqrt": (-r * r, r * r), "sqrt(6)/(h+v+1)": (-sqrt6, sqrt6)}[bound]
             W = np.random.default_rng(rng).uniform(low, high, 2 * h * v)
             return np.concatenate([W, np.zeros(h + v)])
 
@@ -439,6 +449,7 @@ def test_the_sparse_autoencoders_initializer_is_told_how_its_range_is_wrong():
 
     assert "all weights lie in [0, " in _said(S.check_initialize, initialize("0 to r"))
     assert "that is r without its square root" in _said(S.check_initialize, initialize("no sqrt"))
+    assert "the square root of h + v + 1 is missing" in _said(S.check_initialize, initialize("sqrt(6)/(h+v+1)"))
 
 
 def test_display_networks_ignored_cols_and_max_without_abs_are_named():
@@ -492,3 +503,40 @@ def test_a_substituted_function_refuses_large_arguments():
     for f in _kernel_and_sandbox(source, ["backprop", "gradient_descent_step"]):
         said = _said(partial(B.check_gradient_descent_W, backprop=f["backprop"]), f["gradient_descent_step"])
         assert "is given more than 10000 numbers here" in said
+
+
+def test_where_a_crash_happened_runs_none_of_the_students_code():
+    """A function's globals may be a dict subclass: looking names up in it would run the student's methods."""
+    import types
+
+    from autograder.sandbox_child import where
+
+    called = []
+
+    class Spy(dict):
+        def get(self, *args):
+            called.append(args)
+            return dict.get(self, *args)
+
+        def __contains__(self, key):
+            called.append(key)
+            return dict.__contains__(self, key)
+
+        def __getitem__(self, key):
+            called.append(key)
+            return dict.__getitem__(self, key)
+
+    import linecache
+
+    source = "def f(W, x):\n    return W @ x\n"
+    linecache.cache["<cell spy>"] = (len(source), None, source.splitlines(True), "<cell spy>")
+    namespace = Spy(np=np, __builtins__=__builtins__)
+    exec(compile(source, "<cell spy>", "exec"), namespace)
+    f = types.FunctionType(namespace["f"].__code__, namespace)
+    called.clear()
+    try:
+        f(np.ones((2, 3)), np.ones(2))
+    except ValueError as error:
+        said = where(error, lambda filename: filename == "<cell spy>")
+    assert "at line 2 of your cell" in said and "W has shape (2, 3)" in said
+    assert called == []

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import sysconfig
 import types
 import warnings
@@ -96,19 +97,22 @@ def run(function: Callable, name: str, *args, **kwargs):
     except NotImplementedError:
         raise CheckFailure(f"{name} is not implemented yet (it still raises NotImplementedError)") from None
     except Exception as error:  # the student's bug: report it, with its line (in the sandbox, the child says it)
-        said = f"{name} raised {type(error).__name__}: {error}{where(error, _students)}"
+        # in the sandbox (a proxy's error) the child said where already
+        mine = "" if hasattr(function, "with_globals") else where(error, _students)
+        said = f"{name} raised {type(error).__name__}: {error}{mine}"
         raise CheckFailure(said + _shape_hint(str(error))) from None
 
 
 #: Where the grader's and the libraries' code lives: a frame elsewhere is the student's (a notebook cell).
 _LIBRARIES = tuple(
-    {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     | {str(Path(__file__).resolve().parents[1])}
 )
 
 
 def _students(filename: str) -> bool:
-    return not filename.startswith(_LIBRARIES) and not filename.startswith("<frozen")
+    """Whether a frame's file is the student's: not a library's nor ours, however it was imported (a link)."""
+    return not filename.startswith("<frozen") and not os.path.realpath(filename).startswith(_LIBRARIES)
 
 
 #: Words of NumPy's errors for arrays whose shapes do not fit together.
@@ -226,16 +230,14 @@ SUBSTITUTE_ENTRIES = 10_000
 
 
 def _bounded(function):
-    """function, refusing arguments of more than SUBSTITUTE_ENTRIES numbers in all (or arrays of more than 2
-    dimensions): the student's code calls it, and must not make the grader compute for long."""
+    """function, refusing arguments of more than SUBSTITUTE_ENTRIES numbers in all, or arrays of more than 2
+    dimensions or a side over 500 (an outer product of two long vectors): the student's code calls it, and must not
+    make the grader compute long or hold much."""
 
     def bounded(*args, **kwargs):
         arrays = _arrays([args, kwargs])
-        if (
-            len(arrays) > 64
-            or any(np.ndim(a) > 2 for a in arrays)
-            or sum(np.size(a) for a in arrays) > SUBSTITUTE_ENTRIES
-        ):
+        too_many = sum(np.size(a) for a in arrays) > SUBSTITUTE_ENTRIES
+        if too_many or len(arrays) > 64 or any(np.ndim(a) > 2 or max(np.shape(a), default=0) > 500 for a in arrays):
             raise ValueError(f"{function.__name__} is given more than {SUBSTITUTE_ENTRIES} numbers here")
         return function(*args, **kwargs)
 

@@ -307,7 +307,7 @@ def check_cost(cost):
 
 def _sigmoid_instead(inst: Instance, out, single: bool) -> bool:
     """Whether a result on a tanh network is the sigmoid network's, all of it (the activation argument is
-    ignored): J too for backprop's (J, dW, db), dW for backprop_single_example's (dW, db).
+    ignored): backprop's (J, dW, db), backprop_single_example's (dW, db).
 
     Then one part pays for it: backprop's cost (backprop_cost) or backprop_single_example's dW, whose checks
     name the bug; the other parts of that function are judged on the sigmoid networks.
@@ -316,15 +316,17 @@ def _sigmoid_instead(inst: Instance, out, single: bool) -> bool:
         return False
     W, b, X, Y = inst.data()
     if single:
-        dW, db = reference.backprop_single_example(W, b, X[:, 0], Y[:, 0], "sigmoid")
-        mine = out[0]
+        expected = [*reference.backprop_single_example(W, b, X[:, 0], Y[:, 0], "sigmoid")]
+        expected = [*expected[0], *expected[1]]
     else:
         J, dW, db = reference.backprop(W, b, X, Y, inst.lambda_, "sigmoid")
-        mine = [out[0], *out[1]]
-        dW = [J, *dW]
+        expected = [J, *dW, *db]
     try:
         with quiet():
-            return all(np.allclose(np.asarray(g, dtype=float), e, rtol=1e-7, atol=1e-12) for g, e in zip(mine, dW))
+            mine = [*out[0], *out[1]] if single else [out[0], *out[1], *out[2]]
+            return len(mine) == len(expected) and all(
+                np.allclose(np.asarray(g, dtype=float), e, rtol=1e-7, atol=1e-12) for g, e in zip(mine, expected)
+            )
     except (TypeError, ValueError, OverflowError):
         return False
 
@@ -338,7 +340,7 @@ def _check_single(backprop_single_example, kind):
         )
         dW, db = _pair(out, "backprop_single_example", n)
         if kind == "b" and _sigmoid_instead(inst, (dW, db), single=True):
-            LEANED.add("backprop_single_example")  # its dW part pays for the ignored activation
+            LEANED.add("backprop_single_example:check_backprop_single_dW")  # that part pays for the ignored activation
             continue
         expected = _numeric(inst, single=True)
         what = f"layer sizes {list(inst.sizes)}, one example, {inst.activation}"
@@ -410,8 +412,8 @@ def _check_blocks(backprop, kind, layers):
     """Blocks dW[l] (kind "W") or db[l] ("b") for l in layers (a slice), against finite differences."""
     for inst in INSTANCES:
         J, dW, db = _backprop(backprop, inst)
-        if _sigmoid_instead(inst, (J, dW), single=False):
-            LEANED.add("backprop")  # backprop_cost pays for the ignored activation
+        if _sigmoid_instead(inst, (J, dW, db), single=False):
+            LEANED.add("backprop:check_backprop_cost")  # that part pays for the ignored activation
             continue
         got = dW if kind == "W" else db
         expected = _numeric(inst)[0 if kind == "W" else 1]
@@ -482,14 +484,6 @@ def _all_close(got, expected) -> bool:
         return False
 
 
-def _both(out) -> list:
-    """The new W and b of gradient_descent_step's result in one list ([] if they are not two sequences)."""
-    try:
-        return [*out[0], *out[1]]
-    except TypeError:
-        return []
-
-
 def _step(gradient_descent_step, backprop, inst: Instance):
     """The student's step on an instance: if it raises because the student's backprop raises, the step with the
     reference's backprop in its place (backprop's parts pay for the crash, not this one too)."""
@@ -539,8 +533,8 @@ def _check_step(gradient_descent_step, kind, backprop=None):
         if own is None:
             backprop = None  # a failing (or hanging) backprop is called once, not once per instance
         on_own = own is not None and _all_close(new, own)  # then backprop's parts pay for what is wrong
-        if kind == "b" and inst.activation == "tanh" and not on_own and _all_close(_both(out), sigmoid_step):
-            LEANED.add("gradient_descent_step")  # the activation argument is ignored: the W part pays for it
+        if kind == "b" and inst.activation == "tanh" and not on_own and _all_close(new, sigmoid_step[n:]):
+            LEANED.add("gradient_descent_step:check_gradient_descent_W")  # that part pays for the ignored activation
             continue
         for l in range(n):
             bugs = {
@@ -564,7 +558,10 @@ def _check_step(gradient_descent_step, kind, backprop=None):
             expected = old[l] - ALPHA * grad[l]
             also = own[l] if own is not None else None  # right on top of a wrong backprop: backprop's parts pay
             got = as_floats(new[l], f"{kind}[{l}]")
-            compare(f"the new {kind}[{l}]", got, expected, 1e-8, bugs, what, also, basis="backprop")
+            payers = (
+                f"backprop:check_backprop_d{kind}1,check_backprop_d{kind}2"  # they pay for what backprop gets wrong
+            )
+            compare(f"the new {kind}[{l}]", got, expected, 1e-8, bugs, what, also, basis=payers)
 
 
 def check_gradient_descent_W(gradient_descent_step, backprop=None):

@@ -77,14 +77,20 @@ def _bounded_images():
 
 
 def _normalizes_right(normalize_patches) -> bool:
-    """Whether the student's normalize_patches is the reference's (on one matrix); True if not given."""
+    """Whether sample_patches is judged on the reference's normalization alone: the student's normalize_patches is
+    not given, is the reference's (on one matrix), or does nothing (returns its input: a sample_patches that never
+    normalizes must not pass on top of it)."""
     if normalize_patches is None:
         return True
     P = np.random.default_rng(504).normal(0, 1, (9, 6))
     out = yours(normalize_patches, "normalize_patches", P)
     try:
         with quiet():
-            return bool(np.allclose(np.asarray(out, dtype=float), reference.normalize_patches(P), rtol=0, atol=1e-10))
+            out = np.asarray(out, dtype=float)
+            return bool(
+                np.allclose(out, reference.normalize_patches(P), rtol=0, atol=1e-10)
+                or (out.shape == P.shape and np.allclose(out, P, rtol=0, atol=1e-10))
+            )
     except (TypeError, ValueError, OverflowError):
         return False
 
@@ -270,6 +276,7 @@ def _range_hint(W, h, v) -> str:
     bound = max(-low, high)
     for words, value in {
         "r without its square root, 6 / (h + v + 1)": 6 / (h + v + 1),
+        "sqrt(6) / (h + v + 1): the square root of h + v + 1 is missing": math.sqrt(6) / (h + v + 1),
         "r without the + 1, sqrt(6 / (h + v))": math.sqrt(6 / (h + v)),
         "[-1, 1]: r is not applied": 1.0,
         "a normal distribution: the notes draw uniformly in [-r, r]": None,
@@ -473,7 +480,7 @@ NAN_HINT = (
 OTHER_WAYS = {
     ("at", "a"): "f' is evaluated at a instead of z: f'(z) = a(1 - a), where a = f(z) (not f(a)(1 - f(a)))",
     ("at", "no_bias"): "f'(z) is computed without the bias: z2 = W1 x + b1, z3 = W2 a2 + b2",
-    ("at", "no_output"): "delta3 is not multiplied by f'(z3): delta3 = -(x - a3) * a3 * (1 - a3)",
+    ("at", "no_output"): "delta3 is not multiplied by f'(z3) = a3 (1 - a3)",
     ("sparsity", "outside"): BUGS["outside"],
     ("sparsity", "swapped"): "the arguments of KL are swapped: the sparsity term is KL(rho || rho_hat), rho first",
     ("rho_hat", "sum"): "rho_hat is the sum of a2 over the examples, not its average: rho_hat = a2.mean(axis=1)",
@@ -601,6 +608,8 @@ def _own_kl_cost(kl_divergence, J, theta, v, h, rho, beta, data) -> float | None
             own = float(np.sum(np.asarray(value, dtype=float)))
     except (TypeError, ValueError, OverflowError):
         return None
+    if abs(beta * own) <= 1e-9 * max(1.0, abs(J)):
+        return None  # a KL that sums to 0 would make a cost without the sparsity term pass
     return J - beta * float(np.sum(reference.kl_divergence(rho, rho_hat))) + beta * own
 
 

@@ -170,6 +170,13 @@ def _no_mean(A, cols):
     return image
 
 
+#: What a failure of the layout looks like (then the values' part skips that image): a wrong shape, a cols argument
+#: not taken, a grid size left a float.
+LAYOUT_FAILURES = ("has shape", "cols", "cannot be interpreted as an integer")
+#: The fewest images (of 5) whose values must be judged.
+MIN_JUDGED = 3
+
+
 def check_display_network_values(display_network):
     """Each patch is row-major, minus the mean of all of A, divided by its own largest |value|, placed row by row.
 
@@ -182,14 +189,16 @@ def check_display_network_values(display_network):
         expected = reference.display_network(A, cols)
         try:
             got = as_floats(_call_display(display_network, A, cols), "display_network(A)", expected.shape)
-        except CheckFailure as failure:  # a wrong shape, a crash (the grid's arithmetic): the layout's part says so
+        except CheckFailure as failure:  # a wrong shape, cols not taken, a grid size left a float: the layout's
+            if not any(words in str(failure) for words in LAYOUT_FAILURES):
+                raise
             skipped = skipped or f"{what}: {failure}"
             continue
         mask = _layout(A.shape[0], A.shape[1], cols)[3]
         got = np.where(mask, expected, got)  # a wrong border costs the layout's points, not these too
         compare("display_network(A)", got, expected, tol=1e-10, what=what, bugs=_variants(A, cols))
         judged += 1
-    if not judged:
-        raise CheckFailure(f"no image of display_network could be judged: {skipped}")
+    if judged < MIN_JUDGED:
+        raise CheckFailure(f"display_network's values could be judged on {judged} image(s) only: {skipped}")
     if skipped:
-        LEANED.add("display_network")  # the layout's part pays for it; taken back if that part passed
+        LEANED.add("display_network:check_display_network_layout")  # taken back if that part passed after all

@@ -262,9 +262,10 @@ SUBMISSIONS = {
         scores={"train_decreases_cost": 0},
     ),
     # Aimed at the grader (a red team's): kl_divergence is right on its own tests' inputs and sums to 0
-    # on the cost's, where a J without the sparsity term would be "right on top of it". Taken back.
+    # on the cost's, where a J without the sparsity term would be "right on top of it". A KL that sums to 0 is
+    # not built on: the cost is judged on the reference's, and its bug named.
     "kl_knows_its_inputs": Submission(
-        named={"sae_cost": "answers differently in different places"},
+        named={"sae_cost": "the sparsity term is missing"},
         answers={
             "sparse_autoencoder_cost": _NO_SPARSITY_IN_J,
             "kl_divergence": "def kl_divergence(rho, rho_hat):\n"
