@@ -178,10 +178,12 @@ def call(function: Callable, name: str, *args, **kwargs):
     return result
 
 
-#: The other parts a check accepted a result on top of, since the last ``LEANED.clear()``: the
-#: isolated pass (autograder.verdict) reads it after each test cell, and takes the points back when
-#: those parts passed their own tests (then the student's function answered differently there: a
-#: function that counts its calls or knows its inputs must not unlock the part built on it).
+#: The other parts a check accepted a result on top of, since the last ``LEANED.clear()``: a function
+#: ("kl_divergence": any of its parts pays) or a function and the checks of the parts that pay
+#: ("backprop:check_backprop_dW1,check_backprop_dW2"). The isolated pass (autograder.verdict._take_back)
+#: reads it after each test cell, and takes the points back unless one of those parts lost points (else the
+#: student's function answered differently there: a function that counts its calls or knows its inputs
+#: must not unlock the part built on it).
 LEANED: set[str] = set()
 
 
