@@ -157,40 +157,38 @@ def record_late(db: Path, student: str, assignment: str, timestamp: str | None, 
 
 def scores(course: Course, assignments: list[str]) -> dict[tuple[str, str], dict[str, float]]:
     """{(student, assignment): {grade_id: score}} of every graded test cell (manual scores over auto)."""
+    with _open(course.gradebook) as gb:
+        return {
+            key: {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+            for key, sub in _submissions(gb, assignments)
+        }
+
+
+def _submissions(gb, assignments: list[str]):
+    """((student, assignment), submission) of every submission of these assignments in an open gradebook."""
     from nbgrader.api import MissingEntry
 
-    out = {}
-    with _open(course.gradebook) as gb:
-        for student in gb.students:
-            for a in assignments:
-                try:
-                    sub = gb.find_submission(a, student.id)
-                except MissingEntry:
-                    continue
-                out[student.id, a] = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
-    return out
+    for student in gb.students:
+        for a in assignments:
+            try:
+                yield (student.id, a), gb.find_submission(a, student.id)
+            except MissingEntry:
+                continue
 
 
 def cell_grades(course: Course, assignments: list[str]) -> dict[tuple[str, str], dict[tuple[str, str], tuple]]:
     """{(student, assignment): {(notebook, grade_id): (score, max_score, manual_score)}} of every graded test
     cell of every submission (score: manual over auto, 0 where neither; manual_score None unless a person
     graded it)."""
-    from nbgrader.api import MissingEntry
-
-    out = {}
     with _open(course.gradebook) as gb:
-        for student in gb.students:
-            for a in assignments:
-                try:
-                    sub = gb.find_submission(a, student.id)
-                except MissingEntry:
-                    continue
-                out[student.id, a] = {
-                    (nb.name, g.name): (g.score or 0.0, g.max_score or 0.0, g.manual_score)
-                    for nb in sub.notebooks
-                    for g in nb.grades
-                }
-    return out
+        return {
+            key: {
+                (nb.name, g.name): (g.score or 0.0, g.max_score or 0.0, g.manual_score)
+                for nb in sub.notebooks
+                for g in nb.grades
+            }
+            for key, sub in _submissions(gb, assignments)
+        }
 
 
 def max_scores(course: Course, assignments: list[str]) -> dict[str, float]:
