@@ -10,10 +10,11 @@ BLAS); patches, initialization and the drawing are ``reference``'s.
 
     python -m autograder features --out build/learned_features.png
 
-It also runs the notes' central experiment (§3: sparsity, not a narrow hidden layer, makes
-the hidden units find structure) for lecture notebook 03: on the same patches, 25 hidden
-units with beta = 0 and beta = 3, and an overcomplete layer of 100 (more units than the 64
-inputs, as in the notes' figure) with and without sparsity. The lecture reads the trained
+It also runs §3's experiment for lecture notebook 03 (a small hidden layer finds structure by
+compressing; a sparsity constraint makes a large one find it too, as localized detectors): on
+the same patches, 25 hidden units with beta = 0 and beta = 3, and an overcomplete layer of 100
+with and without sparsity (more units than the 64 inputs: one step beyond the notes' figure,
+whose 100 units see 10x10 patches, as many as its inputs). The lecture reads the trained
 parameters and some of the patches from ``notebooks/data/sparsity_experiment.npz``:
 
     python -m autograder experiment          # rewrites it (about 25 s on two cores)

@@ -350,3 +350,27 @@ def test_ruff_finds_nothing_in_the_lectures_code():
     for command in (["check"], ["format", "--check"]):
         proc = subprocess.run([sys.executable, "-m", "ruff", *command, *files], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_kl_figure_shows_both_branches_leaving_the_plot():
+    """The text says KL(rho || rho_hat) grows without bound as rho_hat nears 0 or 1: the figure's curve must leave
+    the top of the plot on both sides of rho (a grid from 1e-6 stopped the left branch at 2.26, below the top)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (cell,) = [c for c in _code_cells(NOTEBOOKS / "03_autoencoders_and_sparsity.ipynb") if "def kl(" in c.source]
+    namespace = {"np": np, "plt": plt}
+    plt.close("all")
+    show, plt.show = plt.show, lambda *args, **kwargs: None
+    try:
+        exec(cell.source, namespace)
+        ((line,), top) = plt.gca().get_lines()[:1], plt.gca().get_ylim()[1]
+        x, y = line.get_data()
+    finally:
+        plt.show = show
+        plt.close("all")
+    rho = namespace["rho"]
+    assert y[x < rho].max() > top and y[x > rho].max() > top, (y[x < rho].max(), y[x > rho].max(), top)
+    assert x.min() <= 1e-9 and 1 - x.max() <= 1e-9
