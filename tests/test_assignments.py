@@ -199,6 +199,65 @@ def test_points_add_up_to_100_over_the_course():
         assert total <= 100
 
 
+#: "## Part B — forward_pass (7 points)": a part's header, with the points its test cells are worth.
+PART_HEADER = re.compile(r"^## (Part \w+) .*\((\d+) points?\)", re.M)
+
+
+def _readme_points() -> dict[str, int]:
+    """{assignment: points} from the README's table of the assignments."""
+    rows = re.findall(r"^\| `(\d\d_\w+)` \|.*\| (\d+) \|$", (COURSE_ROOT / "README.md").read_text(), re.M)
+    return {name: int(points) for name, points in rows}
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_points_said_are_the_points_graded(assignment):
+    """Every part's header says what its test cells are worth; the notebook's total and the README's agree."""
+    (path,) = (SOURCE / assignment).glob("*.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    said, graded, part = {}, {}, None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("## "):
+            header = PART_HEADER.match(cell.source)
+            part = header.group(1) if header else None
+            if header:
+                said[part] = int(header.group(2))
+        points = cell.metadata.get("nbgrader", {}).get("points")
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            assert part is not None, f"{assignment}: test cell {cell.metadata['nbgrader']['grade_id']} under no Part"
+            graded[part] = graded.get(part, 0) + points
+    assert said == graded, assignment
+    total = re.search(r"^Points: (\d+) in all\.", nb.cells[0].source, re.M)
+    assert total and int(total.group(1)) == sum(graded.values()) == _readme_points()[assignment], assignment
+
+
+def _visible_test(assignment: str, grade_id: str, function: str, replace: dict[str, str] | None = None) -> dict:
+    """A namespace that ran the source's definition of `function` (its text changed by `replace`), then the
+    visible part of test cell `grade_id`; raises what the visible test raises."""
+    from autograder.course import helper_cell_source
+
+    (path,) = (SOURCE / assignment).glob("*.ipynb")
+    cells = nbformat.read(path, as_version=4).cells
+    (solution,) = [c.source for c in cells if c.cell_type == "code" and f"def {function}(" in c.source]
+    (test,) = [c.source for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    for old, new in (replace or {}).items():
+        assert old in solution, old
+        solution = solution.replace(old, new)
+    namespace: dict = {}
+    exec(helper_cell_source(), namespace)
+    exec(solution, namespace)
+    exec(test.split("### BEGIN HIDDEN TESTS")[0], namespace)
+    return namespace
+
+
+def test_05s_visible_test_catches_a_normalize_patches_that_does_not_clip():
+    """Of n values none lies more than sqrt(n - 1) sigma from their mean: an outlier among 10 sits at exactly
+    3 sigma, and clipping it changes nothing. The visible test's outlier lies beyond."""
+    _visible_test("05_sparse_autoencoder", "normalize_patches_values", "normalize_patches")
+    with pytest.raises(AssertionError, match="clipped"):
+        no_clip = {"np.clip(p, -s, s) / s": "p / s"}
+        _visible_test("05_sparse_autoencoder", "normalize_patches_values", "normalize_patches", no_clip)
+
+
 def test_the_ungraded_training_and_experiment_of_05_run_with_the_solutions():
     """The cells nbgrader skips (the training, Part G's experiment) run top to bottom on the source's answers.
 

@@ -58,8 +58,8 @@ def check_normalize_patches(normalize_patches):
                 "sigma is computed per patch instead of over all values": _rescale(col_std, s_col),
                 "each row's mean and sigma are used (axis=1): remove each patch's (column's) mean, then clip at 3 "
                 "sigma of all values": _rescale(row, 3 * row.std(axis=1, keepdims=True)),
-                "sigma is the sample standard deviation (ddof=1, MATLAB's std): the notes' sigma is np.std's "
-                "default, ddof=0": _rescale(col_std, 3 * col_std.std(ddof=1)),
+                "sigma is the sample standard deviation (ddof=1, MATLAB's std, as in the original exercise): the "
+                "course's sigma is np.std's default, ddof=0": _rescale(col_std, 3 * col_std.std(ddof=1)),
                 "the values are not clipped to +-3 sigma before rescaling": (col_std / s + 1) * 0.4 + 0.1,
                 "the patches are rescaled to [0, 1] instead of [0.1, 0.9]": (np.clip(col_std, -s, s) / s + 1) / 2,
             },
