@@ -55,6 +55,13 @@ c.ExchangeCollect.update = True
 # is missing (a student may delete it) stops nobody else's: autograder/exchange.py.
 c.ExchangeFactory.release_feedback = "autograder.exchange.SafeReleaseFeedback"
 
+# nbgrader release_assignment (and formgrader's Release button): an assignment whose release gives students the
+# solutions of earlier ones (04 holds 03's backprop: EARLIER_SOLUTIONS in autograder/course.py) is released only
+# once those are past their due date in the gradebook; otherwise it says which and what to do, and releases
+# nothing. Set --OrderedReleaseAssignment.allow_early=True (or this line) to release early anyway.
+c.ExchangeFactory.release_assignment = "autograder.exchange.OrderedReleaseAssignment"
+# c.OrderedReleaseAssignment.allow_early = True
+
 # Formgrader's Autograde button grades as `python -m autograder grade` does (sandboxed, the isolated pass),
 # not with plain nbgrader autograde, which runs the hidden tests in the student's kernel: formgrader loads
 # this file again before each request, and install() swaps the API it uses (autograder/formgrader.py).

@@ -54,6 +54,31 @@ SECTION_LECTURES = {
 #: Where the lectures go in an assignment's release folder, and where the course keeps them.
 LECTURES, LECTURE_SOURCE = "lectures", "notebooks"
 
+#: The graded functions of earlier assignments that an assignment's release gives students in working form
+#: (its given cells define them, for its own parts to build on): {assignment: {earlier assignment: (those of
+#: its graded functions)}}. Releasing an assignment hands these solutions out, so it is released only once
+#: each earlier assignment named here is past its due date: ``OrderedReleaseAssignment`` (autograder/exchange.py)
+#: refuses otherwise. An assignment not named gives none (01, 06). ``Course.earlier_solutions`` reads the same
+#: from release/, and tests/test_release_order.py holds the two equal. Besides these names, 04 gives both
+#: derivatives, written in terms of a = f(z) (``_f_and_fprime``), and a two-layer sigmoid backprop
+#: (``backprop_fixed``); 03 a central-difference gradient of J (``numeric_gradient``, 04's idea before 04).
+EARLIER_SOLUTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "02_forward_pass": {"01_activations": ("sigmoid", "tanh")},
+    "03_backprop": {
+        "01_activations": ("sigmoid", "sigmoid_prime", "tanh", "tanh_prime"),
+        "02_forward_pass": ("forward_pass",),
+    },
+    "04_gradient_checking": {
+        "01_activations": ("sigmoid",),
+        "02_forward_pass": ("forward_pass",),
+        "03_backprop": ("cost", "backprop"),
+    },
+    "05_sparse_autoencoder": {
+        "01_activations": ("sigmoid",),
+        "04_gradient_checking": ("numerical_gradient",),
+    },
+}
+
 
 #: A student's answers to one assignment: {grade_id of an answer cell: the source they typed}.
 #: A cell not named gets the solution as a student types it; a cell named with None is left as
@@ -266,6 +291,29 @@ class Course:
                         problems.append(f"release/{assignment}/{rel} differs from its source")
         return problems
 
+    def graded_functions(self, assignment: str) -> set[str]:
+        """The functions the students write in assignment: those its release's answer cells define."""
+        return {name for path in self._release_files(assignment, "*.ipynb") for name in bound_functions(path, True)}
+
+    def earlier_solutions(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """What ``EARLIER_SOLUTIONS`` declares, read from release/: {assignment: {earlier assignment: its graded
+        functions (in its answer cells' order) that the assignment's release binds outside answer cells}}. A
+        release binds a function where a notebook of it (lectures/ too) or a module it carries (``lecture_figures.py``)
+        defines it, or binds it by another name (``sigmoid = expit``, an import as): ``bound_functions``."""
+        found: dict[str, dict[str, tuple[str, ...]]] = {}
+        assignments = self.assignments()
+        for i, assignment in enumerate(assignments):
+            files = self._release_files(assignment, "**/*.ipynb") + self._release_files(assignment, "**/*.py")
+            given = {name for path in files for name in bound_functions(path, answers=False)}
+            for earlier in assignments[:i]:
+                graded = [n for p in self._release_files(earlier, "*.ipynb") for n in bound_functions(p, answers=True)]
+                if given & set(graded):
+                    found.setdefault(assignment, {})[earlier] = tuple(n for n in dict.fromkeys(graded) if n in given)
+        return found
+
+    def _release_files(self, assignment: str, pattern: str) -> list[Path]:
+        return sorted(p for p in self.path("release", assignment).glob(pattern) if "__pycache__" not in p.parts)
+
     def check(self, assignments: list[str]) -> None:
         """Raise CourseError unless every assignment has a source and an up-to-date release."""
         known = self.assignments()
@@ -346,6 +394,46 @@ def _code(path: Path) -> str:
     import nbformat
 
     return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+
+
+def bound_functions(path: Path, answers: bool) -> list[str]:
+    """The functions a notebook's code cells bind at their top level, in order: those of its answer cells
+    (nbgrader's solution cells; answers) or of every other cell; of a Python module (a ``.py`` file), its own
+    (none for answers). A function is bound by ``def`` or ``class``, an import, or an assignment of a lambda, a
+    name or an attribute (``sigmoid = scipy.special.expit``); a value (``cost, grad = ...``) is not one.
+    Statements under a top-level if, try, with, for or while count too."""
+    import ast
+
+    import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    names: list[str] = []
+
+    def visit(body: list) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.append(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names.extend((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(
+                node.value, (ast.Lambda, ast.Name, ast.Attribute)
+            ):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.extend(t.id for t in targets if isinstance(t, ast.Name))
+            elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, []))
+                for handler in getattr(node, "handlers", []):
+                    visit(handler.body)
+
+    if path.suffix == ".py":
+        if not answers:
+            visit(ast.parse(path.read_text(), filename=str(path)).body)
+        return names
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("solution")) == answers:
+            visit(ast.parse(TransformerManager().transform_cell(cell.source), filename=str(path)).body)
+    return names
 
 
 def _cells(nb) -> list[dict]:

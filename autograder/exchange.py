@@ -29,6 +29,11 @@ said: nbgrader's late penalty, formgrader and ``release_feedback`` read it there
 named in an error line, and every other student's feedback is released.
 
 ``c.ExchangeCollect.check_owner = False`` turns the owner check off, as it turns nbgrader's warning off.
+
+``OrderedReleaseAssignment`` (``release_assignment``) releases an assignment only once every earlier assignment
+whose graded solutions its release gives students (``EARLIER_SOLUTIONS`` in autograder/course.py: 04's given
+cells hold 03's ``cost`` and a vectorized ``backprop``) is past its due date in the gradebook; otherwise it says
+which, what it gives away, the due date, and how to go on, and leaves the exchange as it was.
 """
 
 from __future__ import annotations
@@ -47,9 +52,11 @@ from datetime import datetime, timedelta
 
 from dateutil.tz import UTC, gettz
 from nbgrader.exchange.default.collect import ExchangeCollect
+from nbgrader.exchange.default.release_assignment import ExchangeReleaseAssignment
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
+from traitlets import Bool
 
-from .course import plain_student
+from .course import EARLIER_SOLUTIONS, plain_student
 from .grading.report import shown
 
 try:
@@ -398,3 +405,138 @@ class SafeReleaseFeedback(ExchangeReleaseFeedback):
             except Exception as error:  # this student's feedback, not the class's: said, and the next one goes on
                 self.log.error("Feedback not released from %s: %s: %s", folder, type(error).__name__, error)
         self.src_path = pattern
+
+
+@dataclass
+class Open:
+    """An earlier assignment whose graded solutions a release gives students, not past its due date."""
+
+    assignment: str
+    functions: tuple[str, ...]  # its graded functions that the release holds, working
+    due: datetime | None  # UTC, naive, as nbgrader keeps times; extensions included; None: none known
+    why: str  # its due date in words, or why none is known
+
+
+def _deadlines(db_url: str, course_id: str, names: list[str]) -> tuple[dict[str, datetime | None], str | None]:
+    """({name: its due date, UTC and naive, the latest extension included, or None where it has none; a name
+    the gradebook does not hold is left out}, why no due date is known at all, or None). A gradebook file that
+    is missing is not made (nbgrader's Gradebook would make an empty one)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(db_url)
+        shown_url = url.render_as_string(hide_password=True)
+    except Exception:  # not a URL (and, unread, it is not shown: it may hold a password)
+        return {}, "c.CourseDirectory.db_url is not a database URL"
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not os.path.isfile(url.database):
+            return {}, f"there is no gradebook at {url.database} (c.CourseDirectory.db_url)"
+    found: dict[str, datetime | None] = {}
+    try:
+        with Gradebook(db_url, course_id) as gb:
+            for name in names:
+                try:
+                    assignment = gb.find_assignment(name)
+                except MissingEntry:
+                    continue
+                due = assignment.duedate
+                if due is not None:  # a student's extension keeps it open for them: the latest one counts
+                    dues = [due, *(s.duedate for s in assignment.submissions if s.duedate is not None)]
+                    due = max(d if d.tzinfo is None else d.astimezone(UTC).replace(tzinfo=None) for d in dues)
+                found[name] = due
+    except Exception as error:
+        said = (str(error).strip().splitlines() or [""])[0]  # SQLAlchemy's first line; the SQL and a link follow
+        return {}, f"the gradebook {shown_url} could not be read ({type(error).__name__}: {shown(said, 300)})"
+    return found, None
+
+
+def still_open(
+    assignment: str, db_url: str, course_id: str, now: datetime | None = None
+) -> tuple[list[Open], str | None]:
+    """(The earlier assignments whose graded functions assignment's release gives students in working form
+    (``EARLIER_SOLUTIONS``) and that are not past their due date at now (UTC, naive; default: the clock's), in
+    the course's order; why no due date is known at all, or None). Without a due date (none set, not in the
+    gradebook, no gradebook or one that cannot be read) an assignment counts as open: nothing says that its
+    students are done. Times are compared in UTC, as nbgrader keeps them (``nbgrader db assignment add A
+    --duedate="… Europe/Berlin"`` stores the UTC time)."""
+    earlier = EARLIER_SOLUTIONS.get(assignment, {})
+    if not earlier:
+        return [], None
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    dues, unknown = _deadlines(db_url, course_id, list(earlier))
+    out = []
+    for name, functions in earlier.items():
+        due = dues.get(name)
+        if unknown:
+            out.append(Open(name, functions, None, "no due date known (below)"))
+        elif name not in dues:
+            out.append(Open(name, functions, None, "not in the gradebook, so no due date"))
+        elif due is None:
+            out.append(Open(name, functions, None, "no due date in the gradebook"))
+        elif due > now:
+            out.append(Open(name, functions, due, f"due {due:%Y-%m-%d %H:%M:%S} UTC, still to come"))
+    return out, unknown
+
+
+class OrderedReleaseAssignment(ExchangeReleaseAssignment):
+    """nbgrader's ExchangeReleaseAssignment, which releases an assignment only once every earlier assignment
+    whose graded solutions its release gives students is past its due date (see ``still_open``).
+
+    The check runs in ``init_dest``, before nbgrader's. nbgrader's ``start`` makes sure of the exchange's root
+    (``ensure_root``: made if missing, its mode set), then calls ``init_src``, which finds release/<assignment>
+    (a missing release is said first, as nbgrader says it), ``init_dest``, the first step that writes into the
+    exchange (the course's folder, its outbound/ and inbound/), and ``copy_files``. A refusal in ``init_dest``
+    leaves the course's folder in the exchange as it was: none made, nothing of the assignment in outbound/, one
+    released before left as it is (with ``--force`` too, whose removal is ``copy_files``'s). ``start`` is left
+    alone, so that nbgrader's order of steps and its errors stay its own; in ``copy_files`` the check would come
+    after the course's folders were made.
+
+    ``allow_early`` releases anyway, with a warning that names what is given away: for an instructor who knows
+    (a self-paced course, an assignment released to a class that is not graded on the earlier one).
+    """
+
+    allow_early = Bool(
+        False,
+        help="Release even where an earlier assignment whose graded solutions this release gives students "
+        "(autograder/course.py: EARLIER_SOLUTIONS) is not past its due date in the gradebook, or has none.",
+    ).tag(config=True)
+
+    def init_dest(self):
+        self.check_order()
+        super().init_dest()
+
+    def check_order(self) -> None:
+        """Fail (nbgrader's ExchangeError, after a log line that says what to do) where the release would give
+        students solutions of an assignment still open; with allow_early, only warn."""
+        assignment = self.coursedir.assignment_id
+        still, unknown = still_open(assignment, self.coursedir.db_url, self.coursedir.course_id)
+        if not still:
+            return
+        zone = self.timezone if gettz(self.timezone) is not None else "UTC"
+        lines = []
+        for o in still:
+            when = o.why
+            if o.due is not None and zone.upper() not in ("UTC", "GMT", "Z", "ETC/UTC"):
+                local = o.due.replace(tzinfo=UTC).astimezone(gettz(zone))
+                when += f" ({local:%Y-%m-%d %H:%M:%S} {zone})"
+            lines.append(f"  {o.assignment} ({', '.join(o.functions)}): {when}")
+        if unknown:
+            lines.append(f"  (no due date is known: {unknown})")
+        given = (
+            f"{assignment}'s release gives students the working solutions of earlier assignments that are not "
+            "past their due date:\n" + "\n".join(lines)
+        )
+        if self.allow_early:
+            self.log.warning("%s\nReleased anyway (OrderedReleaseAssignment.allow_early).", given)
+            return
+        first = still[0].assignment
+        self.fail(
+            f"{given}\n"
+            "Nothing was released: assignments are released one after another's deadline. Either\n"
+            f"  - release {assignment} again once each of these is past its due date (set or change one with "
+            f'nbgrader db assignment add {first} --duedate="YYYY-MM-DD HH:MM:SS ZONE", ZONE such as UTC or '
+            "Europe/Berlin, UTC without one; or in formgrader's Manage Assignments), or\n"
+            "  - release it now anyway (a self-paced course, say): --OrderedReleaseAssignment.allow_early=True, "
+            "or c.OrderedReleaseAssignment.allow_early = True in nbgrader_config.py."
+        )

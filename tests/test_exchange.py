@@ -14,6 +14,11 @@ home, and his fetch_feedback brings his own feedback only. What he could do, kno
 read alice's files in the exchange: nbgrader's exchange keeps them apart by unguessable names, not by
 file modes; an xfail (strict) test shows it, and turns into a failure the day that changes.
 
+The tests at the end release assignments in order: a release that gives students an earlier assignment's
+solutions (04 holds 03's backprop) is refused until that assignment is past its due date in the gradebook, and
+leaves the exchange as it was; after the due date, or with allow_early, it goes (autograder/exchange.py's
+OrderedReleaseAssignment). Each has a course and an exchange of its own (about 5 s each).
+
 Every command is the real command line, as a class runs it. It needs root (useradd) and is skipped
 otherwise, with why; the users stay (their names are stable, so reruns reuse them), their homes, the
 exchange and the course copy are removed at the end. To let the students run the course's Python,
@@ -36,7 +41,9 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import nbformat
 import pytest
@@ -515,3 +522,234 @@ def test_bob_cannot_swap_the_courses_folder_in_the_sticky_exchange(term):
     )
     said = term.students[BOB].run([PYTHON, "-c", code, course]).stdout.strip()
     assert said == "PermissionError" and course.is_dir(), said
+
+
+# ---------------------------------------------------------------------------------------------- releases in order
+#
+# Each later release gives students working solutions of earlier assignments (EARLIER_SOLUTIONS: 04's given cells
+# hold 03's cost and a vectorized backprop), so nbgrader_config.py makes autograder/exchange.py's
+# OrderedReleaseAssignment nbgrader's release_assignment: an assignment is released once every earlier one whose
+# solutions it gives is past its due date in the gradebook. Each test below is an instructor's course of its own
+# (nbgrader_config.py and release/ of the assignments it releases), a fresh exchange, due dates set as an
+# instructor sets them, and the real command line.
+
+#: Due dates: one long past, one still to come (UTC, as nbgrader's --duedate reads a time without a zone).
+PAST, FUTURE = "2020-01-01 00:00:00 UTC", "2099-01-01 00:00:00 UTC"
+
+
+@dataclass
+class OrderedCourse:
+    """An instructor's course (a scratch copy) and an exchange of its own."""
+
+    root: Path
+    exchange: Path
+
+    def nbgrader(self, *args: str, program: Path | None = None) -> subprocess.CompletedProcess:
+        """``python -m nbgrader ARGS`` (or program ARGS) in the course root, as the instructor; the exchange's root
+        given; not checked."""
+        env = os.environ | {"PATH": f"{PYTHON.parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
+        command = [program] if program else [PYTHON, "-m", "nbgrader"]
+        args = [*command, *args, f"--Exchange.root={self.exchange}"]
+        return subprocess.run(
+            [str(a) for a in args], capture_output=True, text=True, timeout=TIMEOUT, cwd=self.root, env=env
+        )
+
+    def release(self, assignment: str, *extra: str, program: Path | None = None) -> subprocess.CompletedProcess:
+        return self.nbgrader("release_assignment", assignment, *extra, program=program)
+
+    def due(self, **dates: str | datetime | None) -> None:
+        """Each name=date its due date in the course's gradebook (made if missing), read as nbgrader's ``nbgrader
+        db assignment add NAME --duedate=DATE`` reads it (its parse_utc); None: in the gradebook, no due date."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}", COURSE_ID) as gb:
+            for name, date in dates.items():
+                gb.update_or_create_assignment(name, duedate=date)
+
+    @property
+    def course_folder(self) -> Path:
+        return self.exchange / COURSE_ID
+
+    def released(self, assignment: str) -> list[str]:
+        """What the exchange's outbound/ holds of the assignment (its top-level names), [] where nothing."""
+        folder = self.course_folder / "outbound" / assignment
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def said(proc: subprocess.CompletedProcess) -> str:
+    """What a command printed, its lines joined (nbgrader's log indents the lines of a message)."""
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
+@pytest.fixture
+def ordered(tmp_path) -> OrderedCourse:
+    """A course holding the release of every assignment, no gradebook yet, and an empty sticky exchange."""
+    root, exchange = tmp_path / "course", tmp_path / "exchange"
+    root.mkdir()
+    exchange.mkdir()
+    exchange.chmod(0o1777)
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", root)
+    for folder in sorted((COURSE_ROOT / "release").iterdir()):
+        if folder.is_dir():
+            shutil.copytree(folder, root / "release" / folder.name)
+    return OrderedCourse(root, exchange)
+
+
+def test_releasing_04_before_03s_due_date_is_refused_and_leaves_the_exchange_as_it_was(ordered):
+    ordered.due(**{"01_activations": PAST, "02_forward_pass": PAST, "03_backprop": FUTURE})
+    proc = ordered.release("04_gradient_checking")
+    text = said(proc)
+    assert proc.returncode != 0, shown(proc)
+    assert "03_backprop (cost, backprop): due 2099-01-01 00:00:00 UTC, still to come" in text, shown(proc)
+    assert "Nothing was released" in text and "--OrderedReleaseAssignment.allow_early=True" in text, shown(proc)
+    assert "nbgrader db assignment add 03_backprop --duedate=" in text, shown(proc)
+    assert "01_activations (" not in text and "02_forward_pass (" not in text, "past due dates are not named"
+    assert not ordered.course_folder.exists(), f"the refused release made {sorted(ordered.exchange.rglob('*'))}"
+
+
+def test_releasing_after_the_due_dates_works(ordered):
+    ordered.due(**{"01_activations": PAST, "02_forward_pass": PAST, "03_backprop": PAST})
+    proc = ordered.release("04_gradient_checking")
+    assert proc.returncode == 0, shown(proc)
+    assert ordered.released("04_gradient_checking") == ["gradient_checking.ipynb", "lectures"], shown(proc)
+    assert "not past their due date" not in said(proc), shown(proc)
+
+
+@pytest.mark.parametrize("how", ["command line", "nbgrader_config.py"])
+def test_allow_early_releases_and_says_what_it_gives_away(ordered, how):
+    ordered.due(**{"01_activations": PAST, "02_forward_pass": PAST, "03_backprop": FUTURE})
+    if how == "command line":
+        proc = ordered.release("04_gradient_checking", "--OrderedReleaseAssignment.allow_early=True")
+    else:
+        with (ordered.root / "nbgrader_config.py").open("a") as config:
+            config.write("\nc.OrderedReleaseAssignment.allow_early = True\n")
+        proc = ordered.release("04_gradient_checking")
+    assert proc.returncode == 0, shown(proc)
+    assert "gradient_checking.ipynb" in ordered.released("04_gradient_checking"), shown(proc)
+    text = said(proc)
+    assert "WARNING" in proc.stderr and "03_backprop (cost, backprop): due 2099-01-01" in text, shown(proc)
+    assert "Released anyway (OrderedReleaseAssignment.allow_early)" in text, shown(proc)
+
+
+def test_01_gives_no_earlier_solutions_and_releases_with_no_due_dates_and_no_gradebook(ordered):
+    proc = ordered.release("01_activations")
+    assert proc.returncode == 0, shown(proc)
+    assert "activations.ipynb" in ordered.released("01_activations"), shown(proc)
+    assert not (ordered.root / "gradebook.db").exists(), "releasing 01 made a gradebook"
+
+
+def test_no_gradebook_means_no_due_date_and_none_is_made(ordered):
+    """An instructor releasing 02 in a course whose gradebook is missing (a wrong folder, db_url): refused, said
+    why, and no empty gradebook left behind (nbgrader's Gradebook would make one)."""
+    proc = ordered.release("02_forward_pass")
+    assert proc.returncode != 0, shown(proc)
+    assert "01_activations (sigmoid, tanh): no due date known" in said(proc), shown(proc)
+    assert f"there is no gradebook at {ordered.root / 'gradebook.db'}" in said(proc), shown(proc)
+    assert not (ordered.root / "gradebook.db").exists() and not ordered.course_folder.exists()
+
+
+def test_an_earlier_assignment_missing_from_the_gradebook_or_without_a_due_date_is_open(ordered):
+    ordered.due(**{"02_forward_pass": PAST})  # the gradebook exists; 01 is not in it
+    proc = ordered.release("03_backprop")
+    assert proc.returncode != 0, shown(proc)
+    assert "01_activations (sigmoid, sigmoid_prime, tanh, tanh_prime): not in the gradebook" in said(proc), shown(proc)
+    ordered.due(**{"01_activations": None})  # in the gradebook, with no due date (formgrader's default)
+    proc = ordered.release("03_backprop")
+    assert (
+        proc.returncode != 0
+        and "01_activations (sigmoid, sigmoid_prime, tanh, tanh_prime): no due date in the gradebook" in said(proc)
+    ), shown(proc)
+    assert not ordered.released("03_backprop")
+
+
+def test_a_due_date_given_in_a_local_time_zone_is_compared_in_utc(ordered):
+    """Due dates written in a zone far from UTC: an hour ahead, in Honolulu's (UTC-10) wall-clock time (read as
+    UTC it would look 9 hours past), keeps 04 back; an hour ago, in Kiritimati's (UTC+14: read as UTC, 13 hours
+    ahead), lets it go."""
+    now = datetime.now(UTC)
+
+    def wall_clock(when, zone: str) -> str:
+        return f"{when.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S} {zone}"
+
+    def set_due(name: str, date: str) -> None:  # as an instructor sets it, on the command line
+        proc = ordered.nbgrader("db", "assignment", "add", name, f"--duedate={date}")
+        assert proc.returncode == 0, shown(proc)
+
+    ordered.due(**{"01_activations": PAST, "02_forward_pass": PAST})
+    set_due("03_backprop", wall_clock(now + timedelta(hours=1), "Pacific/Honolulu"))
+    proc = ordered.release("04_gradient_checking")
+    assert proc.returncode != 0, shown(proc)
+    expected = (now + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"03_backprop (cost, backprop): due {expected} UTC, still to come" in said(proc), shown(proc)
+    set_due("03_backprop", wall_clock(now - timedelta(hours=1), "Pacific/Kiritimati"))
+    proc = ordered.release("04_gradient_checking")
+    assert proc.returncode == 0 and ordered.released("04_gradient_checking"), shown(proc)
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+def test_a_students_extension_keeps_an_assignment_open(ordered):
+    """03 is past its due date, but one student has two more days on it (formgrader's extension): 04 waits.
+    (nbgrader's add_submission warns, on an assignment the gradebook holds no notebook of.)"""
+    from nbgrader.api import Gradebook
+
+    ordered.due(**{"01_activations": PAST, "02_forward_pass": PAST})
+    due = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)
+    with Gradebook(f"sqlite:///{ordered.root / 'gradebook.db'}", COURSE_ID) as gb:
+        gb.update_or_create_assignment("03_backprop", duedate=due)
+        gb.update_or_create_student(ALICE)
+        gb.add_submission("03_backprop", ALICE, extension=timedelta(days=2))
+    proc = ordered.release("04_gradient_checking")
+    assert proc.returncode != 0, shown(proc)
+    later = (due + timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"03_backprop (cost, backprop): due {later} UTC, still to come" in said(proc), shown(proc)
+
+
+def test_releasing_05_while_03_and_04_are_open_is_refused(ordered):
+    """05 gives 01's sigmoid and 04's numerical_gradient (nothing of 03): with 03 open, 04 cannot be past its due
+    date in a term that released in order, so 05 waits for 04, and says so."""
+    ordered.due(**{"01_activations": PAST, "02_forward_pass": PAST, "03_backprop": FUTURE})
+    proc = ordered.release("05_sparse_autoencoder")
+    assert proc.returncode != 0, shown(proc)
+    assert "04_gradient_checking (numerical_gradient): not in the gradebook" in said(proc), shown(proc)
+    assert "01_activations (" not in said(proc) and not ordered.course_folder.exists(), shown(proc)
+
+
+def test_a_forced_rerelease_while_an_earlier_assignment_is_open_leaves_the_release_as_it_was(ordered):
+    """04 was released after 03's due date; then 03's is moved to the future (an extension for the class). A
+    ``--force`` release of 04 is refused before nbgrader removes anything: the students' copy stays whole."""
+    ordered.due(**{"01_activations": PAST, "02_forward_pass": PAST, "03_backprop": PAST})
+    assert ordered.release("04_gradient_checking").returncode == 0
+    before = {p.relative_to(ordered.exchange): p.read_bytes() for p in ordered.exchange.rglob("*") if p.is_file()}
+    ordered.due(**{"03_backprop": FUTURE})
+    proc = ordered.release("04_gradient_checking", "--force")
+    assert proc.returncode != 0 and "03_backprop (cost, backprop)" in said(proc), shown(proc)
+    after = {p.relative_to(ordered.exchange): p.read_bytes() for p in ordered.exchange.rglob("*") if p.is_file()}
+    assert after == before and before, "the refused --force release changed the exchange"
+
+
+def test_an_unreadable_gradebook_is_said_and_refused(ordered):
+    (ordered.root / "gradebook.db").write_bytes(b"not a database " * 100)
+    proc = ordered.release("04_gradient_checking")
+    text = said(proc)
+    assert proc.returncode != 0, shown(proc)
+    assert "could not be read (DatabaseError: (sqlite3.DatabaseError) file is not a database)" in text, shown(proc)
+    assert not ordered.course_folder.exists()
+
+
+def test_the_nbgrader_program_and_formgrader_use_the_guard(ordered):
+    """The ``nbgrader`` program in the course root (nbgrader_config.py loaded) and formgrader's Release button
+    (NbGraderAPI.release_assignment, with the course's configuration) both refuse."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    ordered.due(**{"01_activations": FUTURE})
+    program = PYTHON.parent / "nbgrader"
+    proc = ordered.release("02_forward_pass", program=program)
+    assert proc.returncode != 0 and "01_activations (sigmoid, tanh): due 2099-01-01" in said(proc), shown(proc)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ordered.root)).load_config()
+    config.CourseDirectory.root = str(ordered.root)
+    config.Exchange.root = str(ordered.exchange)
+    result = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config).release_assignment("02_forward_pass")
+    assert not result["success"] and "01_activations (sigmoid, tanh)" in result["log"], result
+    assert not ordered.course_folder.exists()
