@@ -7,7 +7,8 @@ ports, for one instructor (``autograder-hub-ines``) and two students (``autograd
 
 * **students**: alice logs in and lands in her own JupyterLab, which runs the student environment (nbgrader's
   Assignment List, no instructor tool); the Assignment List offers 03_backprop (released by the grader, through
-  nbgrader's exchange, as ``JupyterHubAuthPlugin`` lets her see the course her hub group names); she fetches it,
+  nbgrader's exchange, once 01 and 02, whose solutions it gives, are past their due dates in the gradebook, as
+  ``JupyterHubAuthPlugin`` lets her see the course her hub group names); she fetches it,
   her notebook gets a ``backprop`` without the 1/m of the averaged gradient (written through Jupyter's contents API
   from her logged-in browser, as her editor saves it), and she clicks Submit. Bob hands in a backprop that puts
   weight decay on the biases. Their hand-ins reach the exchange as theirs (owned by them);
@@ -64,7 +65,7 @@ from test_browser import LOCAL_ONLY_ARGS, SCREENSHOTS, chromium_path, free_port
 from test_exchange import SNOOP, make_passable, useradd
 from test_exchange import feedback_scores as exchange_feedback_scores
 
-from autograder.course import COURSE_ROOT, fill_answers
+from autograder.course import COURSE_ROOT, EARLIER_SOLUTIONS, fill_answers
 from autograder.samples import a03_backprop
 
 COURSE_ID = "sparse-autoencoder"
@@ -85,6 +86,8 @@ ANSWERS = {
 NAMED = {ALICE: "the 1/m is missing", BOB: "weight decay is applied to the biases"}
 #: The part the instructor grades by hand in formgrader: (student, grade_id, manual score).
 MANUAL = (BOB, "backprop_db1", 1.0)
+#: The due date of the assignments before 03, whose solutions its release gives: past (else it is not released).
+PAST = "2020-01-01 00:00:00 UTC"
 
 SYSTEM_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin", "/bin"])
 USERADD, RUNUSER = shutil.which("useradd", path=SYSTEM_PATH), shutil.which("runuser", path=SYSTEM_PATH)
@@ -262,7 +265,11 @@ def hub() -> Iterator[Hub]:
             )
         hub.seen["up"] = time.monotonic() - (deadline - HUB_TIMEOUT)
         print(f"test_hub: the hub answered after {hub.seen['up']:.0f} s")
-        # the grader releases 03_backprop to the exchange (formgrader's Release button runs the same)
+        # the grader releases 03_backprop to the exchange (formgrader's Release button runs the same), once the
+        # assignments whose solutions it gives students (01's activations, 02's forward_pass) are past their due
+        # dates, as in a term that released them in order (autograder/exchange.py: OrderedReleaseAssignment)
+        for earlier in EARLIER_SOLUTIONS[ASSIGNMENT]:
+            hub.as_grader([sys.executable, "-m", "nbgrader", "db", "assignment", "add", earlier, f"--duedate={PAST}"])
         hub.seen["release"] = hub.nbgrader("release_assignment")
         yield hub
     finally:

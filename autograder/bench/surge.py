@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..course import Course, fill_answers
+from ..course import EARLIER_SOLUTIONS, Course, fill_answers
 from .grading import KINDS, class_work, copy_course, kind_choices, time_grade
 
 #: The issue's target: the 95th percentile of Submit-to-feedback, in seconds, while a surge is graded.
@@ -86,6 +86,7 @@ def measure_surge(
     seed: int = 0,
     step=lambda what: None,
 ) -> SurgeFigures:
+    from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
@@ -107,6 +108,11 @@ def measure_surge(
         config.CourseDirectory.root = str(course.root)
         config.Exchange.root = str(exchange)
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        # the assignments whose solutions its release gives students are past their due dates, as in a term that
+        # released them in order (autograder/exchange.py: OrderedReleaseAssignment releases nothing otherwise)
+        with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+            for earlier in EARLIER_SOLUTIONS.get(assignment, {}):
+                gb.update_or_create_assignment(earlier, duedate="2020-01-01 00:00:00 UTC")
         result = api.release_assignment(assignment)
         if not result.get("success"):
             raise RuntimeError(f"release_assignment failed: {result.get('error')}")
