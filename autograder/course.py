@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cells
+
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 
 #: The read-only helper cell that explains a mismatch (``check_close``): its one source, and its grade_id.
@@ -222,11 +224,11 @@ class Course:
         text, stale = helper_cell_source(), []
         for path in sorted((self.root / "source").glob("*/*.ipynb")):
             nb = nbformat.read(path, as_version=4)
-            cells = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == HELPER_ID]
-            if any(c.source != text or c.metadata.get("jupyter") != HELPER_HIDDEN for c in cells):
+            helpers = [c for c in nb.cells if cells.grade_id(c) == HELPER_ID]
+            if any(c.source != text or c.metadata.get("jupyter") != HELPER_HIDDEN for c in helpers):
                 stale.append(path)
                 if refresh:
-                    for cell in cells:
+                    for cell in helpers:
                         cell.source = text
                         cell.metadata["jupyter"] = dict(HELPER_HIDDEN)
                     nbformat.write(nb, path)
@@ -431,7 +433,7 @@ def bound_functions(path: Path, answers: bool) -> list[str]:
             visit(ast.parse(path.read_text(), filename=str(path)).body)
         return names
     for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type == "code" and bool(cell.metadata.get("nbgrader", {}).get("solution")) == answers:
+        if cell.cell_type == "code" and cells.is_answer(cell) == answers:
             visit(ast.parse(TransformerManager().transform_cell(cell.source), filename=str(path)).body)
     return names
 
@@ -464,18 +466,13 @@ def fill_answers(source_nb, release_nb, answers: Answers):
     nb = copy.deepcopy(release_nb)
     if answers is None:
         return nb
-    solutions = {
-        c.metadata["nbgrader"]["grade_id"]: c.source
-        for c in source_nb.cells
-        if c.metadata.get("nbgrader", {}).get("solution")
-    }
+    solutions = {cells.grade_id(c): c.source for c in source_nb.cells if cells.is_solution(c)}
     unknown = set(answers) - set(solutions)
     if unknown:
         raise ValueError(f"no answer cell has the grade_id {sorted(unknown)}")
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            gid = meta["grade_id"]
+        if cells.is_solution(cell):
+            gid = cells.grade_id(cell)
             if gid not in answers:
                 cell.source = student_answer(solutions[gid])
             elif answers[gid] is not None:

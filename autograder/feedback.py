@@ -57,9 +57,10 @@ from pathlib import Path
 
 from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Any, Bool, Integer, List, Unicode
+
+from . import cells
 
 __all__ = ["SafeFeedback", "SanitizeFeedback", "safe_text", "error_line"]
 
@@ -145,24 +146,10 @@ def name_parts(nb) -> None:
             if headings:
                 title = _POINTS.sub("", headings[-1].replace("`", "").replace("*", "")).strip()
                 title = safe_text(title, TITLE_CHARS)
-        nbgrader = cell.metadata.get("nbgrader", {})
-        if nbgrader.get("grade") or nbgrader.get("task"):
+        if cells.is_grade(cell) or cells.is_task(cell):
             if not isinstance(cell.metadata.get("autograder"), dict):
                 cell.metadata["autograder"] = {}
             cell.metadata["autograder"]["part"] = title
-
-
-def hidden_lines(source: str, begin: str, end: str) -> set[int]:
-    """1-based numbers of the lines of source from each begin delimiter to its end delimiter, both included."""
-    lines, inside = set(), False
-    for number, line in enumerate(source.split("\n"), start=1):
-        if begin in line:
-            inside = True
-        if inside:
-            lines.add(number)
-        if end in line:
-            inside = False
-    return lines
 
 
 def _raising_line(traceback: list[str]) -> int | None:
@@ -319,7 +306,7 @@ class SafeFeedback(ClearHiddenTests):
         """The hidden blocks' lines and the grader's, less any line the student sees in the notebook anyway."""
         hidden, seen = set(), set()
         for cell in nb.cells:
-            block = hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+            block = cells.hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
             for number, line in enumerate(cell.source.split("\n"), start=1):
                 (hidden if number in block else seen).add(line.strip())
         return Secrets((hidden | grader_lines()) - seen)
@@ -329,7 +316,7 @@ class SafeFeedback(ClearHiddenTests):
         return self.begin_test_delimeter in text or self._secrets.found_in(text)
 
     def preprocess_cell(self, cell, resources, cell_index):
-        hidden = hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+        hidden = cells.hidden_lines(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
         cell, resources = super().preprocess_cell(cell, resources, cell_index)  # nbgrader removes the block
         if cell.cell_type == "code":
             isolated = cell.metadata.get("autograder", {}).get("isolated")
@@ -389,8 +376,8 @@ class SafeFeedback(ClearHiddenTests):
                 )
             else:
                 safe.append(output)
-        meta = cell.metadata.get("nbgrader", {})
-        if has_stderr and not has_error and utils.is_grade(cell) and meta.get("score") == 0 and meta.get("points"):
+        meta = cells.meta(cell)
+        if has_stderr and not has_error and cells.is_grade(cell) and meta.get("score") == 0 and meta.get("points"):
             safe.append(NotebookNode(output_type="stream", name="stderr", text=self.stderr_note + "\n"))
         return safe
 

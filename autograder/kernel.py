@@ -41,7 +41,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute
 from traitlets import Bool, Dict, Integer
 
-from . import sandbox
+from . import cells, sandbox
 
 #: What one kernel may use: ample for assignment 05's training, finite for a bomb.
 KERNEL_LIMITS = {
@@ -286,19 +286,17 @@ class SandboxedExecute(Execute):
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)
-        meta = cell.metadata.get("nbgrader", {}) if cell is not None else {}
-        if meta.get("grade") and not meta.get("solution"):
+        if cell is not None and cells.is_test(cell):
             return min(timeout or self.test_cell_timeout, self.test_cell_timeout)
         return timeout
 
     def _why_not_run(self, cell) -> str | None:
         if cell.cell_type != "code":
             return None
-        meta = cell.metadata.get("nbgrader", {})
-        cells, functions = self._skipping.get("cells", {}), self._skipping.get("functions", [])
-        if meta.get("grade_id") in cells:
-            return f"your code hung here in the isolated check ({cells[meta['grade_id']].splitlines()[0]})"
-        if meta.get("solution") or meta.get("locked"):  # your answers and the given code always run
+        hung_cells, functions = self._skipping.get("cells", {}), self._skipping.get("functions", [])
+        if cells.grade_id(cell) in hung_cells:
+            return f"your code hung here in the isolated check ({hung_cells[cells.grade_id(cell)].splitlines()[0]})"
+        if cells.is_solution(cell) or cells.meta(cell).get("locked"):  # your answers and the given code always run
             return None
         hung = [name for name in functions if re.search(rf"\b{re.escape(name)}\b", cell.source)]
         return f"{', '.join(hung)} hung in the isolated check" if hung else None

@@ -37,8 +37,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import checks
-from .feedback import hidden_lines
+from . import cells, checks
 from .sandbox import HUNG, Limits, Sandbox, StudentCodeError, StudentError
 
 
@@ -75,23 +74,6 @@ class NotebookVerdict:
     def hung_cells(self) -> dict[str, str]:
         """{grade_id: the message} of the test cells on which the student's code hung."""
         return {g: c.message for g, c in self.cells.items() if c.hung}
-
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {}) if cell.cell_type == "code" else {}
-
-
-def _is_test(cell) -> bool:
-    return bool(_meta(cell).get("grade")) and not _meta(cell).get("solution")
-
-
-def _is_answer(cell) -> bool:
-    return bool(_meta(cell).get("solution"))
-
-
-def _is_given(cell) -> bool:
-    m = _meta(cell)
-    return bool(m.get("locked")) and not m.get("grade") and not m.get("solution")
 
 
 #: Cell magics whose body IPython runs as Python in the notebook's namespace (others hold shell, HTML, a file…):
@@ -190,7 +172,7 @@ def student_functions(source_nb) -> list[str]:
     """The names the answer cells of the source notebook define at top level."""
     names = []
     for cell in source_nb.cells:
-        if _is_answer(cell):
+        if cells.is_answer(cell):
             for node in ast.parse(_python(cell.source)).body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in names:
                     names.append(node.name)
@@ -199,33 +181,33 @@ def student_functions(source_nb) -> list[str]:
 
 def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
     """What the sandbox runs: given cells from source, answers and the student's definitions, in order."""
-    given = {_meta(c)["grade_id"]: c for c in source_nb.cells if _is_given(c)}
-    answers = {_meta(c)["grade_id"] for c in source_nb.cells if _is_answer(c)}
-    cells, seen_given, copies = [], set(), {}
+    given = {cells.grade_id(c): c for c in source_nb.cells if cells.is_given(c)}
+    answers = {cells.grade_id(c) for c in source_nb.cells if cells.is_answer(c)}
+    out, seen_given, copies = [], set(), {}
     for k, cell in enumerate(submitted_nb.cells):
         if cell.cell_type != "code":
             continue
-        gid = _meta(cell).get("grade_id")
+        gid = cells.grade_id(cell)
         if gid in given:
             if gid not in seen_given:
                 seen_given.add(gid)
-                cells.append({"id": gid, "source": _python(given[gid].source), "student": False})
-        elif gid in answers and _is_answer(cell):
+                out.append({"id": gid, "source": _python(given[gid].source), "student": False})
+        elif gid in answers and cells.is_answer(cell):
             copies[gid] = copies.get(gid, 0) + 1
             label = gid if copies[gid] == 1 else f"{gid} (copy {copies[gid]})"
-            cells.append({"id": f"answer {label}", "source": _python(cell.source), "student": True})
-        elif not _is_test(cell) and not _meta(cell).get("locked"):
+            out.append({"id": f"answer {label}", "source": _python(cell.source), "student": True})
+        elif not cells.is_test(cell) and not cells.meta(cell).get("locked"):
             source = _definitions_only(cell.source)
             if source.strip():
-                cells.append({"id": f"your cell {k + 1}", "source": source, "student": True})
+                out.append({"id": f"your cell {k + 1}", "source": source, "student": True})
     # Given cells the student deleted are restored first (they are imports and definitions).
     missing = [
         {"id": gid, "source": _python(c.source), "student": False} for gid, c in given.items() if gid not in seen_given
     ]
-    return missing + cells
+    return missing + out
 
 
-def _run_test(source: str, namespace: dict, points: float, hung=dict) -> Verdict:
+def _run_test(source: str, namespace: dict, points: float, hung=dict, delimiters: tuple[str, str] = ()) -> Verdict:
     """Run one test cell here. Output is swallowed, as nothing here is the student's.
 
     hung() gives {function: how it hung} for the student's functions that ran past their budget in this
@@ -235,9 +217,10 @@ def _run_test(source: str, namespace: dict, points: float, hung=dict) -> Verdict
     When a visible assert fails, the cell stops there, before the hidden checks that would say
     why (which block, the largest differing entry, the name of a known bug): so the hidden block
     then runs alone, and its diagnosis, if it fails too, leads the verdict's message (the visible
-    assert's follows). The score is the cell's either way.
+    assert's follows). The score is the cell's either way. delimiters: the course's hidden-test
+    delimiters (``cells.hidden_delimiters``), nbgrader's defaults if not given.
     """
-    block = hidden_lines(source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    block = cells.hidden_lines(source, *(delimiters or cells.hidden_delimiters()))
     checks.LEANED.clear()
     error, value = _execute(source, namespace)
     stopped = hung() if error is not None and HUNG in error[0] else {}
@@ -283,12 +266,13 @@ def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None] | Non
     return None, value
 
 
-def _hidden_calls(source_nb):
+def _hidden_calls(source_nb, delimiters: tuple[str, str] = ()):
     """(grade_id, check, student function) of each test cell's hidden call: ``checks.check_cost(cost)``."""
+    delimiters = delimiters or cells.hidden_delimiters()
     for cell in source_nb.cells:
-        if not _is_test(cell):
+        if not cells.is_test(cell):
             continue
-        block = hidden_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        block = cells.hidden_lines(cell.source, *delimiters)
         try:
             tree = ast.parse(_python(_hidden_only(cell.source, block)))
         except SyntaxError:
@@ -296,23 +280,23 @@ def _hidden_calls(source_nb):
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
                 check = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-                yield _meta(cell)["grade_id"], check, node.args[0].id
+                yield cells.grade_id(cell), check, node.args[0].id
                 break
 
 
-def tested_functions(source_nb) -> dict[str, list[str]]:
+def tested_functions(source_nb, delimiters: tuple[str, str] = ()) -> dict[str, list[str]]:
     """{student function: the grade_ids of the test cells whose hidden check is called on it (first argument)}."""
     out: dict[str, list[str]] = {}
-    for gid, _, function in _hidden_calls(source_nb):
+    for gid, _, function in _hidden_calls(source_nb, delimiters):
         out.setdefault(function, []).append(gid)
     return out
 
 
-def _checked(out: NotebookVerdict, source_nb) -> dict[str, list[Verdict]]:
+def _checked(out: NotebookVerdict, source_nb, delimiters: tuple[str, str] = ()) -> dict[str, list[Verdict]]:
     """{student function, or check (``check_backprop_dW1``): the verdicts of the test cells whose hidden check is
     called on it, or is it}."""
     found: dict[str, list[Verdict]] = {}
-    for gid, check, function in _hidden_calls(source_nb):
+    for gid, check, function in _hidden_calls(source_nb, delimiters):
         if gid in out.cells:
             found.setdefault(function, []).append(out.cells[gid])
             found.setdefault(check, []).append(out.cells[gid])
@@ -333,9 +317,9 @@ def _take_back(out: NotebookVerdict, checked: dict[str, list[Verdict]]) -> None:
 
     def paid(basis: str, seen: frozenset) -> bool:
         function, _, payers = basis.partition(":")
-        cells = [c for name in (payers.split(",") if payers else [function]) for c in checked.get(name, [])]
-        return not cells or any(
-            c.score < c.points or any(paid(b, seen | {basis}) for b in c.leaned if b not in seen) for c in cells
+        verdicts = [c for name in (payers.split(",") if payers else [function]) for c in checked.get(name, [])]
+        return not verdicts or any(
+            c.score < c.points or any(paid(b, seen | {basis}) for b in c.leaned if b not in seen) for c in verdicts
         )
 
     unpaid = [(v, b) for v in out.cells.values() for b in v.leaned if v.score > 0 and not paid(b, frozenset({b}))]
@@ -350,9 +334,13 @@ def _take_back(out: NotebookVerdict, checked: dict[str, list[Verdict]]) -> None:
         )
 
 
-def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | None = None) -> NotebookVerdict:
-    """The isolated verdict of every test cell of one submitted notebook."""
+def grade_notebook(
+    source_path: Path, submitted_path: Path, limits: Limits | None = None, delimiters: tuple[str, str] = ()
+) -> NotebookVerdict:
+    """The isolated verdict of every test cell of one submitted notebook. delimiters: the course's hidden-test
+    delimiters (``cells.hidden_delimiters(config)``), nbgrader's defaults if not given."""
     start = time.perf_counter()
+    delimiters = delimiters or cells.hidden_delimiters()
     source_nb = nbformat.read(source_path, as_version=4)
     out = NotebookVerdict(Path(source_path).name, functions=student_functions(source_nb))
     try:
@@ -360,13 +348,13 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
     except Exception as error:  # unreadable JSON, a missing file: every part scores 0
         submitted_nb = None
         out.notes.append(f"the notebook could not be read ({type(error).__name__}: {error})")
-    tests = [c for c in source_nb.cells if _is_test(c)]
+    tests = [c for c in source_nb.cells if cells.is_test(c)]
     with Sandbox(limits) as box:
         out.isolation = box.mode
         namespace: dict = {"__name__": "__main__"}
         for cell in source_nb.cells:
-            if _is_given(cell):
-                exec(compile(_python(cell.source), f"<given {_meta(cell)['grade_id']}>", "exec"), namespace)
+            if cells.is_given(cell):
+                exec(compile(_python(cell.source), f"<given {cells.grade_id(cell)}>", "exec"), namespace)
         if submitted_nb is not None:
             try:
                 errors = box.run_cells(sandbox_cells(source_nb, submitted_nb))
@@ -377,14 +365,14 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
             for name in student_functions(source_nb):
                 namespace[name] = box.function(name)
         for cell in tests:
-            gid, points = _meta(cell)["grade_id"], float(_meta(cell).get("points", 0))
+            gid, points = cells.grade_id(cell), float(cells.meta(cell).get("points", 0))
             if submitted_nb is None:
                 out.cells[gid] = Verdict(gid, points, 0.0, "the notebook could not be read")
                 continue
             box.new_cell()
-            out.cells[gid] = _run_test(cell.source, namespace, points, lambda: box.cell_hung or {})
+            out.cells[gid] = _run_test(cell.source, namespace, points, lambda: box.cell_hung or {}, delimiters)
             out.cells[gid].grade_id = gid
-        checked = _checked(out, source_nb)
+        checked = _checked(out, source_nb, delimiters)
         _take_back(out, checked)
     # A function hung if it hung on every cell that checks it (one that works on other inputs has not).
     out.hung = sorted(f for f in out.functions if checked.get(f) and all(c.hung for c in checked[f]))
@@ -392,7 +380,9 @@ def grade_notebook(source_path: Path, submitted_path: Path, limits: Limits | Non
     return out
 
 
-def grade_assignment(source_dir: Path, submitted_dir: Path, limits: Limits | None = None) -> list[NotebookVerdict]:
+def grade_assignment(
+    source_dir: Path, submitted_dir: Path, limits: Limits | None = None, delimiters: tuple[str, str] = ()
+) -> list[NotebookVerdict]:
     """Every notebook of source_dir against its namesake in submitted_dir (a missing one scores 0)."""
     notebooks = sorted(Path(source_dir).glob("*.ipynb"))
-    return [grade_notebook(path, Path(submitted_dir) / path.name, limits) for path in notebooks]
+    return [grade_notebook(path, Path(submitted_dir) / path.name, limits, delimiters) for path in notebooks]

@@ -29,7 +29,7 @@ import pytest
 from conftest import at_kernel_start
 
 import autograder
-from autograder import feedback, grading
+from autograder import cells, feedback, grading
 from autograder.course import COURSE_ROOT, Course
 from autograder.grading import Options, Status, gradebook
 from autograder.grading.submission import MAX_SUBMITTED_BYTES
@@ -462,7 +462,7 @@ def _hidden_lines() -> list[str]:
         line
         for cell in source.cells
         for number, line in enumerate(cell.source.split("\n"), start=1)
-        if number in feedback.hidden_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        if number in cells.hidden_lines(cell.source, *cells.hidden_delimiters())
     ]
 
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import cells
 from ..course import Answers, Course
 from .profile import Profile, profile_student
 
@@ -79,15 +80,14 @@ def hanging_answers(assignment: str, source: Course | None = None) -> dict[str, 
     out = {}
     for path in sorted((source or Course()).path("source", assignment).glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or not meta.get("solution"):
+            if not cells.is_answer(cell):
                 continue
             body = ast.parse(student_answer(cell.source)).body
             names = [n.name for n in body if isinstance(n, ast.FunctionDef)]
             hang = [f"def {name}(*args, **kwargs):\n    while True:\n        pass" for name in names]
             if hang:
                 imports = [ast.unparse(n) for n in body if isinstance(n, (ast.Import, ast.ImportFrom))]
-                out[meta["grade_id"]] = "\n".join(imports + hang)
+                out[cells.grade_id(cell)] = "\n".join(imports + hang)
     return out
 
 

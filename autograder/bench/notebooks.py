@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from .. import cells
 from ..course import COURSE_ROOT
 
 #: Correct loop-style sample submissions of autograder.samples: (module, student) per assignment.
@@ -126,14 +127,13 @@ def run_notebook(nb, folder: Path, timeout: float, blas_threads: int | None = No
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        meta = cell.metadata.get("nbgrader", {})
         error = ""
         for o in cell.get("outputs", []):
             if o.get("output_type") == "error":
                 error = o.get("ename", "error")
             elif o.get("output_type") == "stream" and o.get("name") == "stderr" and not error:
                 error = "stderr"
-        out.append(CellTime(i, meta["grade_id"] if meta.get("grade") else None, _seconds(cell), error))
+        out.append(CellTime(i, cells.grade_id(cell) if cells.is_grade(cell) else None, _seconds(cell), error))
     return out
 
 
@@ -165,7 +165,7 @@ def time_assignment(
             nb = nbformat.read(path, as_version=4)
             if answers is not None:
                 nb = course.fill_answers(nb, nb, answers)  # the source with hidden tests, answers replaced
-                graded = [i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade")]
+                graded = [i for i, c in enumerate(nb.cells) if cells.is_grade(c)]
                 nb.cells = nb.cells[: max(graded) + 1] if graded else nb.cells
             times += run_notebook(nb, folder, timeout, blas_threads)
     return times

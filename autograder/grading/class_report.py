@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .. import cells
 from ..course import Course
 from . import gradebook
 from .report import shown
@@ -301,10 +302,9 @@ def parts(course: Course, assignment: str) -> list[Part]:
                 for heading in _headings(cell.source):
                     found = _SECTION.findall(heading)
                     section = f"§{found[-1]}" if found else section
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            if cells.is_test(cell):
                 title = cell.metadata.get("autograder", {}).get("part", "")
-                out.append(Part(assignment, path.stem, meta["grade_id"], title, section))
+                out.append(Part(assignment, path.stem, cells.grade_id(cell), title, section))
     return out
 
 
@@ -319,18 +319,17 @@ def _messages(path: Path) -> dict[str, str]:
         return {}
     out = {}
     for cell in nb.get("cells", []) if isinstance(nb, dict) else []:
-        meta = cell.get("metadata") if isinstance(cell, dict) else None
-        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
-        if not isinstance(nbgrader, dict) or not nbgrader.get("grade") or not isinstance(nbgrader.get("grade_id"), str):
+        if not isinstance(cell, dict) or not cells.is_grade(cell) or cells.grade_id(cell) is None:
             continue
+        meta = cell["metadata"]
         ours = meta.get("autograder")
         isolated = ours.get("isolated") if isinstance(ours, dict) else None
         if isinstance(isolated, dict) and isinstance(isolated.get("message"), str):
-            out[nbgrader["grade_id"]] = isolated["message"]
+            out[cells.grade_id(cell)] = isolated["message"]
             continue
         errors = [o for o in cell.get("outputs", []) if isinstance(o, dict) and o.get("output_type") == "error"]
         if errors:
-            out[nbgrader["grade_id"]] = f"{errors[-1].get('ename', '')}: {errors[-1].get('evalue', '')}"
+            out[cells.grade_id(cell)] = f"{errors[-1].get('ename', '')}: {errors[-1].get('evalue', '')}"
     return out
 
 
@@ -344,10 +343,10 @@ def build(course: Course, assignments: list[str] | None = None) -> ClassReport:
     points: dict[tuple[str, str, str], float] = {}
     submissions: dict[str, list[str]] = {a: [] for a in assignments}
     losses: list[Loss] = []
-    for (student, a), cells in sorted(grades.items()):
+    for (student, a), graded in sorted(grades.items()):
         submissions[a].append(student)
         said: dict[str, dict[str, str]] = {}
-        for (notebook, gid), (score, top, manual) in cells.items():
+        for (notebook, gid), (score, top, manual) in graded.items():
             points[a, notebook, gid] = top
             if score >= top - 1e-9:
                 continue

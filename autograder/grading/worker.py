@@ -31,8 +31,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .. import cells, verdict
 from .. import kernel as sandboxed_kernel
-from .. import verdict
 from ..course import Course, last_error
 from ..sandbox import Limits
 from . import gradebook
@@ -61,7 +61,8 @@ def grade(
         if isolated:
             submitted = scratch.path("submitted", assignment, student)
             try:
-                verdicts = verdict.grade_assignment(source.path("source", assignment), submitted, limits)
+                delimiters = cells.hidden_delimiters(scratch.api.config)  # the course's, as its feedback reads them
+                verdicts = verdict.grade_assignment(source.path("source", assignment), submitted, limits, delimiters)
             except Exception as error:  # the grader's own failure on this submission: it scores nothing
                 detail = f"the isolated pass failed: {type(error).__name__}: {error}"[:300]
                 seconds = time.perf_counter() - start
@@ -169,9 +170,8 @@ def timed_out_cells(scratch: Course, student: str, assignment: str) -> str:
             if sandboxed_kernel.NOT_RUN in errors:
                 not_run += 1
             elif "CellTimeoutError" in errors:
-                meta = cell.metadata.get("nbgrader", {})
-                if meta.get("grade"):
-                    graded.append(meta["grade_id"])
+                if cells.is_grade(cell):
+                    graded.append(cells.grade_id(cell))
                 else:
                     ungraded += 1
     words = []
@@ -204,14 +204,14 @@ def annotate(scratch: Course, student: str, assignment: str, verdicts: list[verd
         if not (folder / v.notebook).exists() and submitted.exists():
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copy(submitted, folder / v.notebook)
-    cells = {v.notebook: v.cells for v in verdicts}
+    judged = {v.notebook: v.cells for v in verdicts}
     functions = {v.notebook: v.functions for v in verdicts}  # the graded ones: the only names the later-cell note shows
     for path in sorted(folder.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid in cells.get(path.name, {}) and cell.metadata["nbgrader"].get("grade"):
-                isolated = asdict(cells[path.name][gid])
+            gid = cells.grade_id(cell)
+            if gid in judged.get(path.name, {}) and cells.is_grade(cell):
+                isolated = asdict(judged[path.name][gid])
                 cell.metadata["autograder"] = {"isolated": isolated, "functions": functions.get(path.name, [])}
         nb, _ = SanitizeFeedback().preprocess(nb, {})
         mode = path.stat().st_mode & 0o7777  # nbgrader leaves it read-only (0444): so it stays
