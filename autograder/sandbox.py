@@ -51,6 +51,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from . import sandbox_child as wire
@@ -77,12 +78,35 @@ class Limits:
     open_files: int = 64
 
 
-#: How a call that ran past its budget is said (StudentCodeError's message starts with it).
+#: How a call that ran past its budget is said to the student (the words only: a hang is known by its type,
+#: StudentCodeTimeout, and by its kind, Trouble.TIMEOUT, never by these words).
 HUNG = "took longer than"
+
+
+class Trouble(StrEnum):
+    """What went wrong with the student's code, beyond its message: carried by the exceptions below, on the wire
+    from the child (``"kind"``) and into the verdicts. A message's words are for people; this is for code."""
+
+    TIMEOUT = "timeout"  # a call (or the cells) ran past its budget and was stopped
+    NOT_YOURS = "not_yours"  # the name is not a function an answer cell defined (tanh = np.tanh)
 
 
 class StudentCodeError(Exception):
     """The student's code failed in the sandbox (raised, died, timed out); the message says how."""
+
+    kind: Trouble | None = None
+
+
+class StudentCodeTimeout(StudentCodeError):
+    """The student's code ran past its budget and was stopped."""
+
+    kind = Trouble.TIMEOUT
+
+
+class NotYours(StudentCodeError):
+    """The name called is not a function that an answer cell of the notebook defined."""
+
+    kind = Trouble.NOT_YOURS
 
 
 # --------------------------------------------------------------------------- the launcher
@@ -493,7 +517,7 @@ class Sandbox:
 
     def _start(self) -> None:
         if self._cells_hung:  # they would hang again, a start budget each time
-            raise StudentCodeError(self._cells_hung)
+            raise StudentCodeTimeout(self._cells_hung)
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-sandbox-")
         tmp = Path(self._tmp.name)
         child_r, parent_w = os.pipe()
@@ -542,11 +566,9 @@ class Sandbox:
         """Run cells in the child; if they hang, they are never run again (each start would wait it out)."""
         try:
             return self._request(request, seconds=self._cells_seconds)[0]
-        except StudentCodeError as error:
-            if str(error).startswith(HUNG):
-                self._cells_hung = f"{error} while your cells ran (they are not run again)"
-                raise StudentCodeError(self._cells_hung) from None
-            raise
+        except StudentCodeTimeout as error:
+            self._cells_hung = f"{error} while your cells ran (they are not run again)"
+            raise StudentCodeTimeout(self._cells_hung) from None
 
     def close(self) -> None:
         """Kill the child and everything it started; remove its directory."""
@@ -616,7 +638,7 @@ class Sandbox:
                 self._callback(reply, data, callbacks or [])
         except TimeoutError:
             self.close()
-            raise StudentCodeError(f"{HUNG} {seconds:g} s and was stopped") from None
+            raise StudentCodeTimeout(f"{HUNG} {seconds:g} s and was stopped") from None
         except (EOFError, OSError):
             try:  # the pipe closed as the process ended: its status says how
                 code = self._proc.wait(timeout=2) if self._proc else None
@@ -624,7 +646,7 @@ class Sandbox:
                 code = None
             self.close()
             if expired.is_set():
-                raise StudentCodeError(f"{HUNG} {seconds:g} s and was stopped") from None
+                raise StudentCodeTimeout(f"{HUNG} {seconds:g} s and was stopped") from None
             raise StudentCodeError(_death(code)) from None
         except Exception as error:  # anything else the child sent us: refused, whatever it was
             self.close()
@@ -676,7 +698,9 @@ class Sandbox:
         """``call``, with the notebook's functions named in substitute ({name: our function}) replaced by ours for
         this call (the child calls them back)."""
         if self.cell_hung and name in self.cell_hung:  # it would only spend another budget
-            raise StudentCodeError(f"{HUNG} its budget earlier in this cell ({self.cell_hung[name]}): not called again")
+            raise StudentCodeTimeout(
+                f"{HUNG} its budget earlier in this cell ({self.cell_hung[name]}): not called again"
+            )
         if self._proc is None:
             self._start()
         blobs: list[bytes] = []
@@ -692,18 +716,15 @@ class Sandbox:
         budget = min(self.limits.call_seconds, self.limits.after_hang_seconds) if self.hung else None
         try:
             reply, data = self._request(header, blobs, callbacks, seconds=budget)
-        except StudentCodeError as error:
-            if str(error).startswith(HUNG):
-                self.hung += 1
-                if self.cell_hung is not None:
-                    self.cell_hung[name] = str(error)
-                if budget is not None:
-                    raise StudentCodeError(
-                        f"{error} (your code had hung before: later calls get {budget:g} s)"
-                    ) from None
+        except StudentCodeTimeout as error:
+            self.hung += 1
+            if self.cell_hung is not None:
+                self.cell_hung[name] = str(error)
+            if budget is not None:
+                raise StudentCodeTimeout(f"{error} (your code had hung before: later calls get {budget:g} s)") from None
             raise
         if "error" in reply:
-            raise StudentCodeError(reply["error"])
+            raise (NotYours if reply.get("kind") == Trouble.NOT_YOURS.value else StudentCodeError)(reply["error"])
         try:
             result = wire.decode(reply["result"], data)
             after = [wire.decode(t, data) for t in reply.get("after", [])]
@@ -725,7 +746,7 @@ class Sandbox:
             try:
                 return self.call(name, *args, **kwargs)
             except StudentCodeError as error:
-                raise _as_exception(str(error)) from None
+                raise _as_exception(str(error), error.kind) from None
 
         def with_globals(**substitute):
             """The student's function with the notebook's functions named here replaced by these (ours)."""
@@ -734,7 +755,7 @@ class Sandbox:
                 try:
                     return self.call_with(name, substitute, *args, **kwargs)
                 except StudentCodeError as error:
-                    raise _as_exception(str(error)) from None
+                    raise _as_exception(str(error), error.kind) from None
 
             substituted.__name__ = substituted.__qualname__ = name
             return substituted
@@ -745,7 +766,8 @@ class Sandbox:
                 self._start()
             reply, _ = self._request({"op": "names", "name": name})
             if "error" in reply:
-                raise _as_exception(str(reply["error"]))
+                kind = Trouble.NOT_YOURS if reply.get("kind") == Trouble.NOT_YOURS.value else None
+                raise _as_exception(str(reply["error"]), kind)
             names = reply.get("names")
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                 return None
@@ -759,21 +781,40 @@ class Sandbox:
 
 
 class StudentError(RuntimeError):
-    """What a proxy raises when the student's function failed in the sandbox in a way of its own."""
+    """What a proxy raises when the student's function failed in the sandbox in a way of its own; ``kind`` says
+    which way, when it is one the grader acts on (a hang, a library's function under the student's name)."""
+
+    def __init__(self, message: str = "", kind: Trouble | None = None):
+        super().__init__(message)
+        self.kind = kind
 
 
-def _as_exception(message: str) -> Exception:
-    """The child's "Type: message" as an exception of that built-in type if there is one."""
+def trouble(error: BaseException | None) -> Trouble | None:
+    """The kind of the student's trouble that caused error, if any: error's own, or that of an exception it was
+    raised from or while handling (a check's CheckFailure about a call that hung), the nearest first."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        kind = getattr(error, "kind", None)
+        if isinstance(kind, Trouble):
+            return kind
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _as_exception(message: str, kind: Trouble | None = None) -> Exception:
+    """The child's "Type: message" as an exception of that built-in type if there is one, else a StudentError
+    (always one when kind says how the code failed)."""
     import builtins
 
-    kind, _, text = message.partition(": ")
-    cls = getattr(builtins, kind, None) if kind.isidentifier() else None
+    name, _, text = message.partition(": ")
+    cls = getattr(builtins, name, None) if name.isidentifier() and kind is None else None
     if isinstance(cls, type) and issubclass(cls, Exception) and cls.__module__ == "builtins":
         try:
             return cls(text) if text else cls()
         except TypeError:  # exception types with required arguments (UnicodeDecodeError…)
             pass
-    return StudentError(message)
+    return StudentError(message, kind)
 
 
 def _mirror(mine: list, theirs: list) -> None:

@@ -347,6 +347,7 @@ def serve(rfd: int, wfd: int) -> None:
             elif not isinstance(function, types.FunctionType) or function.__code__.co_filename not in student_files:
                 where = getattr(getattr(function, "__code__", None), "co_filename", type(function).__name__)
                 reply["error"] = f"NotYours: {name} was not defined by an answer cell of the notebook (but by {where})"
+                reply["kind"] = "not_yours"  # autograder.sandbox.Trouble.NOT_YOURS
             elif op == "names":  # the global and attribute names its code uses (np.tanh: "np", "tanh")
                 reply["names"] = sorted(code_names(function.__code__))
             else:

@@ -38,7 +38,7 @@ from pathlib import Path
 import nbformat
 
 from . import cells, checks
-from .sandbox import HUNG, Limits, Sandbox, StudentCodeError, StudentError
+from .sandbox import Limits, Sandbox, StudentCodeError, StudentError, Trouble, trouble
 
 
 @dataclass
@@ -52,11 +52,12 @@ class Verdict:
     hidden: bool = False  # the failure was raised on a line of the hidden tests
     diagnosed: bool = False  # a visible assert failed, and the message is the hidden checks' (run alone)
     leaned: list[str] = field(default_factory=list)  # other parts its checks accepted a result on top of
+    trouble: Trouble | None = None  # how the student's code failed, when the grader acts on it (sandbox.Trouble)
 
     @property
     def hung(self) -> bool:
         """The student's code ran past its call budget in this cell (the kernel need not wait for it again)."""
-        return HUNG in self.message
+        return self.trouble == Trouble.TIMEOUT
 
 
 @dataclass
@@ -223,11 +224,12 @@ def _run_test(source: str, namespace: dict, points: float, hung=dict, delimiters
     block = cells.hidden_lines(source, *(delimiters or cells.hidden_delimiters()))
     checks.LEANED.clear()
     error, value = _execute(source, namespace)
-    stopped = hung() if error is not None and HUNG in error[0] else {}
+    kind = trouble(error[2]) if error is not None else None
+    stopped = hung() if kind == Trouble.TIMEOUT else {}
     if stopped:
         name, how = list(stopped.items())[-1]  # the last to hang: the one whose error stopped the cell
         hidden = error[1] is not None and error[1] in block
-        return Verdict("", points, 0.0, f"{StudentError.__name__}: {name} {how}", hidden)
+        return Verdict("", points, 0.0, f"{StudentError.__name__}: {name} {how}", hidden, trouble=kind)
     if error is None:
         leaned = sorted(checks.LEANED)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -236,12 +238,12 @@ def _run_test(source: str, namespace: dict, points: float, hung=dict, delimiters
     hidden = error[1] is None or error[1] in block
     # Not when the student's code itself hung, died or raised (StudentCodeError): that message is the
     # diagnosis, and the hidden checks would only meet the same failure again, a call budget later.
-    if not hidden and block and not error[0].startswith(f"{StudentCodeError.__name__}:"):
+    if not hidden and block and not isinstance(error[2], StudentCodeError):
         diagnosis, _ = _execute(_hidden_only(source, block), namespace)
         if diagnosis is not None:
             message = f"{diagnosis[0]}\n(the visible test said: {error[0]})"
-            return Verdict("", points, 0.0, message, hidden=False, diagnosed=True)
-    return Verdict("", points, 0.0, error[0], hidden)
+            return Verdict("", points, 0.0, message, False, True, trouble=trouble(diagnosis[2]) or kind)
+    return Verdict("", points, 0.0, error[0], hidden, trouble=kind)
 
 
 def _hidden_only(source: str, block: set[int]) -> str:
@@ -249,9 +251,9 @@ def _hidden_only(source: str, block: set[int]) -> str:
     return "\n".join(line if n in block else "" for n, line in enumerate(source.split("\n"), start=1))
 
 
-def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None] | None, object]:
+def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None, Exception] | None, object]:
     """Run cell source in namespace: (None, the value of its last expression), or ((the error as
-    "Name: message", the cell line that raised it), None)."""
+    "Name: message", the cell line that raised it, the exception), None)."""
     tree = ast.parse(_python(source))
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     sink = io.StringIO()
@@ -262,7 +264,8 @@ def _execute(source: str, namespace: dict) -> tuple[tuple[str, int | None] | Non
     except Exception as error:  # the cell failed: that is the verdict
         text = str(error).strip()
         lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if f.filename == "<test cell>"]
-        return (f"{type(error).__name__}: {text}" if text else type(error).__name__, lines[-1] if lines else None), None
+        said = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        return (said, lines[-1] if lines else None, error), None
     return None, value
 
 
@@ -326,7 +329,7 @@ def _take_back(out: NotebookVerdict, checked: dict[str, list[Verdict]]) -> None:
     for verdict, basis in unpaid:
         function = basis.partition(":")[0]
         verdict.score = 0.0
-        verdict.hidden = True
+        verdict.hidden, verdict.trouble = True, None
         verdict.message = (
             f"CheckFailure: this part passed only on top of your own {function}, which differs from the notes' "
             f"definition here, yet passes its own tests: {function} answers differently in different places "

@@ -80,6 +80,12 @@ def parallel_run(class_course):
     return report, gradebook.scores(class_course, ASSIGNMENTS)
 
 
+def _own_copy(course: Course, tmp_path) -> Course:
+    """A copy of the module's class for a test that changes it (grades again, writes a manual grade, deletes
+    grades, stops a student): the class stays as parallel_run left it, for the tests that read it, in any order."""
+    return Course(shutil.copytree(course.root, tmp_path / "course", symlinks=True))
+
+
 def _status(report):
     return {(o.student, o.assignment): o.status for o in report.outcomes}
 
@@ -157,11 +163,12 @@ def test_summary_csv_and_feedback(parallel_run, class_course):
     assert (class_course.root / "feedback" / "alice" / "01_activations" / "activations.html").is_file()
 
 
-def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, class_course):
+def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, class_course, tmp_path):
     report, scores = parallel_run
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{class_course.gradebook}") as gb:
+    course = _own_copy(class_course, tmp_path)
+    with Gradebook(f"sqlite:///{course.gradebook}") as gb:
         grade = gb.find_grade("tanh_values", "activations", "01_activations", "bob")
         grade.manual_score = 1.5
         gb.db.commit()
@@ -169,10 +176,10 @@ def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, c
     # grades as in parallel, the dead kernel and the noise included.
     regraded = ["alice", "bob", "carl", "eve"]  # not fay either
     again = grading.grade(
-        class_course, Options(ASSIGNMENTS[:1], jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT, students=regraded)
+        course, Options(ASSIGNMENTS[:1], jobs=1, timeout=BUDGET, call_timeout=CALL_TIMEOUT, students=regraded)
     )
     assert {o.student for o in again.outcomes} == set(regraded)
-    rescored = gradebook.scores(class_course, ASSIGNMENTS)
+    rescored = gradebook.scores(course, ASSIGNMENTS)
     expected = dict(scores)
     expected["bob", "01_activations"] = {**scores["bob", "01_activations"], "tanh_values": 1.5}
     for key in expected:
@@ -183,13 +190,15 @@ def test_sequential_regrade_is_identical_and_keeps_manual_grades(parallel_run, c
         assert db.execute("select count(*) from grade where manual_score = 1.5").fetchone()[0] == 1
 
 
-def test_restore_puts_a_backup_back(class_course, parallel_run):
-    backups = sorted((class_course.root / "backups").glob("gradebook-*.db"))
+def test_restore_puts_a_backup_back(class_course, parallel_run, tmp_path):
+    course = _own_copy(class_course, tmp_path)
+    gradebook.backup(course)  # the graded gradebook (parallel_run's own backup is of the one before it graded)
+    backups = sorted((course.root / "backups").glob("gradebook-*.db"))
     assert backups
-    with sqlite3.connect(class_course.gradebook) as db:
+    with sqlite3.connect(course.gradebook) as db:
         db.execute("delete from grade")
-    gradebook.restore(class_course, backups[-1])
-    with sqlite3.connect(class_course.gradebook) as db:
+    gradebook.restore(course, backups[-1])
+    with sqlite3.connect(course.gradebook) as db:
         assert db.execute("select count(*) from grade").fetchone()[0] > 0
 
 
@@ -211,21 +220,20 @@ def test_a_stale_release_stops_grading_with_what_to_run(class_course, tmp_path):
         grading.grade(Course(root), Options(["01_activations"]))
 
 
-def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course, tmp_path):
+def test_a_student_past_the_budget_is_stopped_with_every_kernel(class_course, parallel_run, tmp_path):
     # dora's first notebook cannot be done in 3 s, however fast the machine: her sigmoid hangs for
-    # a whole call budget in the isolated pass.
-    shutil.copy(class_course.gradebook, tmp_path / "gb.db")
+    # a whole call budget in the isolated pass. On a copy of the class parallel_run graded (her 02 with it).
+    course = _own_copy(class_course, tmp_path)
+    shutil.copy(course.gradebook, tmp_path / "gb.db")
     options = Options(feedback=False, timeout=3)
-    outcomes = supervisor.grade_student(
-        class_course, "dora", ASSIGNMENTS, options, tmp_path / "gb.db", threading.Lock()
-    )
+    outcomes = supervisor.grade_student(course, "dora", ASSIGNMENTS, options, tmp_path / "gb.db", threading.Lock())
     assert [o.status for o in outcomes] == [Status.TIMED_OUT, Status.TIMED_OUT]
     assert "stopped after 3 s" in outcomes[0].detail
     # Nothing of the run that graded her 02 before stays: no score (0 on every part), no feedback.
     assert set(gradebook.submission_scores(tmp_path / "gb.db", "dora", "02_forward_pass")["forward_pass"].values()) == {
         0.0
     }
-    assert not class_course.path("autograded", "02_forward_pass", "dora").exists()
+    assert not course.path("autograded", "02_forward_pass", "dora").exists()
 
 
 def test_what_a_submission_may_bring_is_bounded_and_plainly_named(tmp_path, monkeypatch):
@@ -443,12 +451,19 @@ def test_a_cell_stopped_by_a_hang_names_the_function_and_a_hang_a_check_caught_c
     (checks.yours, here a kl_divergence that hangs) still passes a right part: one bug, one part."""
     from autograder import checks, verdict
 
-    def hangs(*args):
-        raise verdict.StudentError("took longer than 10 s and was stopped")
+    def hangs(*args):  # what a proxy raises for a call that ran past its budget: known by its kind, not its words
+        raise verdict.StudentError("took longer than 10 s and was stopped", verdict.Trouble.TIMEOUT)
 
     hung = {"f": "took longer than 10 s and was stopped"}
     stopped = verdict._run_test("f()", {"f": hangs}, 3.0, hung=lambda: hung)
     assert (stopped.score, stopped.message, stopped.hung) == (0.0, f"StudentError: f {hung['f']}", True)
+
+    # A student's own exception that says the words is no hang: the sandbox's clock decides that, not the message.
+    def says_it():
+        raise ValueError("took longer than 10 s and was stopped")
+
+    forged = verdict._run_test("f()", {"f": says_it}, 3.0, hung=lambda: hung)
+    assert (forged.score, forged.hung, forged.trouble) == (0.0, False, None)
     cell = "from autograder import checks\nassert checks.yours(kl, 'kl_divergence', 1.0) is None\nassert cost() == 2"
     namespace = {"kl": hangs, "cost": lambda: 2, "checks": checks}
     right = verdict._run_test(cell, namespace, 3.0, hung=lambda: {"kl": hung["f"]})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import Course
+from ..sandbox import Trouble
 from . import gradebook
 from .outcome import Outcome, Status
 
@@ -44,7 +45,7 @@ def flags(kernel: dict, verdicts: list) -> list[str]:
                     continue  # the kernel ran the visible tests only: nothing to compare
                 # A library's function under the student's name (tanh = np.tanh) is a plain mistake
                 # that the isolated pass refuses, not tampering.
-                (aliased if "NotYours:" in cell.message else faked).append(gid)
+                (aliased if cell.trouble == Trouble.NOT_YOURS else faked).append(gid)
             elif k < cell.score - 1e-9:
                 lost.append(gid)
     out = []
