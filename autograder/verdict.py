@@ -181,7 +181,8 @@ def student_functions(source_nb) -> list[str]:
 
 
 def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
-    """What the sandbox runs: given cells from source, answers and the student's definitions, in order."""
+    """What the sandbox runs: given cells from source, answers and the student's definitions, in order. A cell
+    of the student's own (not an answer) is marked "own": its errors are the student's to leave."""
     given = {cells.grade_id(c): c for c in source_nb.cells if cells.is_given(c)}
     answers = {cells.grade_id(c) for c in source_nb.cells if cells.is_answer(c)}
     out, seen_given, copies = [], set(), {}
@@ -200,7 +201,7 @@ def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
         elif not cells.is_test(cell) and not cells.meta(cell).get("locked"):
             source = _definitions_only(cell.source)
             if source.strip():
-                out.append({"id": f"your cell {k + 1}", "source": source, "student": True})
+                out.append({"id": f"your cell {k + 1}", "source": source, "student": True, "own": True})
     # Given cells the student deleted are restored first (they are imports and definitions).
     missing = [
         {"id": gid, "source": _python(c.source), "student": False} for gid, c in given.items() if gid not in seen_given
@@ -360,9 +361,11 @@ def grade_notebook(
                 exec(compile(_python(cell.source), f"<given {cells.grade_id(cell)}>", "exec"), namespace)
         if submitted_nb is not None:
             try:
-                errors = box.run_cells(sandbox_cells(source_nb, submitted_nb))
+                to_run = sandbox_cells(source_nb, submitted_nb)
+                errors = box.run_cells(to_run)
                 # Errors of the student's own extra cells are theirs to leave: only answer cells are noted.
-                out.notes += [f"{c} raised {e}" for c, e in errors.items() if not c.startswith("your cell")]
+                own = {c["id"] for c in to_run if c.get("own")}
+                out.notes += [f"{c} raised {e}" for c, e in errors.items() if c not in own]
             except StudentCodeError as error:
                 out.notes.append(f"running your answer cells failed: the code {error}")
             for name in student_functions(source_nb):
