@@ -292,3 +292,13 @@ def test_an_unreachable_scheduler_is_said_in_one_line_before_anything_is_touched
                 grading.grade(course, _options(scheduler=address))
             assert "\n" not in str(raised.value)
     assert not (course.root / "backups").exists()  # nothing was backed up, released or graded
+
+
+def test_without_distributed_the_scheduler_option_names_the_extra_to_install(monkeypatch):
+    """distributed is the cluster extra (pyproject.toml), not in the instructors' install: --scheduler without it
+    says what to install, in one line."""
+    monkeypatch.setitem(sys.modules, "distributed", None)  # what an import finds where it is not installed
+    monkeypatch.setitem(sys.modules, "distributed.comm", None)
+    with pytest.raises(grading.CourseError, match=r"pip install -e '\.\[cluster\]'") as raised:
+        pools.DaskPool(_options(scheduler="tcp://127.0.0.1:8786"))
+    assert "\n" not in str(raised.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -11,12 +12,33 @@ import tomllib
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+#: conda-forge's names of what PyPI has as a package with an extra.
+_CONDA_NAMES = {"bleach-with-css": "bleach[css]"}
 
 
-def _pip_requirements(folder):
-    """{package: bound} of folder's pyproject.toml (the course's, or student/'s)."""
-    deps = tomllib.loads((folder / "pyproject.toml").read_text())["project"]["dependencies"]
-    return {Requirement(d).name.lower(): str(Requirement(d).specifier) for d in deps}
+def _name(requirement: Requirement) -> str:
+    """A requirement's package, normalized, with its extras: bleach[css]."""
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    return canonicalize_name(requirement.name) + extras
+
+
+def _project(folder):
+    return tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+
+
+def _pip_requirements(folder, extras=True):
+    """{package: bound} of folder's pyproject.toml (the course's, or student/'s): its dependencies, and those of
+    its extras (an extra that names the project itself, as test names cluster, brings nothing more)."""
+    project = _project(folder)
+    deps = list(project["dependencies"])
+    if extras:
+        deps += [d for group in project.get("optional-dependencies", {}).values() for d in group]
+    found = [Requirement(d) for d in deps]
+    own = canonicalize_name(project["name"])
+    return {_name(r): SpecifierSet(str(r.specifier)) for r in found if canonicalize_name(r.name) != own}
 
 
 def _conda_requirements(folder):
@@ -25,17 +47,80 @@ def _conda_requirements(folder):
     out = {}
     pip = [dep for entry in env["dependencies"] if isinstance(entry, dict) for dep in entry.get("pip", [])]
     for dep in env["dependencies"] + [dep for dep in pip if not dep.startswith(("-", "."))]:
-        if isinstance(dep, str) and dep not in ("pip",) and not dep.startswith("python"):
-            name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep).groups()
-            out[name.lower()] = bound.replace(" ", "")
+        name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep).groups() if isinstance(dep, str) else ("", "")
+        if name not in ("", "pip", "python"):
+            out[_CONDA_NAMES.get(name.lower(), canonicalize_name(name))] = SpecifierSet(bound.replace(" ", ""))
     return out
 
 
 def test_pyproject_and_environment_yml_list_the_same_packages_and_bounds(course_root):
+    """environment.yml is the whole of pyproject.toml for conda: its dependencies and every extra's."""
     pip, conda = _pip_requirements(course_root), _conda_requirements(course_root)
     assert pip == conda
     for name in ("numpy", "scipy", "matplotlib", "jupyterlab", "nbgrader", "nbval", "pytest", "scikit-image"):
-        assert pip.get(name, "").startswith(">="), f"{name} needs a tested lower bound"
+        assert str(pip.get(name, "")).startswith(">="), f"{name} needs a tested lower bound"
+    assert all(any(s.operator == ">=" for s in bound) for bound in pip.values()), pip
+
+
+def _imports(path):
+    """{(top-level module, whether at import time)} of a Python file: at import time unless inside a function."""
+    tree = ast.parse(path.read_text())
+    lazy = {
+        id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found |= {(name.split(".")[0], id(node) not in lazy) for name in names}
+    return found
+
+
+def _third_party(course_root, files):
+    """{distribution: {(file, whether imported at import time)}} of what files import from outside the standard
+    library and the course's own modules (those of autograder/, tests/ and notebooks/)."""
+    from importlib.metadata import packages_distributions
+
+    distributions = packages_distributions()
+    ours = {"autograder", "__future__"} | {
+        p.stem for kind in ("tests", "notebooks") for p in (course_root / kind).glob("*.py")
+    }
+    found: dict[str, set] = {}
+    for path in files:
+        for module, eager in _imports(path):
+            if module in sys.stdlib_module_names or module in ours:
+                continue
+            for distribution in distributions.get(module, [module]):
+                found.setdefault(canonicalize_name(distribution), set()).add((path.relative_to(course_root), eager))
+    return found
+
+
+def test_every_package_the_course_imports_is_declared(course_root):
+    """The course's code (autograder/, deploy/, notebooks/*.py) imports only what pyproject.toml's dependencies
+    declare, but for the cluster extra's, imported inside the functions that need it (--scheduler); the tests import
+    what the dependencies and the extras declare."""
+    project = _project(course_root)
+    declared = {canonicalize_name(Requirement(d).name) for d in project["dependencies"]}
+    cluster = {canonicalize_name(Requirement(d).name) for d in project["optional-dependencies"]["cluster"]}
+    everything = {canonicalize_name(Requirement(d).name) for d in _pip_requirements(course_root)}
+    code = [
+        *(course_root / "autograder").rglob("*.py"),
+        *(p for p in (course_root / "deploy").rglob("*.py") if "node_modules" not in p.parts),
+        *(course_root / "notebooks").glob("*.py"),
+    ]
+    imported = _third_party(course_root, code)
+    assert {"nbformat", "nbconvert", "nbclient", "traitlets", "jupyter-client", "sqlalchemy", "bleach"} <= set(imported)
+    undeclared = {d: sorted(map(str, where)) for d, where in imported.items() if d not in declared | cluster}
+    assert not undeclared, f"imported, not in pyproject.toml's dependencies: {undeclared}"
+    eager = {d: sorted(str(p) for p, at_import in where if at_import) for d, where in imported.items() if d in cluster}
+    assert not any(eager.values()), f"the cluster extra's, imported as the course's code is imported: {eager}"
+    from_tests = _third_party(course_root, (course_root / "tests").glob("*.py"))
+    undeclared = {d: sorted(str(p) for p, _ in where) for d, where in from_tests.items() if d not in everything}
+    assert not undeclared, f"the tests import what pyproject.toml declares nowhere: {undeclared}"
 
 
 def _readme_commands(course_root):
@@ -48,7 +133,9 @@ def test_readme_gives_two_commands_ci_runs_the_tests_verbatim_and_the_suite_runs
     assert len(commands) == 2, commands
     main, tests = commands
     assert main.endswith(".venv/bin/python -m autograder demo") and tests.endswith("-m pytest -n 2 --dist loadfile")
-    assert main.rsplit("&&", 1)[0] == tests.rsplit("&&", 1)[0]  # the same set-up steps
+    # the same set-up steps, the tests' with the test extra (pytest and the rest: pyproject.toml)
+    assert main.rsplit("&&", 1)[0].replace("install -e . ", 'install -e ".[test]" ') == tests.rsplit("&&", 1)[0]
+    assert "install -e . " in main and "[test]" not in main
     ci = (course_root / ".ci" / "run").read_text()
     # CI runs both, verbatim, in that order, each in a newcomer's shell (env -i, a plain PATH).
     assert f"newcomer '{main}'" in ci and f"newcomer '{tests}'" in ci

@@ -91,8 +91,14 @@ class DaskPool:
     """Students graded as tasks of the Dask cluster at ``options.scheduler``."""
 
     def __init__(self, options: Options):
-        from distributed import Client
-        from distributed.comm import get_address_host_port
+        try:
+            from distributed import Client
+            from distributed.comm import get_address_host_port
+        except ImportError:  # the cluster extra (pyproject.toml), not part of the instructors' install
+            raise CourseError(
+                "--scheduler needs Dask's distributed, which is not installed here: "
+                "pip install -e '.[cluster]' in the course's folder (its cluster extra)"
+            ) from None
 
         self.address = options.scheduler
         try:
