@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 
 from .course import COURSE_ROOT
+from .options import DEFAULTS, JOBS_PER_CORE
 
 DEFAULT_PNG = COURSE_ROOT / "build" / "learned_features.png"
 
@@ -182,7 +183,7 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         default=None,
-        help="students graded at once (default: twice the number of cores; with --scheduler, sent at once: 256)",
+        help=f"students graded at once (default: {JOBS_PER_CORE} per core; with --scheduler, sent at once: 256)",
     )
     p.add_argument(
         "--scheduler",
@@ -201,14 +202,17 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
         help="skip the class report (COURSE/reports/class_report.html and .csv: what the class lost, to which bug)",
     )
     p.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds one student's grading may take in all (default: 1800)"
+        "--timeout",
+        type=float,
+        default=DEFAULTS.timeout,
+        help="seconds one student's grading may take in all (default: %(default)g)",
     )
     p.add_argument("--no-check", action="store_true", help="grade even if release/ is out of date with source/")
     p.add_argument(
         "--call-timeout",
         type=float,
-        default=10.0,
-        help="seconds one call of a student's function may take in the isolated pass (default: 10)",
+        default=DEFAULTS.call_timeout,
+        help="seconds one call of a student's function may take in the isolated pass (default: %(default)g)",
     )
     p.add_argument(
         "--no-isolation",

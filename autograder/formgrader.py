@@ -22,8 +22,10 @@ import sys
 
 from nbgrader.apps.api import NbGraderAPI
 
-#: Seconds formgrader waits for one student's grading (grade's own budget per student is 1800 s).
-TIMEOUT = 1800
+from .options import DEFAULTS
+
+#: Seconds formgrader waits for one student's grading: grade's own budget per student.
+TIMEOUT = DEFAULTS.timeout
 #: Characters of grade's output shown in formgrader's dialog.
 MAX_LOG = 20000
 

@@ -311,7 +311,7 @@ def profile_student(
 ) -> Profile:
     """Grade one student's course in this process, timing every step (see the module's docstring)."""
     from .. import kernel
-    from ..grading import gradebook, worker
+    from ..grading import Options, gradebook, worker
     from ..grading.outcome import Outcome, Status
     from ..grading.submission import copy_submission
 
@@ -341,7 +341,7 @@ def profile_student(
     try:
         with blas_threads(threads), instrumented(clock, scratch.api):
             start = time.perf_counter()
-            worker.grade(course, scratch, student, assignments, results, feedback)
+            worker.grade(course, scratch, student, assignments, results, Options(feedback=feedback))
             seconds = time.perf_counter() - start
     finally:
         tempfile.tempdir = saved

@@ -171,8 +171,7 @@ def run_worker(
         f"--scratch={scratch.root}",
         f"--results={results}",
         f"--student={student}",
-        "--no-isolation" if not options.isolated else f"--call-timeout={options.call_timeout}",
-        *(["--no-feedback"] if not options.feedback else []),
+        f"--options={options.to_json()}",  # the options whole: the worker parses no flags of its own
     ]
     # At most worker_processes processes and worker_memory bytes for the worker and all it starts,
     # and its share of the cores: a submission that spins on every core slows no one else's grading.

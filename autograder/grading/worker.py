@@ -36,6 +36,7 @@ from .. import kernel as sandboxed_kernel
 from ..course import Course, last_error
 from ..sandbox import Limits
 from . import gradebook
+from .options import DEFAULTS, Options
 from .outcome import Outcome, Scores, Status
 from .report import flags
 
@@ -46,10 +47,11 @@ def grade(
     student: str,
     assignments: list[str],
     results: Path,
-    feedback: bool = True,
-    call_timeout: float | None = 10.0,
+    options: Options = DEFAULTS,
 ) -> None:
-    """Grade one student's assignments in the scratch course; a result file per assignment."""
+    """Grade one student's assignments in the scratch course as options say (``call_timeout``, ``feedback``); a
+    result file per assignment."""
+    call_timeout, feedback = options.call_timeout, options.feedback
     isolated = call_timeout is not None
     if sandboxed_kernel.available():  # nbgrader's kernels in the sandbox too (see autograder.kernel)
         sandboxed_kernel.configure(scratch.api.config, hidden_tests=not isolated)
@@ -233,10 +235,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scratch", type=Path, required=True, help="the student's scratch course")
     p.add_argument("--results", type=Path, required=True, help="where the result files go")
     p.add_argument("--student", required=True)
-    p.add_argument("--no-feedback", action="store_true")
-    iso = p.add_mutually_exclusive_group()
-    iso.add_argument("--call-timeout", type=float, default=10.0)
-    iso.add_argument("--no-isolation", action="store_true")
+    p.add_argument("--options", type=Options.from_json, default=DEFAULTS, help="the run's Options, as JSON (to_json)")
     p.add_argument("--max-processes", type=int, help="RLIMIT_NPROC of the worker and all it starts")
     p.add_argument("--max-memory", type=int, help="RLIMIT_AS of each of its processes, in bytes")
     return p
@@ -252,16 +251,7 @@ def limit(processes: int | None, memory: int | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     limit(args.max_processes, args.max_memory)
-    call_timeout = None if args.no_isolation else args.call_timeout
-    grade(
-        Course(args.course),
-        Course(args.scratch),
-        args.student,
-        args.assignments,
-        args.results,
-        not args.no_feedback,
-        call_timeout,
-    )
+    grade(Course(args.course), Course(args.scratch), args.student, args.assignments, args.results, args.options)
     return 0
 
 
