@@ -176,8 +176,7 @@ def run_worker(
     # At most worker_processes processes and worker_memory bytes for the worker and all it starts,
     # and its share of the cores: a submission that spins on every core slows no one else's grading.
     group = cgroup.Cgroup(pids=options.worker_processes, memory=options.memory, cpus=options.threads)
-    if not group.active:  # no control group for this user: the worker limits itself
-        cmd += worker_limits(options)
+    cmd += worker_limits(options, group.held)  # what the group could not hold, the worker limits itself
     cmd += ["--", *assignments]
     start = time.perf_counter()
     log = results.parent / "worker.log"  # its stderr: a traceback if it failed
@@ -288,8 +287,9 @@ def pid_namespace() -> tuple[str, ...]:
     return ()
 
 
-def worker_limits(options: Options) -> list[str]:
-    """The worker's flags that bound it where no control group can be made (any user but root, mostly).
+def worker_limits(options: Options, held: set[str] | dict = frozenset()) -> list[str]:
+    """The worker's flags that bound it where its control group holds no such limit (held: those it holds; none
+    for most users but root, or a host that delegates some controllers and not others).
 
     RLIMIT_NPROC caps the processes (threads included) of a user id *in a user namespace*: set by the
     worker itself, inside the one of pid_namespace, it caps the worker and all it starts without
@@ -297,10 +297,15 @@ def worker_limits(options: Options) -> list[str]:
     so the worker gets that many more. (Root is exempt from it.) RLIMIT_AS caps each process's memory
     at worker_memory: per process, not in all, so fewer processes than in a control group.
     """
-    processes = rlimit_processes(options)
-    if "--user" not in pid_namespace():
-        processes += tasks_of_user()
-    return [f"--max-processes={processes}", f"--max-memory={options.memory}"]
+    flags = []
+    if "pids" not in held:
+        processes = rlimit_processes(options)
+        if "--user" not in pid_namespace():
+            processes += tasks_of_user()
+        flags.append(f"--max-processes={processes}")
+    if "memory" not in held:
+        flags.append(f"--max-memory={options.memory}")
+    return flags
 
 
 def rlimit_processes(options: Options) -> int:
@@ -315,12 +320,31 @@ def worker_bounds(options: Options | None = None) -> str:
     where = "in a PID namespace" + (" (and a user namespace) of its own" if "--user" in pid else " of its own")
     if not pid:
         where = "in no PID namespace (unshare is refused: a process a kernel leaves behind outlives its worker)"
+    return f"each worker {where}, bounded by {_bounds(options, cgroup.held_limits())}"
+
+
+def _bounds(options: Options, held: set[str]) -> str:
+    """Each limit of a worker and what holds it (its control group, else a resource limit), in words."""
     memory = f"{options.memory / 2**30:.3g} GiB"
-    if cgroup.available():
-        limits = f"a control group ({options.worker_processes} processes, {memory} in all, its share of the cores)"
-    else:
-        limits = (
-            f"resource limits ({rlimit_processes(options)} processes, {memory} per process; "
-            "this user may not make a control group, which would bound the memory in all)"
-        )
-    return f"each worker {where}, bounded by {limits}"
+    by_group = [
+        *([f"{options.worker_processes} processes"] if "pids" in held else []),
+        *([f"{memory} in all"] if "memory" in held else []),
+        *(["its share of the cores"] if "cpu" in held else []),
+    ]
+    by_rlimit = [
+        *([f"{rlimit_processes(options)} processes"] if "pids" not in held else []),
+        *([f"{memory} per process"] if "memory" not in held else []),
+    ]
+    said = []
+    if by_group:
+        said.append(f"a control group ({', '.join(by_group)})")
+    if by_rlimit:
+        if not held:
+            why = "this user may not make a control group, which would bound the memory in all"
+        else:
+            missing = [w for c, w in (("pids", "processes"), ("memory", "memory (in all)")) if c not in held]
+            why = f"the control group cannot limit its {' or '.join(missing)} here"
+        said.append(f"resource limits ({', '.join(by_rlimit)}; {why})")
+    if "cpu" not in held:
+        said.append("its BLAS threads alone for the cores (no control group's CPU quota here)")
+    return "; ".join(said)
