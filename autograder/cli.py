@@ -127,7 +127,7 @@ def _run_grading(course, args) -> int:
         from . import sandbox
 
         mode = sandbox.isolation()
-        why = f": {sandbox.FALLBACK_REASON}" if sandbox.FALLBACK_REASON else ""
+        why = f": {sandbox.fallback_reason()}" if sandbox.fallback_reason() else ""
         print(f"isolation: {mode}{why} (the recorded scores are the isolated pass's; README: threat model)")
     if not options.scheduler:
         print(f"workers: {grading.worker_bounds(options)}")

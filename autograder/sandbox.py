@@ -24,7 +24,7 @@ Isolation, strongest available first (``isolation()`` says which one is in use):
 * ``limits`` — where namespaces are not allowed (no util-linux, or a kernel that refuses user
   namespaces to users other than root): the same child with resource limits, a scrubbed
   environment and a fresh temporary directory, but the file system is visible (see the README's
-  threat model; ``FALLBACK_REASON`` says why and what it means).
+  threat model; ``fallback_reason()`` says why and what it means).
 
 In both, stdin is closed and stdout/stderr are discarded; the child's CPU time, memory, file
 size, open files and processes are limited, and each call has a wall-clock budget after which
@@ -386,41 +386,54 @@ def tasks_of_user() -> int:
     return tasks
 
 
-#: Why isolation() fell back to "limits" ("" when it did not), and what that means.
-FALLBACK_REASON = ""
+#: What "limits" means, said after why it is in use.
 LIMITS_MEAN = (
     "; student code in the isolated pass then runs with resource limits only, and can read every file "
     "the grader's user can (the course's reference solution included)"
 )
 
 
+@dataclass(frozen=True)
+class Isolation:
+    """The isolation this machine allows, and why not more."""
+
+    mode: str  # "namespaces" (unshare works) or "limits" (see the module)
+    reason: str = ""  # why "limits" ("" for "namespaces"), and what that means
+
+
 @functools.cache
-def isolation() -> str:
-    """Which isolation this machine allows: "namespaces" (unshare works) or "limits" (see the module)."""
-    global FALLBACK_REASON
+def probe() -> Isolation:
+    """Which isolation this machine allows (probed once per process: a sandbox started and stopped)."""
     if os.environ.get("AUTOGRADER_SANDBOX") == "limits":
-        FALLBACK_REASON = "AUTOGRADER_SANDBOX=limits" + LIMITS_MEAN
-        return "limits"
+        return Isolation("limits", "AUTOGRADER_SANDBOX=limits" + LIMITS_MEAN)
     if not shutil.which("unshare"):
-        FALLBACK_REASON = "no unshare command (util-linux)" + LIMITS_MEAN
-        return "limits"
+        return Isolation("limits", "no unshare command (util-linux)" + LIMITS_MEAN)
     if not real_root() and not user_namespaces():
-        FALLBACK_REASON = (
+        return Isolation(
+            "limits",
             "this kernel refuses user namespaces to users other than root (`unshare --user` fails)"
             + LIMITS_MEAN
-            + ". Grade as root, or allow unprivileged user namespaces, for the full sandbox"
+            + ". Grade as root, or allow unprivileged user namespaces, for the full sandbox",
         )
-        return "limits"
     try:
         box = Sandbox(limits=Limits(call_seconds=60), mode="namespaces")
         try:
             box.run_cells([{"id": "probe", "source": "import numpy", "student": False}])
         finally:
             box.close()
-        return "namespaces"
+        return Isolation("namespaces")
     except (StudentCodeError, OSError) as error:
-        FALLBACK_REASON = f"a sandbox with namespaces could not start ({error})" + LIMITS_MEAN
-        return "limits"
+        return Isolation("limits", f"a sandbox with namespaces could not start ({error})" + LIMITS_MEAN)
+
+
+def isolation() -> str:
+    """Which isolation this machine allows: "namespaces" (unshare works) or "limits" (see the module)."""
+    return probe().mode
+
+
+def fallback_reason() -> str:
+    """Why isolation() is "limits" ("" when it is not), and what that means."""
+    return probe().reason
 
 
 # --------------------------------------------------------------------------- the parent side

@@ -223,8 +223,8 @@ def _run_test(source: str, namespace: dict, points: float, hung=dict, delimiters
     delimiters (``cells.hidden_delimiters``), nbgrader's defaults if not given.
     """
     block = cells.hidden_lines(source, *(delimiters or cells.hidden_delimiters()))
-    checks.LEANED.clear()
-    error, value = _execute(source, namespace)
+    with checks.leaning() as leaned:
+        error, value = _execute(source, namespace)
     kind = trouble(error[2]) if error is not None else None
     stopped = hung() if kind == Trouble.TIMEOUT else {}
     if stopped:
@@ -232,7 +232,7 @@ def _run_test(source: str, namespace: dict, points: float, hung=dict, delimiters
         hidden = error[1] is not None and error[1] in block
         return Verdict("", points, 0.0, f"{StudentError.__name__}: {name} {how}", hidden, trouble=kind)
     if error is None:
-        leaned = sorted(checks.LEANED)
+        leaned = sorted(leaned)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return Verdict("", points, max(0.0, min(points, float(value))), leaned=leaned)
         return Verdict("", points, points, leaned=leaned)

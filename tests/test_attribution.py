@@ -113,14 +113,14 @@ def test_backprop_with_f_prime_taken_elsewhere_is_told_so(at, words):
 
 
 def test_an_ignored_activation_costs_backprops_cost_part_only():
-    from autograder.checks import LEANED
+    from autograder.checks import leaning
 
     sigmoid_only = _backprop(sigmoid_only=True)
     assert "the activation argument is ignored (sigmoid is used" in _said(B.check_backprop_cost, sigmoid_only)
-    LEANED.clear()
-    for check in (B.check_backprop_dW1, B.check_backprop_dW2, B.check_backprop_db1, B.check_backprop_db2):
-        check(sigmoid_only)  # judged on the sigmoid networks
-    assert LEANED == {"backprop:check_backprop_cost"}  # taken back by the isolated pass if that part passed
+    with leaning() as leaned:
+        for check in (B.check_backprop_dW1, B.check_backprop_dW2, B.check_backprop_db1, B.check_backprop_db2):
+            check(sigmoid_only)  # judged on the sigmoid networks
+    assert leaned == {"backprop:check_backprop_cost"}  # taken back by the isolated pass if that part passed
 
 
 def test_an_ignored_activation_costs_backprop_single_examples_dW_part_only():
@@ -210,11 +210,11 @@ def test_a_nan_or_inf_cost_from_a_rho_hat_outside_0_1_says_so():
 
 
 def _passes(check, function):
-    from autograder.checks import LEANED
+    from autograder.checks import leaning
 
-    LEANED.clear()
-    check(function)
-    return set(LEANED)
+    with leaning() as leaned:
+        check(function)
+    return leaned
 
 
 def test_a_forward_pass_that_ignores_its_activation_costs_the_tanh_part_only():

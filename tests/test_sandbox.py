@@ -155,8 +155,8 @@ def test_this_machine_gives_the_sandbox_namespaces():
     if sandbox.isolation() != "namespaces" and (
         os.environ.get("AUTOGRADER_SANDBOX") == "limits" or not (sandbox.real_root() or sandbox.user_namespaces())
     ):
-        pytest.skip(f"no namespaces for the sandbox here: {sandbox.FALLBACK_REASON}")
-    assert sandbox.isolation() == "namespaces", sandbox.FALLBACK_REASON
+        pytest.skip(f"no namespaces for the sandbox here: {sandbox.fallback_reason()}")
+    assert sandbox.isolation() == "namespaces", sandbox.fallback_reason()
 
 
 def test_values_come_back_as_plain_numbers(box):
@@ -251,7 +251,7 @@ def test_no_network(box, listener):
     """A server listening on the grader's loopback is out of the sandbox's reach (its network namespace
     has no interface up); the test talks to nobody else."""
     if box.mode != "namespaces":
-        pytest.skip(f"the sandbox runs with isolation {box.mode!r} ({sandbox.FALLBACK_REASON}): no network namespace")
+        pytest.skip(f"the sandbox runs with isolation {box.mode!r} ({sandbox.fallback_reason()}): no network namespace")
     with pytest.raises(StudentCodeError, match="OSError|ConnectionRefused|unreachable"):
         box.call("network", listener.port)
     assert listener.accepted == 0
@@ -641,7 +641,7 @@ def test_a_non_editable_install_keeps_the_package_out_of_the_sandboxes(tmp_path)
     from pathlib import Path
 
     if sandbox.isolation() != "namespaces":
-        pytest.skip(f"no namespaces for the sandbox here: {sandbox.FALLBACK_REASON}")
+        pytest.skip(f"no namespaces for the sandbox here: {sandbox.fallback_reason()}")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"

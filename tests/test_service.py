@@ -47,7 +47,7 @@ PYTHON = Path(sys.executable)
 TIMEOUT = 600  # seconds for one command or one grading (a few here)
 
 pytestmark = pytest.mark.skipif(
-    not kernel.available(), reason=f"no sandbox for student code here ({sandbox.FALLBACK_REASON})"
+    not kernel.available(), reason=f"no sandbox for student code here ({sandbox.fallback_reason()})"
 )
 
 

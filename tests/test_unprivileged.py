@@ -56,7 +56,7 @@ def write(path):
 @pytest.fixture(scope="module")
 def box():
     if sandbox.isolation() != "namespaces":
-        pytest.skip(f"no namespaces for the sandbox here: {sandbox.FALLBACK_REASON}")
+        pytest.skip(f"no namespaces for the sandbox here: {sandbox.fallback_reason()}")
     with Sandbox(Limits(call_seconds=20)) as b:
         source = f"COURSE = {str(COURSE_ROOT)!r}\n" + STUDENT
         assert b.run_cells([{"id": "answer", "source": source, "student": True}]) == {}
@@ -171,7 +171,7 @@ PROBE = """
 from autograder import sandbox
 from autograder.grading import supervisor
 print(sandbox.isolation())
-print(sandbox.FALLBACK_REASON)
+print(sandbox.fallback_reason())
 print(" ".join(supervisor.pid_namespace()))
 print(supervisor.worker_bounds())
 """

@@ -29,6 +29,7 @@ One module per assignment: ``activations`` (01), ``forward`` (02),
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import os
 import sysconfig
@@ -178,13 +179,31 @@ def call(function: Callable, name: str, *args, **kwargs):
     return result
 
 
-#: The other parts a check accepted a result on top of, since the last ``LEANED.clear()``: a function
-#: ("kl_divergence": any of its parts pays) or a function and the checks of the parts that pay
-#: ("backprop:check_backprop_dW1,check_backprop_dW2"). The isolated pass (autograder.verdict._take_back)
-#: reads it after each test cell, and takes the points back unless one of those parts lost points (else the
-#: student's function answered differently there: a function that counts its calls or knows its inputs
-#: must not unlock the part built on it).
-LEANED: set[str] = set()
+#: The set that ``lean`` records into, in the ``leaning()`` block around a test cell; None outside one.
+_LEANED: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("leaned", default=None)
+
+
+def lean(basis: str) -> None:
+    """Record that a check accepted a result on top of another part: a function ("kl_divergence": any of its
+    parts pays) or a function and the checks of the parts that pay ("backprop:check_backprop_dW1,
+    check_backprop_dW2"). The isolated pass (autograder.verdict._take_back) reads what a test cell leaned on
+    (``leaning``) and takes the points back unless one of those parts lost points (else the student's function
+    answered differently there: a function that counts its calls or knows its inputs must not unlock the part
+    built on it). Outside a ``leaning()`` block (the hidden tests in nbgrader's kernel) nothing is kept."""
+    found = _LEANED.get()
+    if found is not None:
+        found.add(basis)
+
+
+@contextlib.contextmanager
+def leaning():
+    """``with leaning() as leaned:`` run checks; leaned is then the set of what they leaned on (``lean``)."""
+    found: set[str] = set()
+    token = _LEANED.set(found)
+    try:
+        yield found
+    finally:
+        _LEANED.reset(token)
 
 
 def yours(function, name: str, *args, **kwargs):
@@ -319,7 +338,7 @@ def compare(
     what: the instance, to print ("3 layers, tanh, m = 1").
     also: a value accepted too — what this part gives when built on the student's own function of
       another part (``yours``): a bug there is that part's to pay, not this one's again.
-    basis: the name of that other function (recorded in ``LEANED`` when ``also`` is what passed).
+    basis: the name of that other function (recorded by ``lean`` when ``also`` is what passed).
     terms: the notes' terms of the result on this instance (``attribution.Terms``, or a function that makes
       them, called only on a failure): when no known bug matches, the simplest combination of them that the
       student's value equals is named.
@@ -330,7 +349,7 @@ def compare(
         also = np.asarray(also, dtype=np.float64)
         if also.shape == got.shape and np.all(np.isfinite(also)) and _error(got, also) <= tol:
             if _error(got, expected) > tol:
-                LEANED.add(basis)
+                lean(basis)
             return
     where = f" on {what}" if what else ""
     if not np.all(np.isfinite(got)) and np.all(np.isfinite(expected)):

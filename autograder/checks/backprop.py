@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import (
-    LEANED,
     CheckFailure,
     as_floats,
     call,
     check_scalar,
     compare,
     finite_differences,
+    lean,
     on_reference,
     quiet,
     reference,
@@ -340,7 +340,7 @@ def _check_single(backprop_single_example, kind):
         )
         dW, db = _pair(out, "backprop_single_example", n)
         if kind == "b" and _sigmoid_instead(inst, (dW, db), single=True):
-            LEANED.add("backprop_single_example:check_backprop_single_dW")  # that part pays for the ignored activation
+            lean("backprop_single_example:check_backprop_single_dW")  # that part pays for the ignored activation
             continue
         expected = _numeric(inst, single=True)
         what = f"layer sizes {list(inst.sizes)}, one example, {inst.activation}"
@@ -413,7 +413,7 @@ def _check_blocks(backprop, kind, layers):
     for inst in INSTANCES:
         J, dW, db = _backprop(backprop, inst)
         if _sigmoid_instead(inst, (J, dW, db), single=False):
-            LEANED.add("backprop:check_backprop_cost")  # that part pays for the ignored activation
+            lean("backprop:check_backprop_cost")  # that part pays for the ignored activation
             continue
         got = dW if kind == "W" else db
         expected = _numeric(inst)[0 if kind == "W" else 1]
@@ -498,7 +498,7 @@ def _step(gradient_descent_step, backprop, inst: Instance):
         if on_ours is None:
             raise
     out = call(on_ours, "gradient_descent_step", *args, activation=inst.activation)
-    LEANED.add("backprop")  # taken back if backprop passed its own tests after all
+    lean("backprop")  # taken back if backprop passed its own tests after all
     return out
 
 
@@ -534,7 +534,7 @@ def _check_step(gradient_descent_step, kind, backprop=None):
             backprop = None  # a failing (or hanging) backprop is called once, not once per instance
         on_own = own is not None and _all_close(new, own)  # then backprop's parts pay for what is wrong
         if kind == "b" and inst.activation == "tanh" and not on_own and _all_close(new, sigmoid_step[n:]):
-            LEANED.add("gradient_descent_step:check_gradient_descent_W")  # that part pays for the ignored activation
+            lean("gradient_descent_step:check_gradient_descent_W")  # that part pays for the ignored activation
             continue
         for l in range(n):
             bugs = {

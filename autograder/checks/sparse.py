@@ -9,13 +9,13 @@ import numpy as np
 import scipy.optimize
 
 from . import (
-    LEANED,
     CheckFailure,
     as_floats,
     call,
     check_scalar,
     compare,
     finite_differences,
+    lean,
     on_reference,
     quiet,
     reference,
@@ -114,7 +114,7 @@ def check_sample_patches_shape(sample_patches, normalize_patches=None):
         out = as_floats(out, "sample_patches(...)", (size * size, num))
         if out.min() < 0.1 - 1e-12 or out.max() > 0.9 + 1e-12:
             if not check_range:  # your normalize_patches is wrong: its part pays, unless it passed its own tests
-                LEANED.add("normalize_patches")
+                lean("normalize_patches")
                 continue
             raise CheckFailure(
                 f"sample_patches with patch_size={size}: values should lie in [0.1, 0.9], got "
@@ -190,7 +190,7 @@ def check_sample_patches_windows(sample_patches, normalize_patches=None):
         )
         matches = [tuple(m) for c in ways.values() for m in _matching(P, c).tolist()]
         if matches and not len(_matching(P, ways["the reference"])):
-            LEANED.add("normalize_patches")  # matched with the student's own normalization only
+            lean("normalize_patches")  # matched with the student's own normalization only
         if not matches:
             own = normalize_patches if "your normalize_patches" in ways else None  # not a failing one again
             raise CheckFailure(_windows_message(P, seed, windows, flipped, own, student))
@@ -774,7 +774,7 @@ def _ignored_arguments(train, sparse_autoencoder_cost, theta, data, h, iteration
             except (CheckFailure, ArithmeticError, ValueError):
                 continue  # a cost that fails: its own parts say so
             if base == other:
-                LEANED.add("sparse_autoencoder_cost")
+                lean("sparse_autoencoder_cost")
                 continue
         yield name, value
 
@@ -804,7 +804,7 @@ def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initiali
         on_ours = on_reference(train_sparse_autoencoder, sparse_autoencoder_cost=reference.sparse_autoencoder_cost)
         if on_ours is not None:
             train_sparse_autoencoder, sparse_autoencoder_cost = on_ours, None
-            LEANED.add("sparse_autoencoder_cost")
+            lean("sparse_autoencoder_cost")
 
     def train(max_iter, seed):
         out = call(
@@ -821,7 +821,7 @@ def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initiali
     J, _ = reference.sparse_autoencoder_cost(theta, *args)
     if not J <= J_ref + 0.1 * (J0 - J_ref):
         if _trains_own_cost(sparse_autoencoder_cost, theta, args, iterations):
-            LEANED.add("sparse_autoencoder_cost")  # it trains your (wrong) cost well: the cost's parts pay
+            lean("sparse_autoencoder_cost")  # it trains your (wrong) cost well: the cost's parts pay
         else:
             # it trains, but not this cost: an argument not passed on? (told apart from a cost that ignores it only
             # with the student's cost)
@@ -845,7 +845,7 @@ def check_train(train_sparse_autoencoder, sparse_autoencoder_cost=None, initiali
     for name, value in ignored:  # the first one found
         raise _ignored(name, value)
     if not _seeded(initialize_sparse_autoencoder, h, v):
-        LEANED.add("initialize_sparse_autoencoder")
+        lean("initialize_sparse_autoencoder")
         return  # initialize_sparse_autoencoder's part says so; training cannot be seeded on top of it
     if not np.array_equal(train(iterations, 0), theta):
         raise CheckFailure(

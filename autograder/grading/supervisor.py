@@ -143,7 +143,7 @@ def refuse_unsandboxed(where: str = "here") -> None:
     if sandboxed_kernel.available():
         return
     raise CourseError(
-        f"student code cannot be sandboxed {where} ({sandbox.FALLBACK_REASON.split(';')[0]}): each submission "
+        f"student code cannot be sandboxed {where} ({sandbox.fallback_reason().split(';')[0]}): each submission "
         "would run with your rights, next to the course and every other student. Grade as root or where "
         "unprivileged user namespaces are allowed, or pass --unsafe if you trust every submission "
         "(README: threat model)"
