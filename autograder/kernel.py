@@ -111,7 +111,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         args = kernel_cmd[kernel_cmd.index("-f") :]
         args[1] = f"{IPC}/{Path(self.connection_file).name}"
         argv = [sys.executable, "-s", "-c", start, *args]
-        env = sandbox._env()
+        env = sandbox.child_env()
         del env["MPLBACKEND"]  # the kernel's own (inline): figures reach the feedback
         env.update({k: v for k, v in (kw.get("env") or {}).items() if k in KEPT})
         kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # for unshare itself
