@@ -121,14 +121,14 @@ def _run_grading(course, args) -> int:
     if options.scheduler:
         print(
             f"workers: on the Dask cluster at {options.scheduler}: each student's worker bounded and sandboxed "
-            "on its machine as it would be here (README: grading on a cluster)"
+            "on its machine as it would be here (docs/instructors.md: grading on a cluster)"
         )
     elif options.isolated:
         from . import sandbox
 
         mode = sandbox.isolation()
         why = f": {sandbox.fallback_reason()}" if sandbox.fallback_reason() else ""
-        print(f"isolation: {mode}{why} (the recorded scores are the isolated pass's; README: threat model)")
+        print(f"isolation: {mode}{why} (the recorded scores are the isolated pass's; docs/threat-model.md)")
     if not options.scheduler:
         print(f"workers: {grading.worker_bounds(options)}")
     print(f"grades (CSV):     {report.csv}")

@@ -6,7 +6,7 @@ gradient about 400 times on 10,000 patches, and ``python -m autograder bench`` t
 both use this module. The hidden tests (``checks/``) never do. ``tests/test_fast.py``
 checks that ``sparse_autoencoder_cost`` here and in ``reference.py`` agree (cost and
 gradient, one and two column blocks) and that neither modifies its arguments. What each
-change gains is measured in the README's Benchmarks section.
+change gains is measured in docs/benchmarks.md.
 
 What differs from the reference (the arithmetic is the notes' §3, as there):
 

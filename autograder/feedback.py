@@ -29,7 +29,7 @@ with full IPython tracebacks (#1363), which quote hidden lines, name
   sentence, whoever printed it: see ``Secrets``. A second line of defence: where the
   isolated pass records the scores, the kernel sees neither (autograder.kernel); with
   ``--no-isolation`` it sees both, and what it prints encoded (base64, say) is not caught
-  (README, threat model).
+  (docs/threat-model.md).
 
 ``SanitizeFeedback`` (registered after it in ``nbgrader_config.py``, and run by the grader on
 the autograded notebooks that formgrader shows) keeps the student's HTML and JavaScript out of

@@ -3,7 +3,7 @@
 nbgrader's formgrader grades a submission when an instructor clicks its Autograde button with plain
 ``nbgrader autograde``: the hidden tests run inside the student's kernel, unsandboxed, with the
 instructor's rights, and the autograded notebook keeps the ``### BEGIN HIDDEN TESTS`` blocks. One click
-would undo the threat model (README). Here the button runs what ``python -m autograder grade
+would undo the threat model (docs/threat-model.md). Here the button runs what ``python -m autograder grade
 ASSIGNMENT --student=STUDENT`` runs (the isolated pass, the sandboxed kernel, the safe feedback), in a
 process of its own, and formgrader shows its output.
 

@@ -23,8 +23,8 @@ Isolation, strongest available first (``isolation()`` says which one is in use):
   through it too: autograder.kernel).
 * ``limits`` — where namespaces are not allowed (no util-linux, or a kernel that refuses user
   namespaces to users other than root): the same child with resource limits, a scrubbed
-  environment and a fresh temporary directory, but the file system is visible (see the README's
-  threat model; ``fallback_reason()`` says why and what it means).
+  environment and a fresh temporary directory, but the file system is visible (see
+  docs/threat-model.md; ``fallback_reason()`` says why and what it means).
 
 In both, stdin is closed and stdout/stderr are discarded; the child's CPU time, memory, file
 size, open files and processes are limited, and each call has a wall-clock budget after which

@@ -248,7 +248,7 @@ def term():
             students[name] = Student(name, entry.pw_uid, entry.pw_gid, home)
 
         # The exchange: nbgrader wants its root writable by everyone (release_assignment would make it so);
-        # sticky, as the README says, so that no student can swap the course's folder for one of their own.
+        # sticky, as docs/instructors.md says, so that no student can swap the course's folder for one of their own.
         exchange = Path(tempfile.mkdtemp(prefix="autograder-exchange-", dir="/tmp"))
         made.append(exchange)
         exchange.chmod(0o1777)  # sticky: no student may rename or remove the course's folder in it
@@ -513,7 +513,7 @@ def test_the_time_a_student_writes_is_not_the_time_of_the_hand_in(term):
 
 
 def test_bob_cannot_swap_the_courses_folder_in_the_sticky_exchange(term):
-    """The root is 1777 (README): bob may create in it, but not rename the instructor's course folder."""
+    """The root is 1777 (docs/instructors.md): bob may create in it, but not rename the instructor's course folder."""
     course = term.exchange / COURSE_ID
     code = (
         "import os, sys\n"

@@ -29,7 +29,7 @@ from .profile import Profile, profile_student
 #: The kinds of work of the class, in the order students cycle through them (as the demo's students).
 KINDS = ("perfect", "buggy", "blank", "crashing")
 
-#: The issue's figures of "today" (README, Benchmarks, 2026-11-30), which the new ones are compared with:
+#: The issue's figures of "today" (docs/benchmarks.md, 2026-11-30), which the new ones are compared with:
 #: machine time per student of a class graded 2 at once on 2 cores, and one student's course graded alone.
 TODAY = {"machine": 37.0, "one": 60.0}
 TODAY_DATE = "2026-11-30"

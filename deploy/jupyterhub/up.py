@@ -205,8 +205,8 @@ EXCHANGE_FOLDERS = {"inbound": 0o2733, "outbound": 0o755, "feedback": 0o711}
 
 
 def ensure_exchange(exchange: Path, grader: pwd.struct_passwd) -> None:
-    """nbgrader's exchange root: root's, writable by everyone and sticky (README: A term with nbgrader); and
-    the course's folder in it with inbound/, outbound/ and feedback/, made now, the grader's. In a folder
+    """nbgrader's exchange root: root's, writable by everyone and sticky (docs/instructors.md: A term with
+    nbgrader); and the course's folder in it with inbound/, outbound/ and feedback/, made now, the grader's. In a folder
     everyone may write, the first to make <course> owns it: a student who made it (or a link of that name)
     before the first release would receive every hand-in and hand out notebooks of their own."""
     exchange.mkdir(parents=True, exist_ok=True)
