@@ -12,6 +12,57 @@ import autograder  # noqa: F401  (first: it puts the interpreter's bin/ on PATH,
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 
+#: The test files marked slow (pyproject.toml's marker): those that start kernels, nbgrader, sandboxes, browsers,
+#: servers, a hub or users. The rest is the pure-Python layer, a contributor's fast loop: pytest -m "not slow".
+#: A test of another file that starts one of them is marked @pytest.mark.slow itself (test_attribution.py).
+SLOW_FILES = frozenset(
+    {
+        "test_assignments.py",
+        "test_attacks.py",
+        "test_bench.py",
+        "test_browser.py",
+        "test_class_report.py",
+        "test_collect.py",
+        "test_dask.py",
+        "test_demo.py",
+        "test_exchange.py",
+        "test_feedback.py",
+        "test_gaming.py",
+        "test_grading.py",
+        "test_hub.py",
+        "test_lectures_delivered.py",
+        "test_notebooks.py",
+        "test_sandbox.py",
+        "test_service.py",
+        "test_student_environment.py",
+        "test_student_helper.py",
+        "test_tampering.py",
+        "test_unprivileged.py",
+    }
+)
+
+#: Test files whose tests are the steps of one story, run in the order they are written; pytest-randomly shuffles
+#: every other file's. test_hub.py: the students submit through the hub, get feedback and fix their work, then the
+#: instructor grades what they handed in (one hub, minutes to start); a step whose step before did not happen skips,
+#: saying so. Everywhere else a test depends on no other: each runs alone, and in any order.
+IN_ORDER_FILES = frozenset({"test_hub.py"})
+
+
+def pytest_collection_modifyitems(config, items):
+    missing = sorted(name for name in SLOW_FILES | IN_ORDER_FILES if not (COURSE_ROOT / "tests" / name).is_file())
+    if missing:  # a file renamed or removed: its new name would run in the fast loop, or shuffled, unseen
+        raise pytest.UsageError(f"tests/conftest.py names no such test file: {', '.join(missing)}")
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+    # After pytest-randomly's shuffle (its hook wraps this one): a story's steps back in their written order, in
+    # the places the shuffle gave them.
+    for name in IN_ORDER_FILES:
+        places = [i for i, item in enumerate(items) if item.path.name == name]
+        steps = sorted((items[i] for i in places), key=lambda item: item.reportinfo()[1] or 0)
+        for i, item in zip(places, steps):
+            items[i] = item
+
 
 @pytest.fixture(scope="session")
 def course_root() -> Path:

@@ -333,6 +333,7 @@ def test_a_crash_names_the_line_and_the_shapes_that_do_not_fit(tmp_path):
     _crash_said(namespace["backprop"])
 
 
+@pytest.mark.slow  # a sandbox
 def test_a_crash_in_the_sandbox_names_the_line_and_the_shapes_too():
     from autograder.sandbox import Limits, Sandbox
 
@@ -381,6 +382,7 @@ def _kernel_and_sandbox(source, names):
         yield {n: box.function(n) for n in names}
 
 
+@pytest.mark.slow  # a sandbox
 def test_a_step_on_a_backprop_that_raises_is_judged_on_the_reference():
     for f in _kernel_and_sandbox(_CRASHING_BACKPROP, ["backprop", "gradient_descent_step"]):
         for check in (B.check_gradient_descent_W, B.check_gradient_descent_b):
@@ -388,6 +390,7 @@ def test_a_step_on_a_backprop_that_raises_is_judged_on_the_reference():
         assert "not written yet" in _said(B.check_backprop_dW1, f["backprop"])
 
 
+@pytest.mark.slow  # a sandbox
 def test_a_wrong_step_on_a_backprop_that_raises_still_fails():
     source = _CRASHING_BACKPROP.replace("w - alpha * g", "w + alpha * g")
     for f in _kernel_and_sandbox(source, ["backprop", "gradient_descent_step"]):
@@ -413,6 +416,7 @@ def train_sparse_autoencoder(data, hidden_size, lambda_, rho, beta, max_iter=400
 """
 
 
+@pytest.mark.slow  # a sandbox
 def test_training_on_a_cost_that_gives_nan_is_judged_with_the_reference_cost():
     for f in _kernel_and_sandbox(_NAN_COST, ["train_sparse_autoencoder", "sparse_autoencoder_cost"]):
         check = partial(S.check_train, sparse_autoencoder_cost=f["sparse_autoencoder_cost"])
@@ -491,6 +495,7 @@ def test_a_value_right_but_for_its_sign_is_told_so():
     assert "have the wrong sign (where the expected value is negative)" in said
 
 
+@pytest.mark.slow  # a sandbox
 def test_a_substituted_function_refuses_large_arguments():
     """The student's code calls the reference's function in our place (on_reference): huge arrays would make the
     grader compute for long."""

@@ -127,6 +127,7 @@ def test_tanh_from_numpy_is_refused_with_the_reason(check, fn, said):
         check(fn)
 
 
+@pytest.mark.slow  # a sandbox
 def test_tanh_from_numpy_is_refused_in_the_sandbox_too():
     """The isolated pass sees the same: the child names what the student's tanh calls."""
     from autograder.sandbox import Sandbox

@@ -51,7 +51,7 @@ class Cluster:
         self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(COURSE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-            # How many times a task whose worker died is given to another (README: grading on a cluster).
+            # How many times a task whose worker died is given to another (docs/instructors.md: grading on a cluster).
             "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures),
         }
         self.procs: dict[str, subprocess.Popen] = {}
@@ -59,12 +59,11 @@ class Cluster:
         self._start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
                     "--no-dashboard", "--scheduler-file", str(file))  # fmt: skip
         deadline = time.monotonic() + START
-        while not (file.exists() and file.stat().st_size):
+        while (address := _written_address(file)) is None:
             assert self.procs["scheduler"].poll() is None, self.log("scheduler")
             assert time.monotonic() < deadline, "the scheduler did not start: " + self.log("scheduler")
             time.sleep(0.2)
-        time.sleep(0.2)  # written whole
-        self.address = json.loads(file.read_text())["address"]
+        self.address = address
         assert self.address.startswith("tcp://127.0.0.1:")
         from distributed import Client
 
@@ -89,7 +88,9 @@ class Cluster:
                         "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--local-directory",
                         str(self.folder / name), env=env)  # fmt: skip
         self.client.wait_for_workers(len(self.procs) - 1, timeout=START)  # every worker but the scheduler
+        deadline = time.monotonic() + START
         while not set(names) <= set(self.workers()):
+            assert time.monotonic() < deadline, f"the scheduler knows {sorted(self.workers())}, not {names}"
             time.sleep(0.2)
 
     def workers(self) -> dict[str, str]:
@@ -115,6 +116,15 @@ class Cluster:
             pass
         for name in self.procs:
             self.kill(name)
+
+
+def _written_address(file: Path) -> str | None:
+    """The scheduler's address from its scheduler file, once the file is written whole (JSON with an address);
+    None before (missing, empty, or cut short as the scheduler writes it)."""
+    try:
+        return json.loads(file.read_text())["address"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @pytest.fixture
@@ -182,7 +192,7 @@ def test_a_cluster_grades_the_class_as_this_machine_does(template, cluster, tmp_
 
 @pytest.mark.parametrize("allowed_failures", [1, 0])
 def test_a_worker_killed_while_it_grades_costs_no_other_student(template, cluster, tmp_path, allowed_failures):
-    """The scheduler gives the dead worker's tasks to the other (allowed-failures 1: the README's), or
+    """The scheduler gives the dead worker's tasks to the other (allowed-failures 1: docs/instructors.md's), or
     says they failed for good (0): then those students are grading errors, in one line; everyone else
     is graded, and the run ends."""
     c = cluster(allowed_failures=allowed_failures)
