@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import threading
 import time
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from ..course import Course, CourseError, plain_student
@@ -39,7 +39,7 @@ from . import class_report, gradebook, pools
 from .options import Options
 from .outcome import Outcome, Status
 from .report import Report, progress, summary
-from .supervisor import grade_student, refuse_unsandboxed, worker_bounds
+from .supervisor import grade_student, grading_error, refuse_unsandboxed, worker_bounds
 
 __all__ = [
     "Course",
@@ -70,7 +70,7 @@ def grade(course: Course, options: Options | None = None) -> Report:
             return _grade(course, options, runner)
 
 
-def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.DaskPool) -> Report:
+def _grade(course: Course, options: Options, runner: pools.Pool) -> Report:
     assignments = list(options.assignments or course.assignments())
     if options.check:
         course.check(assignments)
@@ -87,7 +87,6 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
         why = "the folder's name is not a student id (letters, digits, . _ @ -): not graded; rename it"
         report.outcomes += [Outcome(student, a, Status.FAILED, detail=why) for a in work.pop(student)]
     log.info("grading %d students, %d at once, %s", len(work), report.jobs, runner.where)
-    lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="autograder-gradebook-") as tmp:
         # Grades are collected in a private copy (each scratch course starts from it), and recorded in the
         # course's gradebook once at the end, submission by submission.
@@ -96,22 +95,26 @@ def _grade(course: Course, options: Options, runner: pools.LocalPool | pools.Das
 
         tasks = lanes(course, work, runner.lanes)
         left = {student: sum(s == student for s, _ in tasks) for student in work}  # tasks of each not done
-
-        def one(student: str, theirs: list[str]) -> list[Outcome]:
-            outcomes = grade_student(course, student, theirs, options, golden, lock, snapshot, runner.here)
-            said = ", ".join(f"{o.assignment} {o.status}" for o in outcomes)
-            log.info("%s: %s (%.0f s)", student, said, sum(o.seconds for o in outcomes))
-            with lock:
-                left[student] -= 1
-                finished = not left[student]
-            if finished:
-                done()
-            return outcomes
-
-        graded: list[Outcome] = []
+        results: dict[int, list[Outcome]] = {}
         with progress(len(work)) as done, runner.pool() as pool:
-            for outcomes in pool.map(one, *zip(*tasks, strict=True)) if tasks else ():
-                graded.extend(outcomes)
+            futures = {
+                pool.submit(grade_student, course, student, theirs, options, snapshot, here=runner.here): k
+                for k, (student, theirs) in enumerate(tasks)
+            }
+            for future in as_completed(futures):  # recorded here, as each comes back: one writer, no lock
+                k = futures[future]
+                (student, theirs), outcomes = tasks[k], future.result()
+                try:
+                    gradebook.record_outcomes(golden, outcomes)
+                except Exception as error:  # the grader's own fault on this student: no other student loses anything
+                    outcomes = grading_error(student, theirs, error)
+                results[k] = outcomes
+                said = ", ".join(f"{o.assignment} {o.status}" for o in outcomes)
+                log.info("%s: %s (%.0f s)", student, said, sum(o.seconds for o in outcomes))
+                left[student] -= 1
+                if not left[student]:
+                    done()
+        graded = [o for k in sorted(results) for o in results[k]]  # in the order of the tasks
         report.outcomes.extend(graded)
         # Into the course's gradebook, this run's submissions only: a manual grade entered in formgrader
         # meanwhile, or a student the feedback service graded, stays; a grading error (the grader's own

@@ -2,10 +2,10 @@
 
 One student's grading is split in two (autograder.grading.supervisor): ``grade_here``, done where
 the student is graded (scratch course, submission copy, the bounded and sandboxed worker, this run's
-autograded notebooks and feedback copied into the course), and ``record``, done by the coordinator
-alone (scores and late penalties into the run's private gradebook, under its lock). Both pools run
-the same ``supervisor.grade_student`` in threads of the coordinator; they differ only in where its
-``grade_here`` runs:
+autograded notebooks and feedback copied into the course), and the recording, done by the coordinator
+alone as each student's Outcomes come back (scores and late penalties into the run's private gradebook,
+in its own thread: grading._grade). Both pools run the same ``supervisor.grade_student`` in threads of
+the coordinator (``Pool``); they differ only in where its ``grade_here`` runs:
 
 * ``LocalPool``: in that thread, as many students at once as ``Options.workers``;
 * ``DaskPool`` (``Options.scheduler``, ``grade --scheduler tcp://HOST:8786``): as a task of a
@@ -14,7 +14,7 @@ the same ``supervisor.grade_student`` in threads of the coordinator; they differ
   the scratch courses start from a snapshot of the run's gradebook that the coordinator writes in
   the course (``.autograder/run-*/gradebook.db``, removed at the end). A task that raised is tried
   once more (``retries=1``); one whose worker died is given to another by the scheduler (as many
-  times as its ``distributed.scheduler.allowed-failures``: README, grading on a cluster), and one
+  times as its ``distributed.scheduler.allowed-failures``: docs/instructors.md, grading on a cluster), and one
   that fails for good is that student's GRADING_ERROR, in one line. Every other student is graded.
 
 Each Dask worker refuses to grade where it cannot sandbox student code (``refuse_unsandboxed``,
@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from ..course import Course, CourseError
 from . import gradebook, supervisor
@@ -48,6 +49,24 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 20.0
 #: Students sent to the cluster at once when --jobs does not say (each waits in a coordinator thread).
 MAX_IN_FLIGHT = 256
+
+
+class Pool(Protocol):
+    """What the coordinator needs of a pool (LocalPool, DaskPool)."""
+
+    where: str  # in words, for the log
+    jobs: int  # students graded at once
+    lanes: int  # workers a lone student's assignments may be split into (grading.lanes)
+
+    def here(self, course_root: str, student: str, assignments: list[str], options: Options, snapshot: str): ...
+
+    def snapshot(self, course: Course, golden: Path, private: Path) -> Path: ...
+
+    def pool(self) -> contextlib.AbstractContextManager[ThreadPoolExecutor]: ...
+
+    def __enter__(self) -> Pool: ...
+
+    def __exit__(self, *exc) -> None: ...
 
 
 def open_pool(options: Options) -> LocalPool | DaskPool:
@@ -112,7 +131,7 @@ class DaskPool:
             raise CourseError(
                 f"cannot reach the Dask scheduler at {self.address} ({said}): start it with `dask scheduler` "
                 f"and workers with `dask worker {self.address} --nthreads 1` on machines that share the course, "
-                "or grade on this machine without --scheduler (README: grading on a cluster)"
+                "or grade on this machine without --scheduler (docs/instructors.md: grading on a cluster)"
             ) from None
         workers = self.client.scheduler_info()["workers"].values()
         #: {host: the Dask threads of its workers}: the students a machine grades at once, whose cores they share.

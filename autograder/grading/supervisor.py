@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,25 +38,23 @@ def grade_student(
     student: str,
     assignments: list[str],
     options: Options,
-    golden: Path,
-    lock: threading.Lock,
-    snapshot: Path | None = None,
+    snapshot: Path,
+    *,
     here: Callable[..., list[Outcome]] | None = None,
 ) -> list[Outcome]:
     """Grade one student by a worker; whatever happens, to it or to the grader, an Outcome per assignment.
 
-    golden: the gradebook the grades go to (the run's private copy); lock: held while it is used.
-    snapshot: the gradebook each scratch course starts from (default: golden as it is now).
-    here: where the student is graded (default: ``grade_here`` in this process; a Dask worker's, for
-    autograder.grading.pools), called with plain arguments. The grades are recorded here, under the lock.
+    snapshot: the gradebook each scratch course starts from. here: where the student is graded (default:
+    ``grade_here`` in this process; a Dask worker's, for autograder.grading.pools), called with plain
+    arguments. Nothing is recorded here: the coordinator records each student's Outcomes as they come back
+    (``gradebook.record_outcomes``, in its own thread, the only one that writes the run's gradebook).
     """
     try:
-        if snapshot is not None:
-            return _grade_student(course, student, assignments, options, golden, lock, snapshot, here)
-        with tempfile.TemporaryDirectory(prefix="autograder-snapshot-") as tmp:
-            with lock:
-                snapshot = gradebook.copy(golden, Path(tmp) / "gradebook.db")
-            return _grade_student(course, student, assignments, options, golden, lock, snapshot, here)
+        outcomes = (here or grade_here)(str(course.root), student, list(assignments), options, str(snapshot))
+        if sorted((o.student, o.assignment) for o in outcomes) != sorted((student, a) for a in assignments):
+            came = [o.assignment for o in outcomes]
+            raise RuntimeError(f"the grading of {student} {assignments} came back as {came}")
+        return outcomes
     except Exception as error:  # the grader's own fault on this student: no other student loses anything
         return grading_error(student, assignments, error)
 
@@ -66,21 +63,6 @@ def grading_error(student: str, assignments: list[str], error: BaseException) ->
     """A GRADING_ERROR Outcome per assignment, whose detail is the error in one line."""
     said = " ".join(f"{type(error).__name__}: {error}".split())[:500]
     return [Outcome(student, a, Status.GRADING_ERROR, detail=said) for a in assignments]
-
-
-def _grade_student(course, student, assignments, options, golden, lock, snapshot, here) -> list[Outcome]:
-    here = here or grade_here
-    outcomes = here(str(course.root), student, list(assignments), options, str(snapshot))
-    if sorted((o.student, o.assignment) for o in outcomes) != sorted((student, a) for a in assignments):
-        raise RuntimeError(f"the grading of {student} {assignments} came back as {[o.assignment for o in outcomes]}")
-    record(golden, outcomes, lock)
-    return outcomes
-
-
-def record(golden: Path, outcomes: list[Outcome], lock: threading.Lock) -> None:
-    """The coordinator's part of one student's grading: the scores and late penalties into golden."""
-    with lock:
-        gradebook.record_outcomes(golden, outcomes)
 
 
 def grade_here(
@@ -101,8 +83,8 @@ def grade_here(
     for path, what in ((course.root, "the course directory"), (Path(snapshot), "the run's gradebook snapshot")):
         if not path.exists():
             raise CourseError(
-                f"{what} {path} is not on the file system of {socket.gethostname()}: "
-                "every machine that grades must see the course at the same path (README: grading on a cluster)"
+                f"{what} {path} is not on the file system of {socket.gethostname()}: every machine that grades "
+                "must see the course at the same path (docs/instructors.md: grading on a cluster)"
             )
     home = Path(tempfile.mkdtemp(prefix=f"autograder-{student}-"))
     try:
@@ -146,7 +128,7 @@ def refuse_unsandboxed(where: str = "here") -> None:
         f"student code cannot be sandboxed {where} ({sandbox.fallback_reason().split(';')[0]}): each submission "
         "would run with your rights, next to the course and every other student. Grade as root or where "
         "unprivileged user namespaces are allowed, or pass --unsafe if you trust every submission "
-        "(README: threat model)"
+        "(docs/threat-model.md)"
     )
 
 
