@@ -279,14 +279,17 @@ class SandboxedExecute(Execute):
         kwargs["kernel_manager_class"] = SandboxedKernelManager
         super().__init__(*args, **kwargs)
         self._skipping: dict = {}
+        if self.timeout_func is None:  # nbclient's public hook for a cell's timeout
+            self.timeout_func = self._cell_timeout
 
     def preprocess(self, nb, resources=None, km=None):
         self._skipping = self.skip.get((resources or {}).get("unique_key"), {})
         return super().preprocess(nb, resources, km)
 
-    def _get_timeout(self, cell):
-        timeout = super()._get_timeout(cell)
-        if cell is not None and cells.is_test(cell):
+    def _cell_timeout(self, cell) -> int | None:
+        """A test cell's timeout is test_cell_timeout at most; any other cell's is the course's (c.Execute.timeout)."""
+        timeout = self.timeout if self.timeout and self.timeout > 0 else None
+        if cells.is_test(cell):
             return min(timeout or self.test_cell_timeout, self.test_cell_timeout)
         return timeout
 

@@ -85,3 +85,18 @@ def test_the_isolated_pass_hides_the_block_between_the_courses_delimiters(tmp_pa
     assert secret.cells["part"].score == 0 and secret.cells["part"].hidden
     default = verdict.grade_notebook(path, path, Limits(call_seconds=30))
     assert default.cells["part"].score == 0 and not default.cells["part"].hidden  # the same cell, read by default
+
+
+def test_a_test_cells_timeout_in_the_kernel_is_set_through_nbclients_public_hook():
+    """SandboxedExecute sets nbclient's timeout_func (no private method overridden): a test cell runs for
+    test_cell_timeout at most, any other cell for the course's timeout."""
+    from autograder.kernel import SandboxedExecute
+
+    test = nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 1}})
+    answer = nbformat.v4.new_code_cell("", metadata={"nbgrader": {"solution": True, "grade_id": "a"}})
+    plain = nbformat.v4.new_code_cell("")
+    execute = SandboxedExecute(timeout=120, test_cell_timeout=30)
+    assert execute.timeout_func == execute._cell_timeout
+    assert [execute._get_timeout(c) for c in (test, answer, plain)] == [30, 120, 120]
+    assert SandboxedExecute(timeout=10, test_cell_timeout=30)._get_timeout(test) == 10
+    assert SandboxedExecute(timeout=-1, test_cell_timeout=30)._get_timeout(plain) is None
