@@ -183,8 +183,8 @@ def student_functions(source_nb) -> list[str]:
 def sandbox_cells(source_nb, submitted_nb) -> list[dict]:
     """What the sandbox runs: given cells from source, answers and the student's definitions, in order. A cell
     of the student's own (not an answer) is marked "own": its errors are the student's to leave."""
-    given = {cells.grade_id(c): c for c in source_nb.cells if cells.is_given(c)}
-    answers = {cells.grade_id(c) for c in source_nb.cells if cells.is_answer(c)}
+    given = {cells.grade_id(c): c for c in source_nb.cells if cells.is_given(c) and cells.grade_id(c)}
+    answers = {cells.grade_id(c) for c in source_nb.cells if cells.is_answer(c) and cells.grade_id(c)}
     out, seen_given, copies = [], set(), {}
     for k, cell in enumerate(submitted_nb.cells):
         if cell.cell_type != "code":

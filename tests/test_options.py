@@ -35,3 +35,20 @@ def test_options_reach_the_worker_whole():
     flag = f"--options={options.to_json()}"
     got = worker.parser().parse_args(["--course=c", "--scratch=s", "--results=r", "--student=ada", flag, "a"])
     assert got.options == options and not got.options.isolated
+
+
+def test_a_worker_whose_sandbox_will_not_start_grades_nothing_unless_unsafe(tmp_path, monkeypatch):
+    """The grader checks the sandbox before it starts a worker; if the worker's own probe then fails (a start
+    past its budget on a loaded machine), nbgrader's kernel would run unsandboxed: the worker refuses instead,
+    in one line per assignment. (An attack review's finding, 2026-12-07.)"""
+    import json
+
+    from autograder import kernel
+    from autograder.course import Course
+
+    monkeypatch.setattr(kernel, "available", lambda: False)
+    results = tmp_path / "results"
+    results.mkdir()
+    worker.grade(Course(tmp_path), Course(tmp_path), "ada", ["01_activations"], results, Options())
+    said = json.loads((results / "01_activations.json").read_text())
+    assert said["status"] == "failed" and "the sandbox could not start in the grading worker" in said["detail"]

@@ -11,6 +11,7 @@ scores of an assignment it had started; the rest is "timed out", or "failed" wit
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import shutil
@@ -153,7 +154,9 @@ def run_worker(
         f"--scratch={scratch.root}",
         f"--results={results}",
         f"--student={student}",
-        f"--options={options.to_json()}",  # the options whole: the worker parses no flags of its own
+        # The options whole (the worker parses no flags of its own), less the run's lists of students and
+        # assignments, which it does not read: a class's ids could pass the 128 KiB one argument may hold.
+        f"--options={dataclasses.replace(options, students=None, assignments=None).to_json()}",
     ]
     # At most worker_processes processes and worker_memory bytes for the worker and all it starts,
     # and its share of the cores: a submission that spins on every core slows no one else's grading.

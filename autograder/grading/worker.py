@@ -31,7 +31,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .. import cells, verdict
+from .. import cells, sandbox, verdict
 from .. import kernel as sandboxed_kernel
 from ..course import Course, last_error
 from ..sandbox import Limits
@@ -53,6 +53,14 @@ def grade(
     result file per assignment."""
     call_timeout, feedback = options.call_timeout, options.feedback
     isolated = call_timeout is not None
+    if not options.unsafe and not sandboxed_kernel.available():
+        # The grader checked before starting this worker; here the probe failed (a start that timed out on a
+        # loaded machine, a full disk): nothing is graded with the kernel unsandboxed, which --unsafe alone allows.
+        why = f"the sandbox could not start in the grading worker ({sandbox.fallback_reason()}): not graded"
+        for assignment in assignments:
+            outcome = Outcome(student, assignment, Status.FAILED, 0.0, why[:300])
+            write_result(results / f"{assignment}.json", outcome.to_json())
+        return
     if sandboxed_kernel.available():  # nbgrader's kernels in the sandbox too (see autograder.kernel)
         sandboxed_kernel.configure(scratch.api.config, hidden_tests=not isolated)
     limits = Limits(call_seconds=call_timeout) if isolated else None
@@ -173,7 +181,7 @@ def timed_out_cells(scratch: Course, student: str, assignment: str) -> str:
                 not_run += 1
             elif "CellTimeoutError" in errors:
                 if cells.is_grade(cell):
-                    graded.append(cells.grade_id(cell))
+                    graded.append(cells.grade_id(cell) or "(one with no grade_id)")
                 else:
                     ungraded += 1
     words = []
