@@ -100,10 +100,11 @@ class Cgroup:
         return controller in self.held
 
     def preexec(self) -> None:
-        """Join the group (run in the child between fork and exec)."""
+        """Join the group (run in the child between fork and exec). A group that cannot be joined raises (the
+        child is then never started: subprocess says so in the parent), as the limits it holds would otherwise
+        be counted on and bound nothing."""
         for folder in self.folders:
-            with contextlib.suppress(OSError):
-                (folder / "cgroup.procs").write_text(str(os.getpid()))
+            _write(folder / "cgroup.procs", str(os.getpid()))
 
     def close(self) -> None:
         """Kill whatever is left in the group, then remove it."""

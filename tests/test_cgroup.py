@@ -83,3 +83,17 @@ def test_without_a_group_every_limit_is_a_resource_limit():
     assert supervisor.worker_limits(options, {"pids", "memory", "cpu"}) == []
     said = supervisor._bounds(options, set())
     assert "this user may not make a control group" in said and "no control group's CPU quota" in said
+
+
+def test_a_group_that_cannot_be_joined_starts_no_worker(v2_without_memory, monkeypatch):
+    """Limits held but the join refused (an attack review's finding): the process is not started at all,
+    rather than started with neither the group's limits nor its own resource limits."""
+    group = cgroup.Cgroup(pids=512, memory=None, cpus=None)
+    assert group.held == {"pids": 512}
+
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(cgroup, "_write", refuse)
+    with pytest.raises(subprocess.SubprocessError):
+        subprocess.Popen([sys.executable, "-c", "pass"], preexec_fn=group.preexec)
