@@ -31,14 +31,15 @@ def _project(folder):
 
 def _pip_requirements(folder, extras=True):
     """{package: bound} of folder's pyproject.toml (the course's, or student/'s): its dependencies, and those of
-    its extras (an extra that names the project itself, as test names cluster, brings nothing more)."""
+    its extras (an extra that names the project itself, as test names cluster, brings nothing more). A bound is
+    written as packaging writes a SpecifierSet, its parts sorted ("<7,>=6.4"), as _conda_requirements does."""
     project = _project(folder)
     deps = list(project["dependencies"])
     if extras:
         deps += [d for group in project.get("optional-dependencies", {}).values() for d in group]
     found = [Requirement(d) for d in deps]
     own = canonicalize_name(project["name"])
-    return {_name(r): SpecifierSet(str(r.specifier)) for r in found if canonicalize_name(r.name) != own}
+    return {_name(r): str(r.specifier) for r in found if canonicalize_name(r.name) != own}
 
 
 def _conda_requirements(folder):
@@ -49,7 +50,7 @@ def _conda_requirements(folder):
     for dep in env["dependencies"] + [dep for dep in pip if not dep.startswith(("-", "."))]:
         name, bound = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(.*)", dep).groups() if isinstance(dep, str) else ("", "")
         if name not in ("", "pip", "python"):
-            out[_CONDA_NAMES.get(name.lower(), canonicalize_name(name))] = SpecifierSet(bound.replace(" ", ""))
+            out[_CONDA_NAMES.get(name.lower(), canonicalize_name(name))] = str(SpecifierSet(bound.replace(" ", "")))
     return out
 
 
@@ -58,8 +59,8 @@ def test_pyproject_and_environment_yml_list_the_same_packages_and_bounds(course_
     pip, conda = _pip_requirements(course_root), _conda_requirements(course_root)
     assert pip == conda
     for name in ("numpy", "scipy", "matplotlib", "jupyterlab", "nbgrader", "nbval", "pytest", "scikit-image"):
-        assert any(s.operator == ">=" for s in pip.get(name, [])), f"{name} needs a tested lower bound"
-    assert all(any(s.operator == ">=" for s in bound) for bound in pip.values()), pip
+        assert any(s.operator == ">=" for s in SpecifierSet(pip.get(name, ""))), f"{name} needs a tested lower bound"
+    assert all(any(s.operator == ">=" for s in SpecifierSet(bound)) for bound in pip.values()), pip
 
 
 def _imports(path):

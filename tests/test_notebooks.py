@@ -68,6 +68,8 @@ def _nbval(paths, *options, cwd, python=sys.executable):
         "120",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:randomly",  # a notebook's cells run in their order: pytest-randomly (the test extra) would shuffle them
         "-q",
         *map(str, paths),
     ]
