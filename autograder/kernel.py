@@ -11,7 +11,7 @@ It talks to nbgrader over ZeroMQ *ipc* sockets, not TCP: with no network it coul
 and two kernels started at once can no longer race for the same port (a kernel that lost that race
 died before its first cell). The sockets are files in ``/ipc``, a small tmpfs in the kernel's own
 mount namespace, which the grader reaches through ``/proc/<pid>/root`` and makes read-only once they
-are bound, before anything connects to them (``SandboxedKernelManager._lock``).
+are bound, before anything connects to them (``SandboxProvisioner._lock``).
 
 Writable for it, all of it tmpfs of its own, in memory and bounded: ``/ipc`` until it is locked, its
 own /tmp (64 MB), and a copy of the submission's folder (WORK_TMPFS), seen at the submission's own
@@ -33,15 +33,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import entry_points
 from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from nbclient.util import run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, Execute
-from traitlets import Bool, Dict, Integer
+from traitlets import Bool, Dict, Integer, default
 
-from . import cells, sandbox
+from . import cells, host, sandbox
+from . import sandbox_policy as policy
 
 #: What one kernel may use: ample for assignment 05's training, finite for a bomb.
 KERNEL_LIMITS = {
@@ -74,8 +78,51 @@ def _package() -> Path:
     return Path(__file__).resolve().parent
 
 
+#: The name under which ``SandboxProvisioner`` is registered (pyproject.toml's entry point in jupyter_client's
+#: group ``jupyter_client.kernel_provisioners``): jupyter_client's public way to launch a kernel differently.
+PROVISIONER = "autograder-sandbox"
+
+
+def registered() -> bool:
+    """Whether this install registered the provisioner (``pip install -e .`` does, from pyproject.toml), and
+    nothing else under its name (which jupyter_client could load instead: then kernels are started by no one)."""
+    named = [ep for ep in entry_points(group="jupyter_client.kernel_provisioners") if ep.name == PROVISIONER]
+    return bool(named) and all(ep.value == f"{__name__}:SandboxProvisioner" for ep in named)
+
+
+class SandboxedKernelSpecs(KernelSpecManager):
+    """The installed kernel specs, each launched by SandboxProvisioner (its ``kernel_provisioner`` stanza)."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        spec = super().get_kernel_spec(kernel_name)
+        spec.metadata = {**spec.metadata, "kernel_provisioner": {"provisioner_name": PROVISIONER, "config": {}}}
+        return spec
+
+
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels run in the sandbox and speak over ipc sockets.
+    """jupyter_client's kernel manager, its kernels launched by SandboxProvisioner.
+
+    Two public points: the kernel specs it reads name the provisioner, and it removes no ipc file (the
+    sockets are on the kernel's tmpfs, gone with it, and a path through /proc/<pid>/root must never be
+    written to once that process may be another).
+    """
+
+    @default("kernel_spec_manager")
+    def _sandboxed_specs(self) -> KernelSpecManager:
+        if not registered():
+            raise RuntimeError(
+                f"the kernel provisioner {PROVISIONER!r} is not registered: install the course's package "
+                "(python -m pip install -e . at the repository's root) in the Python that grades"
+            )
+        return SandboxedKernelSpecs(data_dir=self.data_dir)
+
+    def cleanup_ipc_files(self) -> None:
+        """Nothing to remove (see the class)."""
+
+
+class SandboxProvisioner(LocalProvisioner):
+    """A kernel launched in the sandbox, speaking over ipc sockets (jupyter_client's ``LocalProvisioner``,
+    its command wrapped).
 
     The sockets are in a folder of the kernel's own, ``IPC`` inside its namespace: a small tmpfs there
     (IPC_TMPFS), with a copy of the connection file, so that nothing the kernel writes, before or after
@@ -88,41 +135,40 @@ class SandboxedKernelManager(AsyncKernelManager):
     )
 
     _box: Path | None = None  # its folder, under the worker's TMPDIR (removed with it, or by remove())
-    _pid: int | None = None  # the kernel's process (the launcher, which becomes the kernel), seen from here
+    _kernel: int | None = None  # the kernel's process (the launcher, which becomes the kernel), seen from here
 
-    async def _async_pre_start_kernel(self, **kw):
+    async def pre_launch(self, **kw) -> dict:
+        km = self.parent
         self._box = box = Path(tempfile.mkdtemp(prefix="kernel-"))
         (box / "ipc").mkdir()
-        self.transport = "ipc"
-        self.ip = f"{IPC}/k"  # as the kernel sees it (the connection file says so); the grader, through /proc
-        self.connection_file = str(box / "ipc" / "connection.json")
-        return await super()._async_pre_start_kernel(**kw)
+        km.transport = "ipc"
+        km.ip = f"{IPC}/k"  # as the kernel sees it (the connection file says so); the grader, through /proc
+        km.connection_file = str(box / "ipc" / "connection.json")
+        return await super().pre_launch(**kw)
 
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+    async def launch_kernel(self, cmd: list[str], **kw) -> dict:
         box = self._box
         cwd = str(Path(kw.get("cwd") or os.getcwd()).resolve())
-        uid = sandbox.random_uid()
         package = _package()
         path = f"sys.path.insert(0, {str(package.parent)!r}); " if self.with_grader else ""
         start = f"import sys; {path}from ipykernel import kernelapp; kernelapp.launch_new_instance()"
-        if "-f" not in kernel_cmd:
-            raise RuntimeError(f"not a Python kernel's command (no -f connection_file): {kernel_cmd}")
+        if "-f" not in cmd:
+            raise RuntimeError(f"not a Python kernel's command (no -f connection_file): {cmd}")
         # As Jupyter's own launcher leaves it: the notebook's folder importable (not -I), no user site.
-        args = kernel_cmd[kernel_cmd.index("-f") :]
-        args[1] = f"{IPC}/{Path(self.connection_file).name}"
+        args = cmd[cmd.index("-f") :]
+        args[1] = f"{IPC}/{Path(self.parent.connection_file).name}"
         argv = [sys.executable, "-s", "-c", start, *args]
-        env = sandbox.child_env()
+        env = policy.child_env()
         del env["MPLBACKEND"]  # the kernel's own (inline): figures reach the feedback
         env.update({k: v for k, v in (kw.get("env") or {}).items() if k in KEPT})
         kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # for unshare itself
         kw["cwd"] = "/"
-        cmd = sandbox.namespaced(
+        wrapped = sandbox.namespaced(
             argv,
             env,
             KERNEL_LIMITS,
             box / "root",
-            uid=uid,
-            binds=[str(package)] if self.with_grader else [],
+            policy.view([str(package)] if self.with_grader else []),
             scratch=[
                 # The connection file, on a tmpfs of the kernel's own where it binds its sockets.
                 (str(box / "ipc"), IPC, IPC_TMPFS, []),
@@ -132,45 +178,44 @@ class SandboxedKernelManager(AsyncKernelManager):
             cwd=cwd,
             quiet=not os.environ.get("AUTOGRADER_DEBUG"),
         )
-        await super()._async_launch_kernel(cmd, **kw)
+        info = await super().launch_kernel(wrapped, **kw)
         try:
-            self._pid = await _kernel_process(self.provisioner.process)
-            await self._bound()
-            self._lock()
+            self._kernel = await _kernel_process(self.process)
+            await self._bound(info)
+            self._lock(info)
         except BaseException:  # nbclient cleans up no kernel that failed to start: it dies here
-            await self._async_kill_kernel()
-            await self._async_cleanup_resources()
+            await self.kill()
+            with contextlib.suppress(TimeoutError):  # killed with its namespace: gone at once, else left to the OS
+                await asyncio.wait_for(self.wait(), timeout=5.0)
+            await self.cleanup()
             raise
         # Only now (the control socket is connected next) does the grader reach the sockets in the kernel's root:
         # nothing the kernel did to its folder before the lock can send a connection elsewhere.
-        self.ip = f"/proc/{self._pid}/root{IPC}/k"
+        self.connection_info = {**info, "ip": f"/proc/{self._kernel}/root{IPC}/k"}
+        return self.connection_info
 
-    def cleanup_ipc_files(self) -> None:
-        """Nothing to remove: the sockets are on the kernel's tmpfs, gone with it (and a path through
-        /proc/<pid>/root must never be written to once that process may be another)."""
+    @staticmethod
+    def _sockets(info: dict) -> set[str]:
+        ports = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+        return {f"{Path(info['ip']).name}-{info[port]}" for port in ports}
 
-    @property
-    def _sockets(self) -> set[str]:
-        ports = (self.shell_port, self.iopub_port, self.stdin_port, self.control_port, self.hb_port)
-        return {f"{Path(self.ip).name}-{port}" for port in ports}
-
-    async def _bound(self, seconds: float = 120.0) -> None:
+    async def _bound(self, info: dict, seconds: float = 120.0) -> None:
         """Wait until the kernel has bound its five sockets (ZeroMQ makes each file as it binds it)."""
-        ipc, deadline = f"/proc/{self._pid}/root{IPC}", time.monotonic() + seconds
-        while time.monotonic() < deadline and self.provisioner.process.poll() is None:
+        ipc, deadline, sockets = f"/proc/{self._kernel}/root{IPC}", time.monotonic() + seconds, self._sockets(info)
+        while time.monotonic() < deadline and self.process.poll() is None:
             kinds = {}
-            for name in self._sockets:
+            for name in sockets:
                 with contextlib.suppress(FileNotFoundError):
                     kinds[name] = stat.S_ISSOCK(os.lstat(f"{ipc}/{name}").st_mode)
             other = sorted(name for name, socket in kinds.items() if not socket)  # a socket's name on something else
             if other:
                 raise RuntimeError(f"the kernel changed its ipc folder as it started ({other[0]}): stopped")
-            if len(kinds) == len(self._sockets):
+            if len(kinds) == len(sockets):
                 return
             await asyncio.sleep(0.01)
         raise RuntimeError("the kernel did not start (it died, or bound no sockets in time)")
 
-    def _lock(self) -> None:
+    def _lock(self, info: dict) -> None:
         """Once the kernel has bound its sockets, and before anything connects to them, its ipc folder is
         made read-only for good: it can neither fill it nor swap a socket for a link (which the client,
         connecting through /proc/<pid>/root, would follow in the grader's root).
@@ -181,9 +226,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         runs as the kernel starts) is checked: its five sockets and the connection file must be there, and
         nothing else, none a link, a hard link or a folder. Anything else stops the kernel.
         """
-        userns = "0" if sandbox.real_root() else "1"
+        userns = "0" if host.real_root() else "1"
         proc = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", LOCK, str(self._pid), IPC, userns],
+            [sys.executable, "-I", "-S", "-c", LOCK, str(self._kernel), IPC, userns],
             capture_output=True,
             text=True,
             timeout=60,
@@ -191,29 +236,28 @@ class SandboxedKernelManager(AsyncKernelManager):
         if proc.returncode != 0:
             why = (proc.stderr.strip().splitlines() or [f"status {proc.returncode}"])[-1]
             raise RuntimeError(f"the kernel's ipc folder could not be locked ({why}): stopped")
-        sockets, found = self._sockets, set()
-        for entry in os.scandir(f"/proc/{self._pid}/root{IPC}"):
-            info = entry.stat(follow_symlinks=False)
+        sockets, found = self._sockets(info), set()
+        for entry in os.scandir(f"/proc/{self._kernel}/root{IPC}"):
+            entry_stat = entry.stat(follow_symlinks=False)
             found.add(entry.name)
-            plain = stat.S_ISSOCK(info.st_mode) if entry.name in sockets else stat.S_ISREG(info.st_mode)
-            if not plain or info.st_nlink != 1:
+            plain = stat.S_ISSOCK(entry_stat.st_mode) if entry.name in sockets else stat.S_ISREG(entry_stat.st_mode)
+            if not plain or entry_stat.st_nlink != 1:
                 raise RuntimeError(f"the kernel changed its ipc folder as it started ({entry.name}): stopped")
-        expected = {*sockets, Path(self.connection_file).name}
+        expected = {*sockets, Path(self.parent.connection_file).name}
         if found != expected:
             changed = sorted(found ^ expected)[0]
             raise RuntimeError(f"the kernel changed its ipc folder as it started ({changed}): stopped")
 
-    async def _async_kill_kernel(self, restart: bool = False) -> None:
-        """Kill the kernel with its whole PID namespace: jupyter_client kills unshare's process group,
+    async def kill(self, restart: bool = False) -> None:
+        """Kill the kernel with its whole PID namespace: LocalProvisioner kills unshare's process group,
         which a kernel leaves with os.setsid() (as root, the launcher's change of user id cleared the
         parent-death signal that unshare --kill-child had set)."""
-        process = getattr(self.provisioner, "process", None)
-        if process is not None:
-            sandbox.kill_children(process.pid)
-        await super()._async_kill_kernel(restart=restart)
+        if self.process is not None:
+            host.kill_children(self.process.pid)
+        await super().kill(restart=restart)
 
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart=restart)
         if self._box is not None and not restart:
             remove(self._box)
             self._box = None
@@ -226,7 +270,7 @@ async def _kernel_process(unshare: subprocess.Popen, seconds: float = 60.0) -> i
     deadline = time.monotonic() + seconds
     machine = os.stat("/")
     while time.monotonic() < deadline and unshare.poll() is None:
-        for child in sandbox.children(unshare.pid):
+        for child in host.children(unshare.pid):
             try:
                 root = os.stat(f"/proc/{child}/root")
                 if (root.st_dev, root.st_ino) != (machine.st_dev, machine.st_ino):
@@ -350,8 +394,8 @@ def configure(config, hidden_tests: bool = False) -> None:
     if not hidden_tests:
         sandboxed.insert(sandboxed.index(SandboxedExecute), ClearHiddenTestsFirst)
     config.Autograde.autograde_preprocessors = sandboxed
-    config.SandboxedKernelManager.with_grader = hidden_tests
+    config.SandboxProvisioner.with_grader = hidden_tests
     # Once its last cell has replied, the kernel has nothing left to say: it is killed with its whole
-    # PID namespace (SandboxedKernelManager._async_kill_kernel) rather than asked to shut down (measured:
+    # PID namespace (SandboxProvisioner.kill) rather than asked to shut down (measured:
     # 2.0 -> 0.7 s for the six notebooks of one student's course).
     config.SandboxedExecute.shutdown_kernel = "immediate"

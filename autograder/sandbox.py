@@ -11,10 +11,10 @@ Isolation, strongest available first (``isolation()`` says which one is in use):
 
 * ``namespaces`` — ``unshare`` (util-linux) gives the child its own mount, network, PID, IPC
   and UTS namespaces (and, when the grader is not root, a user namespace of its own, where the
-  grader's user id is root); the launcher below builds a read-only root file system of bind mounts
+  grader's user id is root); the launcher builds a read-only root file system of bind mounts
   of the system and of the Python installation only (no course, no gradebook, no home, no
-  ``autograder``, even where a non-editable install put it in a site directory: ``hidden_packages``;
-  of ``/etc`` only ``ETC``, with a passwd and group that name no user of the machine) with an empty
+  ``autograder``, even where a non-editable install put it in a site directory: ``policy.hidden_packages``;
+  of ``/etc`` only ``policy.ETC``, with a passwd and group that name no user of the machine) with an empty
   ``/tmp``, the only place it can write, makes it the root with
   ``pivot_root`` (the machine's root is unmounted from the namespace), sets resource limits and
   drops every capability for good (as root, to a user id of its own too), so that it can never
@@ -30,9 +30,16 @@ In both, stdin is closed and stdout/stderr are discarded; the child's CPU time, 
 size, open files and processes are limited, and each call has a wall-clock budget after which
 the child and everything it started are killed (the next call starts a new child).
 
-Why one module of this length: the launcher (source text run by a bare ``python -I -S`` in the new
-namespaces, so it imports nothing of this package), the proxies' side of the wire protocol and the
-isolation probe change together; split, a change to one would silently break another.
+The parts, mechanism apart from policy (as bubblewrap's command line is apart from the script that
+writes it):
+
+* ``sandbox_policy``: what this course lets student code see and use (the view, the environment);
+* ``namespaced`` and ``sandbox_launcher``: the mechanism that applies it (the launcher is a program of
+  its own, read as text and run by a bare ``python -I -S`` in the new namespaces: it imports nothing);
+* ``Sandbox``: the child's life cycle and the timed exchange with it; ``Hangs``: what a hang costs from
+  then on; ``Proxy``: the student's function as the checks call it; ``sandbox_child``: the child's side
+  of the wire;
+* ``host``: what this machine allows (the probes), and ``probe()`` here, which starts a sandbox.
 """
 
 from __future__ import annotations
@@ -40,11 +47,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-import random
 import select
 import shutil
 import signal
-import site
 import subprocess
 import sys
 import tempfile
@@ -54,8 +59,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from . import host
 from . import sandbox_child as wire
 from . import sandbox_launcher as launcher
+from . import sandbox_policy as policy
 
 CHILD_SOURCE = Path(wire.__file__).read_text()
 
@@ -77,6 +84,50 @@ class Limits:
     file_bytes: int = 16 * 2**20  # largest file it may write (in its own /tmp)
     processes: int = 32  # processes and threads of its user id
     open_files: int = 64
+
+
+@dataclass
+class Hangs:
+    """The hang policy of one sandbox: what the student's code that ran past its budget costs from then on.
+
+    * ``cells``: why the notebook's cells are not run again ("" until they hang): each new child would wait
+      the same hang out;
+    * ``calls``: calls that ran past their budget; from the first, each call gets ``Limits.after_hang_seconds``
+      (a function that hung on one input is still called on the next, as a notebook runs the next cell);
+    * ``in_cell``: {function: how it hung} since the test cell began (``new_cell``; None outside one). Such a
+      function is not waited for again in that cell: its later calls there fail at once. Other functions are
+      still called (a check may judge a part on the reference where the student's other part fails).
+    """
+
+    limits: Limits
+    cells: str = ""
+    calls: int = 0
+    in_cell: dict[str, str] | None = None
+
+    def new_cell(self) -> None:
+        self.in_cell = {}
+
+    def before_start(self) -> None:
+        if self.cells:
+            raise StudentCodeTimeout(self.cells)
+
+    def cells_hung(self, error: StudentCodeTimeout) -> StudentCodeTimeout:
+        self.cells = f"{error} while your cells ran (they are not run again)"
+        return StudentCodeTimeout(self.cells)
+
+    def budget(self, name: str) -> float | None:
+        """The call's budget (None: Limits.call_seconds); a StudentCodeTimeout if name hung in this cell."""
+        if self.in_cell and name in self.in_cell:  # it would only spend another budget
+            raise StudentCodeTimeout(f"{HUNG} its budget earlier in this cell ({self.in_cell[name]}): not called again")
+        return min(self.limits.call_seconds, self.limits.after_hang_seconds) if self.calls else None
+
+    def call_hung(self, name: str, error: StudentCodeTimeout, budget: float | None) -> StudentCodeTimeout:
+        self.calls += 1
+        if self.in_cell is not None:
+            self.in_cell[name] = str(error)
+        if budget is not None:
+            return StudentCodeTimeout(f"{error} (your code had hung before: later calls get {budget:g} s)")
+        return error
 
 
 #: How a call that ran past its budget is said to the student (the words only: a hang is known by its type,
@@ -117,35 +168,6 @@ class NotYours(StudentCodeError):
 LAUNCHER = Path(launcher.__file__).read_text()
 
 
-def _site_dirs() -> list[str]:
-    """Where NumPy (and the rest of the student environment) is installed, without .pth files.
-
-    The grader's user site (~/.local/lib/...) only if NumPy is there: it is the grader's home.
-    """
-    import numpy
-
-    dirs = [str(Path(numpy.__file__).resolve().parent.parent)]
-    for d in site.getsitepackages():
-        if Path(d).is_dir() and d not in dirs:
-            dirs.append(d)
-    return dirs
-
-
-def child_env() -> dict[str, str]:
-    """The environment of the sandbox's child (and of the sandboxed kernels: autograder.kernel)."""
-    one = "1"
-    return {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
-        "LANG": "C.UTF-8",
-        "OPENBLAS_NUM_THREADS": one,
-        "OMP_NUM_THREADS": one,
-        "MKL_NUM_THREADS": one,
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": "/tmp/matplotlib",
-    }
-
-
 def _rlimits(limits: Limits) -> dict[str, int]:
     return {
         "RLIMIT_CPU": limits.cpu_seconds,
@@ -157,136 +179,43 @@ def _rlimits(limits: Limits) -> dict[str, int]:
     }
 
 
-#: Of the machine's /etc, what the sandbox sees: the dynamic loader's cache and configuration, the time
-#: zone, Debian's alternatives (where a system NumPy finds its BLAS), the system Python's and Matplotlib's
-#: own settings, fontconfig's (without it every Matplotlib import wrote "Fontconfig error: Cannot load default
-#: config file" to stderr, into the student's feedback). Not the users (passwd and group are its own:
-#: _etc_files), not the instructors' Jupyter and nbgrader configuration, not the host's names or anything else.
-ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives", "matplotlibrc", "python3*", "fonts")
-
-
-def _binds() -> list[str]:
-    """What the sandbox sees, read-only: the system, the Python installation, the site directories."""
-    etc = sorted(str(p) for pattern in ETC for p in Path("/etc").glob(pattern))
-    paths = ["/usr", "/bin", "/lib", "/lib64", *etc, "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"]
-    python = [sys.base_prefix, sys.prefix, *_site_dirs(), str(Path(sys.executable).parent)]
-    for p in python:
-        p = str(Path(p).resolve())
-        if not _under(p, paths):
-            paths.append(p)
-    return [p for p in paths if os.path.lexists(p)]
-
-
-def _under(path: str, folders: list[str]) -> bool:
-    """Whether path is one of folders or lies inside one."""
-    return any(path == q or path.startswith(q.rstrip("/") + "/") for q in folders)
-
-
-def _etc_files(uid: int) -> dict[str, str]:
-    """/etc/passwd and /etc/group as the sandbox sees them: root, nobody and its own user, no one else."""
-    users = {"root": 0, "student": uid, "nobody": 65534} if uid else {"root": 0, "nobody": 65534}
-    home = {"root": "/tmp", "student": "/tmp", "nobody": "/nonexistent"}
-    return {
-        "/etc/passwd": "".join(f"{n}:x:{i}:{i}:{n}:{home[n]}:/usr/sbin/nologin\n" for n, i in users.items()),
-        "/etc/group": "".join(f"{n}:x:{i}:\n" for n, i in {**users, "nogroup": 65534}.items() if n != "nobody"),
-    }
-
-
-def hidden_packages(binds: list[str]) -> list[str]:
-    """The folders of the grader's package (``autograder``: the reference solution, the checks) that lie in
-    what the sandbox sees: after ``pip install .`` (not ``-e``), in a site directory it binds. The one
-    running, and any other copy on this interpreter's path; the launcher covers each with an empty folder."""
-    found = {str(Path(__file__).resolve().parent)}
-    for entry in [*sys.path, *_site_dirs()]:
-        candidate = Path(entry or ".") / __package__
-        if (candidate / "reference.py").is_file():
-            found.add(str(candidate.resolve()))
-    return sorted(p for p in found if _under(p, binds))
-
-
 def namespaced(
     argv: list[str],
     env: dict[str, str],
     limits: dict[str, int],
     root: Path,
+    view: policy.View,
     *,
-    uid: int | None = None,
-    binds: list[str] = (),
     scratch: list[tuple[str, str, str, list[str]]] = (),
     cwd: str = "/tmp",
     quiet: bool = False,
 ) -> list[str]:
-    """The command that runs argv in namespaces of its own, through LAUNCHER (see the module).
+    """The command that runs argv in namespaces of its own, through LAUNCHER (see the module): the mechanism,
+    given what to apply (view, limits: the course's policy, autograder.sandbox_policy).
 
-    root: an empty folder, where its root file system is built. It sees _binds() and binds
-    read-only, but the grader's package where it lies in them (hidden_packages) unless binds names it;
-    scratch: (folder, path inside, tmpfs options, patterns) tuples, a tmpfs of that size with a copy of
+    root: an empty folder, where its root file system is built. view: what it sees read-only and who it is
+    there; scratch: (folder, path inside, tmpfs options, patterns) tuples, a tmpfs of that size with a copy of
     folder in it but the files that match patterns, the only places it writes besides its own /tmp
     (what is written there is bounded, in memory, and thrown away; it is copied as the launcher, before
-    it drops its rights). uid: the user id it runs as when the grader is root (random by default).
-    quiet: its stdin, stdout and stderr are /dev/null whatever it inherited.
+    it drops its rights). quiet: its stdin, stdout and stderr are /dev/null whatever it inherited.
     """
     root.mkdir(exist_ok=True)
-    system = _binds()
-    seen = [*system, *(b for b in binds if b not in system)]
-    uid = (uid or random_uid()) if real_root() else 0
     config = {
         "root": str(root),
-        "binds": seen,
-        "files": _etc_files(uid),
-        "hide": [h for h in hidden_packages(seen) if h not in binds],
+        "binds": view.binds,
+        "files": view.files,
+        "hide": view.hide,
         "scratch": [list(t) for t in scratch],
         "cwd": cwd,
         "quiet": quiet,
         "limits": limits,
-        "uid": uid,
+        "uid": view.uid,
         "argv": argv,
         "env": env,
     }
-    userns = [] if real_root() else ["--user", "--map-root-user"]
+    userns = [] if host.real_root() else ["--user", "--map-root-user"]
     flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", *userns]
     return ["unshare", *flags, "--", sys.executable, "-I", "-S", "-c", LAUNCHER, json.dumps(config)]
-
-
-def random_uid() -> int:
-    """A user id no one on the machine has: what a sandboxed child runs as when the grader is root."""
-    return random.randrange(200_000, 2_000_000_000)
-
-
-def real_root() -> bool:
-    """Whether this process is root of the machine (not root of a user namespace, where few ids are mapped)."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        return Path("/proc/self/uid_map").read_text().split() == ["0", "0", "4294967295"]
-    except OSError:
-        return True
-
-
-@functools.cache
-def user_namespaces() -> bool:
-    """Whether this user may create user namespaces (some kernels refuse them to all but root)."""
-    if not shutil.which("unshare"):
-        return False
-    try:
-        probe = ["unshare", "--user", "--map-root-user", "true"]
-        quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        return subprocess.run(probe, timeout=30, **quiet).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-def tasks_of_user() -> int:
-    """How many processes and threads this user runs (what RLIMIT_NPROC counts outside a user namespace)."""
-    tasks = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            if int(fields["Uid"].split()[0]) == os.getuid():
-                tasks += int(fields["Threads"])
-        except (OSError, KeyError, ValueError, IndexError):
-            continue
-    return tasks
 
 
 #: What "limits" means, said after why it is in use.
@@ -311,7 +240,7 @@ def probe() -> Isolation:
         return Isolation("limits", "AUTOGRADER_SANDBOX=limits" + LIMITS_MEAN)
     if not shutil.which("unshare"):
         return Isolation("limits", "no unshare command (util-linux)" + LIMITS_MEAN)
-    if not real_root() and not user_namespaces():
+    if not host.real_root() and not host.user_namespaces():
         return Isolation(
             "limits",
             "this kernel refuses user namespaces to users other than root (`unshare --user` fails)"
@@ -342,80 +271,13 @@ def fallback_reason() -> str:
 # --------------------------------------------------------------------------- the parent side
 
 
-def children(pid: int) -> list[int]:
-    """The ids of a process's children, as /proc shows them (see in_proc)."""
-    found = []
-    for task in Path(f"/proc/{in_proc(pid)}/task").glob("*/children"):
-        try:
-            found += [int(child) for child in task.read_text().split()]
-        except (OSError, ValueError):
-            continue
-    return found
-
-
-def in_proc(pid: int) -> int:
-    """The id under which /proc shows the process pid of this process's PID namespace.
-
-    They differ where this process runs in a PID namespace of its own but sees the machine's /proc, as a
-    grading worker does (autograder.grading.supervisor): there /proc/<pid> is another process. The
-    process's pidfd says (its fdinfo's Pid, in /proc's namespace); where it cannot, pid as it is.
-    """
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # no pidfd here, or no such process
-        return pid
-    try:
-        for line in Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines():
-            if line.startswith("Pid:") and int(line.split()[1]) > 0:
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    finally:
-        os.close(fd)
-    return pid
-
-
-def _from_proc(pid: int) -> int | None:
-    """The id of this process's PID namespace of the process that /proc shows as pid (None: not in it)."""
-    try:
-        ours = _nspid("self")
-        theirs = _nspid(str(pid))
-    except (OSError, ValueError):
-        return None
-    return theirs[len(ours) - 1] if len(theirs) >= len(ours) else None
-
-
-def _nspid(entry: str) -> list[int]:
-    for line in Path(f"/proc/{entry}/status").read_text().splitlines():
-        if line.startswith("NSpid:"):
-            return [int(n) for n in line.split()[1:]]
-    return [int(entry) if entry.isdigit() else os.getpid()]
-
-
-def kill_children(pid: int) -> None:
-    """SIGKILL the children of a process (unshare's: the first process of a PID namespace, whose end
-    ends every other process in it, those that left the process group and cleared their
-    parent-death signal included)."""
-    for child in children(pid):
-        ours = _from_proc(child)
-        if ours is None:
-            continue
-        try:
-            os.kill(ours, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 class Sandbox:
     """One student's code in a child process; ``function(name)`` is a proxy for one of its functions.
 
-    The cells are kept: if the child dies or is killed, the next call starts a new one and runs
-    them again. (A function that hung on one input is called again on the next: it may well
-    work there, as in a notebook, where the next cell runs after a timeout; but from then on each
-    call has ``Limits.after_hang_seconds``.) Within one test cell (``new_cell``), a function that hung
-    is not waited for again: its later calls there fail at once (``cell_hung`` says which hung, and how).
-    Other functions are still called: a check may judge a part on the reference where the student's
-    own other part fails (checks.yours).
+    Its parts: the child's life cycle (``_start``, ``close``: the cells are kept, and if the child dies or
+    is killed, the next call starts a new one and runs them again); the timed exchange with it
+    (``_request``: one request, the child's callbacks, a deadline); the hang policy (``hangs``, a Hangs);
+    the proxies (``Proxy``), which turn the child's failures into the exceptions a notebook would see.
     """
 
     def __init__(self, limits: Limits | None = None, mode: str | None = None):
@@ -423,25 +285,22 @@ class Sandbox:
         self.mode = mode or isolation()
         self.cells: list[dict] = []
         self.cell_errors: dict[str, str] = {}
-        self.hung = 0  # calls that ran past their budget
-        self.cell_hung: dict[str, str] | None = None  # {function: how it hung} since new_cell(); None: no cell
-        self._cells_hung = ""  # why the cells are not run again: they once ran past their budget
+        self.hangs = Hangs(self.limits)
         self._proc: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     # ---- life cycle
 
     def _start(self) -> None:
-        if self._cells_hung:  # they would hang again, a start budget each time
-            raise StudentCodeTimeout(self._cells_hung)
+        self.hangs.before_start()  # cells that hung would hang again, a start budget each time
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-sandbox-")
         tmp = Path(self._tmp.name)
         child_r, parent_w = os.pipe()
         parent_r, child_w = os.pipe()
-        child = [sys.executable, "-I", "-S", "-c", CHILD_SOURCE, str(child_r), str(child_w), *_site_dirs()]
-        env = child_env()
+        child = [sys.executable, "-I", "-S", "-c", CHILD_SOURCE, str(child_r), str(child_w), *policy.site_dirs()]
+        env = policy.child_env()
         if self.mode == "namespaces":
-            cmd = namespaced(child, env, _rlimits(self.limits), tmp / "root")
+            cmd = namespaced(child, env, _rlimits(self.limits), tmp / "root", policy.view())
             preexec, cwd = None, "/"
         else:
             work = tmp / "work"
@@ -449,8 +308,8 @@ class Sandbox:
             env["HOME"] = env["MPLCONFIGDIR"] = str(work)
             cmd, cwd = child, str(work)
             limits = _rlimits(self.limits)
-            if not real_root():  # every process of this user counts: so many more than it runs now
-                limits["RLIMIT_NPROC"] += tasks_of_user()
+            if not host.real_root():  # every process of this user counts: so many more than it runs now
+                limits["RLIMIT_NPROC"] += host.tasks_of_user()
 
             preexec = functools.partial(launcher.apply_rlimits, limits)
 
@@ -476,8 +335,7 @@ class Sandbox:
         try:
             return self._request(request, seconds=self._cells_seconds)[0]
         except StudentCodeTimeout as error:
-            self._cells_hung = f"{error} while your cells ran (they are not run again)"
-            raise StudentCodeTimeout(self._cells_hung) from None
+            raise self.hangs.cells_hung(error) from None
 
     def close(self) -> None:
         """Kill the child and everything it started; remove its directory."""
@@ -501,7 +359,7 @@ class Sandbox:
         proc = self._proc
         if proc is None:
             return
-        kill_children(proc.pid)
+        host.kill_children(proc.pid)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -596,8 +454,8 @@ class Sandbox:
         return errors
 
     def new_cell(self) -> None:
-        """A new test cell begins: its calls are waited for again (see the class's docstring)."""
-        self.cell_hung = {}
+        """A new test cell begins: its calls are waited for again (see Hangs)."""
+        self.hangs.new_cell()
 
     def call(self, name: str, *args, **kwargs):
         """Call the student's function name in the child; raise StudentCodeError if it fails."""
@@ -606,10 +464,7 @@ class Sandbox:
     def call_with(self, name: str, substitute: dict | None, *args, **kwargs):
         """``call``, with the notebook's functions named in substitute ({name: our function}) replaced by ours for
         this call (the child calls them back)."""
-        if self.cell_hung and name in self.cell_hung:  # it would only spend another budget
-            raise StudentCodeTimeout(
-                f"{HUNG} its budget earlier in this cell ({self.cell_hung[name]}): not called again"
-            )
+        budget = self.hangs.budget(name)
         if self._proc is None:
             self._start()
         blobs: list[bytes] = []
@@ -622,16 +477,10 @@ class Sandbox:
         }
         if substitute:
             header["substitute"] = wire.encode(substitute, blobs, callbacks)
-        budget = min(self.limits.call_seconds, self.limits.after_hang_seconds) if self.hung else None
         try:
             reply, data = self._request(header, blobs, callbacks, seconds=budget)
         except StudentCodeTimeout as error:
-            self.hung += 1
-            if self.cell_hung is not None:
-                self.cell_hung[name] = str(error)
-            if budget is not None:
-                raise StudentCodeTimeout(f"{error} (your code had hung before: later calls get {budget:g} s)") from None
-            raise
+            raise self.hangs.call_hung(name, error, budget) from None
         if "error" in reply:
             raise (NotYours if reply.get("kind") == Trouble.NOT_YOURS.value else StudentCodeError)(reply["error"])
         try:
@@ -643,50 +492,68 @@ class Sandbox:
         _mirror(wire.arrays_and_generators([list(args), kwargs], []), after)
         return result
 
-    def function(self, name: str):
-        """A callable that stands for the student's function name (see ``call``).
+    def function(self, name: str) -> Proxy:
+        """A callable that stands for the student's function name (see ``Proxy``)."""
+        return Proxy(self, name)
 
-        When the student's function raised a built-in exception, the proxy raises the same type
-        with the same message (so ``checks.run`` reports "sigmoid raised ValueError: …" as it
-        would in the notebook); anything else becomes a StudentError.
-        """
+    def names(self, name: str) -> dict:
+        """The child's reply to "which names does name's code use" (see Proxy.code_names)."""
+        if self._proc is None:
+            self._start()
+        return self._request({"op": "names", "name": name})[0]
 
-        def proxy(*args, **kwargs):
-            try:
-                return self.call(name, *args, **kwargs)
-            except StudentCodeError as error:
-                raise _as_exception(str(error), error.kind) from None
 
-        def with_globals(**substitute):
-            """The student's function with the notebook's functions named here replaced by these (ours)."""
+class Proxy:
+    """The student's function ``name``, run in a Sandbox: called as theirs would be, it sends its arguments to
+    the child and returns plain numbers (``Sandbox.call``).
 
-            def substituted(*args, **kwargs):
-                try:
-                    return self.call_with(name, substitute, *args, **kwargs)
-                except StudentCodeError as error:
-                    raise _as_exception(str(error), error.kind) from None
+    When the student's function raised a built-in exception, the proxy raises the same type with the same
+    message (so ``checks.run`` reports "sigmoid raised ValueError: …" as it would in the notebook); anything
+    else becomes a StudentError, whose ``kind`` says a hang or a library's function under the student's name.
+    """
 
-            substituted.__name__ = substituted.__qualname__ = name
-            return substituted
+    def __init__(self, box: Sandbox, name: str):
+        self._box = box
+        self.__name__ = self.__qualname__ = name
+        self.__doc__ = f"The student's {name}, run in the sandbox."
 
-        def code_names() -> set[str] | None:
-            """The names its code uses (see autograder.checks.code_names); None if it is not the student's."""
-            if self._proc is None:
-                self._start()
-            reply, _ = self._request({"op": "names", "name": name})
-            if "error" in reply:
-                kind = Trouble.NOT_YOURS if reply.get("kind") == Trouble.NOT_YOURS.value else None
-                raise _as_exception(str(reply["error"]), kind)
-            names = reply.get("names")
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                return None
-            return set(names)
+    def __call__(self, *args, **kwargs):
+        return self._called(None, args, kwargs)
 
-        proxy.__name__ = proxy.__qualname__ = name
-        proxy.__doc__ = f"The student's {name}, run in the sandbox."
-        proxy.code_names = code_names
-        proxy.with_globals = with_globals
-        return proxy
+    def __repr__(self) -> str:  # as the student's function would be shown in a message
+        return f"<function {self.__name__}>"
+
+    def __copy__(self) -> Proxy:  # a function is copied as itself
+        return self
+
+    def __deepcopy__(self, memo) -> Proxy:
+        return self
+
+    def _called(self, substitute: dict | None, args, kwargs):
+        try:
+            return self._box.call_with(self.__name__, substitute, *args, **kwargs)
+        except StudentCodeError as error:
+            raise _as_exception(str(error), error.kind) from None
+
+    def with_globals(self, **substitute):
+        """The student's function with the notebook's functions named here replaced by these (ours)."""
+
+        def substituted(*args, **kwargs):
+            return self._called(substitute, args, kwargs)
+
+        substituted.__name__ = substituted.__qualname__ = self.__name__
+        return substituted
+
+    def code_names(self) -> set[str] | None:
+        """The names its code uses (see autograder.checks.code_names); None if it is not the student's."""
+        reply = self._box.names(self.__name__)
+        if "error" in reply:
+            kind = Trouble.NOT_YOURS if reply.get("kind") == Trouble.NOT_YOURS.value else None
+            raise _as_exception(str(reply["error"]), kind)
+        names = reply.get("names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return None
+        return set(names)
 
 
 class StudentError(RuntimeError):

@@ -213,7 +213,7 @@ def _run_test(source: str, namespace: dict, points: float, hung=dict, delimiters
     """Run one test cell here. Output is swallowed, as nothing here is the student's.
 
     hung() gives {function: how it hung} for the student's functions that ran past their budget in this
-    cell (Sandbox.cell_hung): a cell that failed on a hang says which function hung (a visible line that
+    cell (Hangs.in_cell): a cell that failed on a hang says which function hung (a visible line that
     called it directly would not), and its hidden block is not run again to meet the same hang.
 
     When a visible assert fails, the cell stops there, before the hidden checks that would say
@@ -376,7 +376,7 @@ def grade_notebook(
                 out.cells[gid] = Verdict(gid, points, 0.0, "the notebook could not be read")
                 continue
             box.new_cell()
-            out.cells[gid] = _run_test(cell.source, namespace, points, lambda: box.cell_hung or {}, delimiters)
+            out.cells[gid] = _run_test(cell.source, namespace, points, lambda: box.hangs.in_cell or {}, delimiters)
             out.cells[gid].grade_id = gid
         checked = _checked(out, source_nb, delimiters)
         _take_back(out, checked)

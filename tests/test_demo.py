@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import demo, sandbox
+from autograder import demo, host
 from autograder.course import COURSE_ROOT, Course
 
 
@@ -217,7 +217,7 @@ def test_the_isolated_pass_changes_no_honest_grade(demo_run):
     assert "isolated check passed where the in-kernel test did not" not in demo_run
     # The full sandbox for root, and for another user where the kernel allows it user namespaces
     # (tests/run_as_user.sh runs this file as one); else the fallback, said with why.
-    if sandbox.real_root() or sandbox.user_namespaces():
+    if host.real_root() or host.user_namespaces():
         assert "isolation: namespaces (" in demo_run
     else:
         assert "isolation: limits: " in demo_run

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import at_kernel_start
 
-from autograder import sandbox
+from autograder import host, sandbox
 from autograder import sandbox_child as wire
 from autograder.course import COURSE_ROOT
 from autograder.sandbox import Limits, Sandbox, StudentCodeError
@@ -153,7 +153,7 @@ def test_this_machine_gives_the_sandbox_namespaces():
     # CI runs on the same kind of machine: the strongest isolation must be available there, to root
     # and (in user namespaces of its own) to any other user, unless the kernel refuses it those.
     if sandbox.isolation() != "namespaces" and (
-        os.environ.get("AUTOGRADER_SANDBOX") == "limits" or not (sandbox.real_root() or sandbox.user_namespaces())
+        os.environ.get("AUTOGRADER_SANDBOX") == "limits" or not (host.real_root() or host.user_namespaces())
     ):
         pytest.skip(f"no namespaces for the sandbox here: {sandbox.fallback_reason()}")
     assert sandbox.isolation() == "namespaces", sandbox.fallback_reason()
@@ -212,7 +212,7 @@ def test_the_course_is_out_of_reach(box):
         box.call("read_reference")
 
 
-#: What the sandboxes may see of /etc: sandbox.ETC's names, and passwd and group of their own.
+#: What the sandboxes may see of /etc: sandbox_policy.ETC's names, and passwd and group of their own.
 ETC_SEEN = (
     "ld.so.cache",
     "ld.so.conf",
@@ -273,7 +273,7 @@ def test_no_large_files(box):
 def test_a_fork_bomb_meets_the_process_limit_and_answers_once(box):
     slack = 0  # in a sandbox of its own (user id or user namespace), the limit counts its processes alone
     if box.mode != "namespaces":
-        if sandbox.real_root():
+        if host.real_root():
             pytest.skip("isolation 'limits' as root, who is exempt from the process limit (not from a control group)")
         slack = 4  # every process of this user counts: it gets as many more as ran at its start (some end)
     n = box.call("fork_bomb")
@@ -356,7 +356,7 @@ def test_after_a_hang_each_call_has_the_shorter_budget():
             b.call("f", 3600.0)
         with pytest.raises(StudentCodeError, match=r"took longer than 1 s and was stopped \(your code had hung before"):
             b.call("f", 2.0)
-        assert b.call("f", 0.0) == 0.0 and b.hung == 2  # still called, on the next input
+        assert b.call("f", 0.0) == 0.0 and b.hangs.calls == 2  # still called, on the next input
 
 
 def test_within_a_test_cell_a_function_that_hung_is_not_waited_for_again():
@@ -369,14 +369,14 @@ def test_within_a_test_cell_a_function_that_hung_is_not_waited_for_again():
         b.new_cell()
         with pytest.raises(StudentCodeError, match="took longer than 1 s"):
             b.call("f", -1.0)
-        assert b.cell_hung == {"f": "took longer than 1 s and was stopped"}
+        assert b.hangs.in_cell == {"f": "took longer than 1 s and was stopped"}
         for x in (2.0, -1.0):
             with pytest.raises(StudentCodeError, match=r"its budget earlier in this cell \(took longer than 1 s"):
                 b.call("f", x)
-        assert b._proc is None and b.hung == 1  # no child started for them, nothing waited for
+        assert b._proc is None and b.hangs.calls == 1  # no child started for them, nothing waited for
         assert b.call("g", 2.0) == 4.0
         b.new_cell()
-        assert b.call("f", 2.0) == 2.0 and b.cell_hung == {}
+        assert b.call("f", 2.0) == 2.0 and b.hangs.in_cell == {}
 
 
 def test_cells_that_hung_are_not_run_again():
@@ -668,6 +668,26 @@ def test_a_non_editable_install_keeps_the_package_out_of_the_sandboxes(tmp_path)
     assert "def sigmoid" not in json.dumps(seen), seen
 
 
+def test_the_kernel_is_launched_through_the_installed_provisioner(tmp_path, monkeypatch):
+    """jupyter_client's public way to launch a kernel differently: a provisioner registered by the install's entry
+    point (pyproject.toml), named by the kernel specs the grader's manager reads. Without the entry point (a stale
+    install) the manager says what to do, rather than jupyter_client's bare "has not been registered"."""
+    from autograder import kernel
+
+    if not kernel.available():
+        pytest.skip(f"isolation {sandbox.isolation()!r}: kernels are not sandboxed here")
+    assert kernel.registered()
+
+    async def start() -> type:
+        async with sandboxed_kernel(tmp_path) as (km, _):
+            return type(km.provisioner)
+
+    assert asyncio.run(start()) is kernel.SandboxProvisioner
+    monkeypatch.setattr(kernel, "registered", lambda: False)
+    with pytest.raises(RuntimeError, match=r"provisioner 'autograder-sandbox' is not registered.*pip install -e \."):
+        _ = kernel.SandboxedKernelManager().kernel_spec
+
+
 def test_a_kernel_that_left_its_process_group_dies_with_its_namespace_when_killed(tmp_path):
     """nbgrader's kernels are killed once their last cell replied (shutdown_kernel = "immediate"):
     jupyter_client kills unshare's process group, which the kernel can leave with os.setsid(); the
@@ -691,3 +711,15 @@ def test_a_kernel_that_left_its_process_group_dies_with_its_namespace_when_kille
             break
         time.sleep(0.1)
     assert _namespace_members(namespace) == []
+
+
+def test_a_proxy_is_copied_as_a_function_is_itself():
+    """A check may copy what it is given (copy.deepcopy of a namespace): the student's function, run in the
+    sandbox, is copied as a Python function is, as itself, and shown as one."""
+    import copy
+
+    with Sandbox() as b:
+        b.run_cells([{"id": "answer", "source": "def f(x):\n    return 2 * x\n", "student": True}])
+        f = b.function("f")
+        assert copy.copy(f) is f and copy.deepcopy({"f": f})["f"] is f
+        assert repr(f) == "<function f>" and f.__name__ == "f" and f(2.0) == 4.0

@@ -20,7 +20,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import sandbox, verdict
+from autograder import host, sandbox, verdict
 from autograder.course import COURSE_ROOT, Course
 from autograder.grading import Options, supervisor, worker
 from autograder.sandbox import Limits, Sandbox, StudentCodeError
@@ -119,9 +119,9 @@ def _bomb(monkeypatch, what: str) -> tuple[int, int, int]:
     limits = supervisor.worker_limits(Options(worker_processes=64, worker_memory=2**30))
     # In a user namespace of its own the worker's processes alone count; outside one (where the kernel
     # refuses them) every process of the user does, and the worker gets 64 more than run now.
-    assert ("--max-processes=64" in limits) == ("--user" in supervisor.pid_namespace())
+    assert ("--max-processes=64" in limits) == ("--user" in host.pid_namespace())
     processes = int(limits[0].removeprefix("--max-processes="))
-    cmd = [*supervisor.pid_namespace(), sys.executable, "-c", BOMBS, what, *limits]
+    cmd = [*host.pid_namespace(), sys.executable, "-c", BOMBS, what, *limits]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=COURSE_ROOT)
     assert proc.returncode == 0, proc.stderr
@@ -130,7 +130,7 @@ def _bomb(monkeypatch, what: str) -> tuple[int, int, int]:
 
 
 def test_a_fork_bomb_in_a_worker_meets_its_process_limit(monkeypatch):
-    if sandbox.real_root():
+    if host.real_root():
         pytest.skip("root is exempt from RLIMIT_NPROC: its workers are bounded by a control group instead")
     forks, _, processes = _bomb(monkeypatch, "fork")
     assert 0 < forks < processes
@@ -168,11 +168,11 @@ exec {real} "$@"
 """
 
 PROBE = """
-from autograder import sandbox
+from autograder import host, sandbox
 from autograder.grading import supervisor
 print(sandbox.isolation())
 print(sandbox.fallback_reason())
-print(" ".join(supervisor.pid_namespace()))
+print(" ".join(host.pid_namespace()))
 print(supervisor.worker_bounds())
 """
 
@@ -190,7 +190,7 @@ def test_where_user_namespaces_are_refused_the_fallback_is_said_in_words(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert "unshare failed" not in proc.stdout + proc.stderr  # the probes are quiet
     mode, reason, pid, bounds = proc.stdout.splitlines()
-    if sandbox.real_root():  # root needs no user namespace: nothing changes
+    if host.real_root():  # root needs no user namespace: nothing changes
         assert (mode, reason) == ("namespaces", "") and pid.startswith("unshare --pid")
     else:
         assert mode == "limits" and "refuses user namespaces" in reason and "can read every file" in reason

@@ -179,7 +179,7 @@ def worker_start(course: Course, threads: int = 1, repeat: int = 3) -> float:
     """Median wall seconds of a process started as the supervisor starts a worker (PID namespace,
     control group, BLAS threads) that imports the worker and loads nbgrader's API on the course."""
     from .. import cgroup
-    from ..grading.supervisor import pid_namespace
+    from ..host import pid_namespace
 
     code = (
         "import sys\nimport autograder.grading.worker\nfrom autograder.course import Course\nCourse(sys.argv[1]).api\n"

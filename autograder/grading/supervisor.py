@@ -27,7 +27,7 @@ from pathlib import Path
 from .. import cgroup, sandbox
 from .. import kernel as sandboxed_kernel
 from ..course import Course, CourseError
-from ..sandbox import tasks_of_user
+from ..host import pid_namespace, tasks_of_user
 from . import gradebook
 from .options import Options
 from .outcome import Outcome, Status
@@ -247,29 +247,6 @@ def _outcome(results: Path, student: str, assignment: str, seconds: float, kille
         detail = f"grading stopped after {budget:.0f} s" + (": the isolated score is recorded" if isolated else "")
         return Outcome(student, assignment, Status.TIMED_OUT, seconds, detail, isolated=isolated)
     return Outcome(student, assignment, Status.FAILED, seconds, last, isolated=isolated)
-
-
-@functools.cache
-def pid_namespace() -> tuple[str, ...]:
-    """The command that runs a worker in a PID namespace of its own; () where unshare is not allowed.
-
-    Root needs nothing more; any other user gets a user namespace of its own too, where it keeps its
-    user id and has no rights on the machine (util-linux older than 2.38: it is root of that namespace,
-    which gives no more rights outside it). The probes say nothing (their refusal is the answer).
-    """
-    if not shutil.which("unshare"):
-        return ()
-    users = [()] if os.geteuid() == 0 else []
-    users += [("--user", "--map-current-user"), ("--user", "--map-root-user")]
-    for user in users:
-        cmd = ("unshare", *user, "--pid", "--fork", "--kill-child")
-        try:
-            quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            if subprocess.run([*cmd, "true"], timeout=30, **quiet).returncode == 0:
-                return (*cmd, "--")
-        except (OSError, subprocess.SubprocessError):
-            continue
-    return ()
 
 
 def worker_limits(options: Options, held: set[str] | dict = frozenset()) -> list[str]:
