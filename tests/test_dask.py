@@ -312,3 +312,71 @@ def test_without_distributed_the_scheduler_option_names_the_extra_to_install(mon
     with pytest.raises(grading.CourseError, match=r"pip install -e '\.\[cluster\]'") as raised:
         pools.DaskPool(_options(scheduler="tcp://127.0.0.1:8786"))
     assert "\n" not in str(raised.value)
+
+
+def test_no_coordinator_thread_waits_for_a_students_task(monkeypatch):
+    """DaskPool.submit hands a student to the cluster and returns: the student's Future is completed by Dask's
+    done-callback, with the Outcomes, or a grading error said in one line (a KilledWorker), not by a thread of
+    the coordinator parked on the task's result (a class of 300 was 256 threads)."""
+    from types import SimpleNamespace
+
+    import distributed
+
+    class Task:  # what client.submit returns: a Future that Dask completes later
+        def __init__(self):
+            self.callbacks, self.outcome = [], None
+
+        def add_done_callback(self, fn):
+            self.callbacks.append(fn)
+
+        def result(self):
+            if isinstance(self.outcome, BaseException):
+                raise self.outcome
+            return self.outcome
+
+        def finish(self, outcome):
+            self.outcome = outcome
+            for fn in self.callbacks:
+                fn(self)
+
+    class Client:
+        def __init__(self, address, **kw):
+            self.tasks = {}
+
+        def scheduler_info(self):
+            return {"workers": {"tcp://127.0.0.1:1": {"host": "127.0.0.1", "nthreads": 1}}}
+
+        def submit(self, fn, course_root, student, *args, **kw):
+            if student == "cleo":  # the scheduler went away: the client is closed
+                raise distributed.client.ClosedClientError("Client is closed.")
+            self.tasks[student] = Task()
+            return self.tasks[student]
+
+        def cancel(self, futures, reason=""):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(distributed, "Client", Client)
+    options = Options(["01_activations"], scheduler="tcp://127.0.0.1:8786")
+    course = SimpleNamespace(root=Path("/nowhere"))
+    threads = threading.active_count()
+    with pools.DaskPool(options) as pool:
+        alice, bob = (pool.submit(course, s, ["01_activations"], options, Path("/x")) for s in ("alice", "bob"))
+        assert not alice.done() and not bob.done() and threading.active_count() == threads  # nothing waits
+        graded = grading.Outcome("alice", "01_activations", Status.GRADED, detail="10/10")
+        pool.client.tasks["alice"].finish([graded.to_json()])
+        assert alice.result() == [graded] and not bob.done()
+        worker = SimpleNamespace(address="tcp://127.0.0.1:1")
+        pool.client.tasks["bob"].finish(distributed.KilledWorker("autograder-bob-1", worker, 1))
+        (lost,) = bob.result()
+        (unsent,) = pool.submit(course, "cleo", ["01_activations"], options, Path("/x")).result()
+    assert (unsent.student, unsent.status) == ("cleo", Status.GRADING_ERROR)  # the run goes on without her
+    assert unsent.detail == "ClosedClientError: Client is closed."
+    assert (lost.student, lost.status) == ("bob", Status.GRADING_ERROR)
+    assert lost.detail == (
+        "KilledWorker: the Dask workers that graded this student died each time (2 tries, the last on "
+        "tcp://127.0.0.1:1): see their logs"
+    )
+    assert not pool._futures  # each task let go as it came back (its result is not kept on the cluster)

@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -299,6 +300,57 @@ def test_a_fault_in_the_graders_own_work_on_one_student_loses_no_other_grade(tmp
         True
     ]
     assert report.csv.is_file()
+
+
+def test_a_run_stopped_midway_waits_for_the_students_under_way_before_it_lets_the_course_go(tmp_path, monkeypatch):
+    """Ctrl-C (here: an exception of the coordinator's as it records alice) while bob is being graded: bob's
+    grading, which copies his notebooks and feedback into the course, ends before the run lets go of the
+    course's lock and of the snapshot his scratch course starts from (an attack review's finding: it let go
+    first, and another run could take the lock while bob's copies still came in)."""
+    import fcntl
+    import threading
+    import time
+
+    class Stop(BaseException):
+        pass
+
+    work = {s: {ASSIGNMENTS[0]: {}} for s in ("alice", "bob")}  # the solutions
+    root = Course().scratch(tmp_path / "course", ASSIGNMENTS[:1], submissions=work)
+    begun, stopping, seen = threading.Event(), threading.Event(), {}
+
+    def grade_student(course, student, assignments, options, snapshot):
+        if student == "alice":  # back once bob is under way (a student not yet begun would not be begun)
+            assert begun.wait(timeout=600), "bob was never graded"
+        if student == "bob":
+            begun.set()
+            assert stopping.wait(timeout=600), "the coordinator never recorded alice"
+            fd = os.open(root.root / ".grading.lock", os.O_RDWR)
+            try:  # the lock is not let go while bob is graded: it is still held after a while
+                deadline, seen["lock free"] = time.monotonic() + 3.0, False
+                while time.monotonic() < deadline and not seen["lock free"]:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        seen["lock free"] = True
+                    except BlockingIOError:
+                        time.sleep(0.05)
+            finally:
+                os.close(fd)
+            seen["snapshot"] = Path(snapshot).is_file()
+        return [grading.Outcome(student, a, Status.GRADED) for a in assignments]
+
+    record = gradebook.record_outcomes
+
+    def record_outcomes(db, outcomes):
+        if "autograder-gradebook-" in str(db):  # the run's private gradebook: the coordinator, recording alice
+            stopping.set()
+            raise Stop
+        return record(db, outcomes)
+
+    monkeypatch.setattr(supervisor, "grade_student", grade_student)
+    monkeypatch.setattr(gradebook, "record_outcomes", record_outcomes)
+    with pytest.raises(Stop):
+        grading.grade(root, Options(ASSIGNMENTS[:1], jobs=2, unsafe=True))
+    assert seen == {"lock free": False, "snapshot": True}
 
 
 def test_grading_refuses_where_student_code_cannot_be_sandboxed(tmp_path):

@@ -28,10 +28,12 @@ the grader), and the real gradebook is written only by this process, once, at th
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import tempfile
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
 from ..course import Course, CourseError, plain_student
@@ -39,7 +41,7 @@ from . import class_report, gradebook, pools
 from .options import Options
 from .outcome import Outcome, Status
 from .report import Report, progress, summary
-from .supervisor import grade_student, grading_error, refuse_unsandboxed, worker_bounds
+from .supervisor import grading_error, refuse_unsandboxed, worker_bounds
 
 __all__ = [
     "Course",
@@ -96,24 +98,29 @@ def _grade(course: Course, options: Options, runner: pools.Pool) -> Report:
         tasks = lanes(course, work, runner.lanes)
         left = {student: sum(s == student for s, _ in tasks) for student in work}  # tasks of each not done
         results: dict[int, list[Outcome]] = {}
-        with progress(len(work)) as done, runner.pool() as pool:
-            futures = {
-                pool.submit(grade_student, course, student, theirs, options, snapshot, here=runner.here): k
-                for k, (student, theirs) in enumerate(tasks)
-            }
-            for future in as_completed(futures):  # recorded here, as each comes back: one writer, no lock
-                k = futures[future]
-                (student, theirs), outcomes = tasks[k], future.result()
-                try:
-                    gradebook.record_outcomes(golden, outcomes)
-                except Exception as error:  # the grader's own fault on this student: no other student loses anything
-                    outcomes = grading_error(student, theirs, error)
-                results[k] = outcomes
-                said = ", ".join(f"{o.assignment} {o.status}" for o in outcomes)
-                log.info("%s: %s (%.0f s)", student, said, sum(o.seconds for o in outcomes))
-                left[student] -= 1
-                if not left[student]:
-                    done()
+        waiting = iter(enumerate(tasks))
+        futures: dict[Future, int] = {}
+        with progress(len(work)) as done, _settled(runner, futures):
+            while True:
+                # As many students handed over as the pool takes at once; then each recorded here as it comes
+                # back (one writer, no lock), and the next handed over.
+                for k, (student, theirs) in itertools.islice(waiting, runner.in_flight - len(futures)):
+                    futures[runner.submit(course, student, theirs, options, snapshot)] = k
+                if not futures:
+                    break
+                for future in wait(futures, return_when=FIRST_COMPLETED).done:
+                    k = futures.pop(future)
+                    (student, theirs), outcomes = tasks[k], future.result()
+                    try:
+                        gradebook.record_outcomes(golden, outcomes)
+                    except Exception as error:  # the grader's own fault on this student: no other loses anything
+                        outcomes = grading_error(student, theirs, error)
+                    results[k] = outcomes
+                    said = ", ".join(f"{o.assignment} {o.status}" for o in outcomes)
+                    log.info("%s: %s (%.0f s)", student, said, sum(o.seconds for o in outcomes))
+                    left[student] -= 1
+                    if not left[student]:
+                        done()
         graded = [o for k in sorted(results) for o in results[k]]  # in the order of the tasks
         report.outcomes.extend(graded)
         # Into the course's gradebook, this run's submissions only: a manual grade entered in formgrader
@@ -125,6 +132,21 @@ def _grade(course: Course, options: Options, runner: pools.Pool) -> Report:
         report.class_report, report.class_csv = write_class_report(course)
     report.seconds = time.perf_counter() - start
     return report
+
+
+@contextlib.contextmanager
+def _settled(runner: pools.Pool, futures: dict[Future, int]):
+    """If the run stops (an error, Ctrl-C), the students not yet begun are not begun, and those under way come back
+    (a Dask task cancelled comes back at once) before the run's snapshot and the course's lock are let go: no
+    student's grading copies anything into the course once another run may hold it."""
+    try:
+        yield
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        runner.cancel()
+        wait(futures)
+        raise
 
 
 def write_class_report(course: Course) -> tuple[Path | None, Path | None]:

@@ -4,13 +4,17 @@ One student's grading is split in two (autograder.grading.supervisor): ``grade_h
 the student is graded (scratch course, submission copy, the bounded and sandboxed worker, this run's
 autograded notebooks and feedback copied into the course), and the recording, done by the coordinator
 alone as each student's Outcomes come back (scores and late penalties into the run's private gradebook,
-in its own thread: grading._grade). Both pools run the same ``supervisor.grade_student`` in threads of
-the coordinator (``Pool``); they differ only in where its ``grade_here`` runs:
+in its own thread: grading._grade). A pool (``Pool``) takes one student at a time (``submit``) and gives
+back a ``concurrent.futures.Future`` of their Outcomes, never an exception (the grader's own fault on a
+student is that student's ``grading_error``); the coordinator keeps ``in_flight`` of them outstanding.
+The pools differ only in where ``grade_here`` runs:
 
-* ``LocalPool``: in that thread, as many students at once as ``Options.workers``;
+* ``LocalPool``: in a thread of the coordinator (``supervisor.grade_student``), as many students at
+  once as ``Options.workers``;
 * ``DaskPool`` (``Options.scheduler``, ``grade --scheduler tcp://HOST:8786``): as a task of a
   ``dask.distributed`` cluster (``remote_task``), with plain arguments (paths as str, the Options),
-  the Outcomes coming back as JSON. The workers share the course's file system, at the same path;
+  the Outcomes coming back as JSON. No coordinator thread waits for it: Dask's done-callback
+  completes the student's Future. The workers share the course's file system, at the same path;
   the scratch courses start from a snapshot of the run's gradebook that the coordinator writes in
   the course (``.autograder/run-*/gradebook.db``, removed at the end). A task that raised is tried
   once more (``retries=1``); one whose worker died is given to another by the scheduler (as many
@@ -32,8 +36,7 @@ import shutil
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -42,12 +45,13 @@ from ..course import Course, CourseError
 from . import gradebook, supervisor
 from .options import Options
 from .outcome import Outcome
+from .supervisor import grading_error
 
 log = logging.getLogger(__name__)
 
 #: Seconds to wait for the scheduler to answer before saying it cannot be reached.
 CONNECT_TIMEOUT = 20.0
-#: Students sent to the cluster at once when --jobs does not say (each waits in a coordinator thread).
+#: Students sent to the cluster at once when --jobs does not say (the scheduler queues them; no thread waits).
 MAX_IN_FLIGHT = 256
 
 
@@ -57,12 +61,17 @@ class Pool(Protocol):
     where: str  # in words, for the log
     jobs: int  # students graded at once
     lanes: int  # workers a lone student's assignments may be split into (grading.lanes)
-
-    def here(self, course_root: str, student: str, assignments: list[str], options: Options, snapshot: str): ...
+    in_flight: int  # students the coordinator hands over before it waits for one to come back
 
     def snapshot(self, course: Course, golden: Path, private: Path) -> Path: ...
 
-    def pool(self) -> contextlib.AbstractContextManager[ThreadPoolExecutor]: ...
+    def submit(
+        self, course: Course, student: str, assignments: list[str], options: Options, snapshot: Path
+    ) -> Future[list[Outcome]]:
+        """One student's grading, started: its Outcomes, one per assignment, whatever happens (never an exception)."""
+
+    def cancel(self) -> None:
+        """The run stops: no student not yet begun is begun (a Dask task is cancelled on the cluster)."""
 
     def __enter__(self) -> Pool: ...
 
@@ -81,25 +90,33 @@ class LocalPool:
     where = "on this machine"
 
     def __init__(self, options: Options):
-        self.jobs = options.workers
+        self.jobs = self.in_flight = options.workers
         #: Workers that can run at once at full speed: a lone student's lanes (grading.lanes) are no more.
         self.lanes = min(self.jobs, os.cpu_count() or 1)
-        self.here = supervisor.grade_here
+        self._threads: ThreadPoolExecutor | None = None
 
     def snapshot(self, course: Course, golden: Path, private: Path) -> Path:
         """The gradebook every scratch course of the run starts from: here, in the run's private folder."""
         return gradebook.copy(golden, private / "snapshot.db")
 
-    @contextlib.contextmanager
-    def pool(self) -> Iterator[ThreadPoolExecutor]:
-        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            yield pool
+    def submit(
+        self, course: Course, student: str, assignments: list[str], options: Options, snapshot: Path
+    ) -> Future[list[Outcome]]:
+        if self._threads is None:
+            raise RuntimeError("a LocalPool grades inside its with block")
+        return self._threads.submit(supervisor.grade_student, course, student, assignments, options, snapshot)
+
+    def cancel(self) -> None:
+        """Nothing of its own to cancel: the coordinator cancels the futures of the students not yet begun."""
 
     def __enter__(self):
+        self._threads = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="student")
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
+        threads, self._threads = self._threads, None
+        if threads is not None:  # a run stopped (an error, Ctrl-C): no student not yet begun is begun
+            threads.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
 
 class KilledWorker(RuntimeError):
@@ -138,8 +155,8 @@ class DaskPool:
         self.slots: dict[str, int] = {}
         for w in workers:
             self.slots[w["host"]] = self.slots.get(w["host"], 0) + w["nthreads"]
-        self.threads = options.jobs or MAX_IN_FLIGHT
-        self.jobs = min(sum(self.slots.values()), self.threads)  # at once, as far as the cluster's threads go
+        self.in_flight = options.jobs or MAX_IN_FLIGHT
+        self.jobs = min(sum(self.slots.values()), self.in_flight)  # at once, as far as the cluster's threads go
         self.lanes = self.jobs
         self.where = f"on the Dask cluster at {self.address}"
         self._futures: set = set()
@@ -161,41 +178,46 @@ class DaskPool:
         path.chmod(stat.S_IMODE(course.gradebook.stat().st_mode) & ~0o222)
         return path
 
-    def here(self, course_root: str, student: str, assignments: list[str], options: Options, snapshot: str):
-        """supervisor.grade_here as a task of the cluster: its Outcomes, or the exception it ended with."""
-        from distributed import KilledWorker as DaskKilledWorker
-
+    def submit(
+        self, course: Course, student: str, assignments: list[str], options: Options, snapshot: Path
+    ) -> Future[list[Outcome]]:
+        """supervisor.grade_here as a task of the cluster; Dask's done-callback (in a thread of Dask's) completes
+        the student's Future: the Outcomes, checked as supervisor.checked does, or the student's grading error."""
+        done: Future[list[Outcome]] = Future()
+        done.set_running_or_notify_cancel()
         if self._stopping.is_set():
-            raise RuntimeError("the run was stopped before this student was sent to the cluster")
+            stopped = RuntimeError("the run was stopped before this student was sent to the cluster")
+            done.set_result(grading_error(student, assignments, stopped))
+            return done
         key = f"autograder-{student}-{uuid.uuid4().hex[:12]}"
-        args = (course_root, student, list(assignments), options, snapshot, dict(self.slots))
-        future = self.client.submit(remote_task, *args, key=key, retries=1, pure=False)
-        self._futures.add(future)
+        args = (str(course.root), student, list(assignments), options, str(snapshot), dict(self.slots))
         try:
-            texts = future.result()
-        except DaskKilledWorker as error:
-            raise KilledWorker(
-                f"the Dask workers that graded this student died each time ({error.allowed_failures + 1} tries, "
-                f"the last on {error.last_worker.address}): see their logs"
-            ) from None
-        finally:
-            self._futures.discard(future)
-        return [Outcome.from_json(text) for text in texts]
+            future = self.client.submit(remote_task, *args, key=key, retries=1, pure=False)
+        except Exception as error:  # the scheduler gone (ClosedClientError…): this student's grading error
+            done.set_result(grading_error(student, assignments, error))
+            return done
+        self._futures.add(future)
 
-    @contextlib.contextmanager
-    def pool(self) -> Iterator[ThreadPoolExecutor]:
-        """The coordinator's threads, each waiting for one student's task; if the run stops (an error,
-        Ctrl-C), every task is cancelled first, so that no thread waits for the cluster."""
-        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="dask-student") as pool:
+        def came_back(future) -> None:
+            # Dask's one callback thread reads each result (a few KB of JSON); whatever happens, the student's
+            # Future is completed, or the coordinator would wait for it for ever.
+            self._futures.discard(future)
             try:
-                yield pool
-            except BaseException:
-                self.cancel()
-                raise
+                outcomes = supervisor.checked(student, assignments, [Outcome.from_json(t) for t in future.result()])
+            except BaseException as error:  # the task's own exception (KilledWorker: told shortly), or a cancel
+                try:
+                    outcomes = grading_error(student, assignments, _told(error))
+                except BaseException:  # an exception that cannot even be said
+                    unread = RuntimeError("the cluster's answer could not be read")
+                    outcomes = grading_error(student, assignments, unread)
+            done.set_result(outcomes)
+
+        future.add_done_callback(came_back)
+        return done
 
     def cancel(self) -> None:
         self._stopping.set()
-        futures = list(self._futures)
+        futures = list(self._futures.copy())  # copied at once: callbacks discard from it in Dask's thread
         if futures:
             with contextlib.suppress(Exception):
                 self.client.cancel(futures, reason="the grading run stopped")
@@ -204,13 +226,25 @@ class DaskPool:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.cancel()
+        self.cancel()  # every task not come back (an error, Ctrl-C): none goes on grading for no one
         if self._run is not None:
             shutil.rmtree(self._run, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self._run.parent.rmdir()  # .autograder, unless another run is using it
         with contextlib.suppress(Exception):
             self.client.close()
+
+
+def _told(error: BaseException) -> BaseException:
+    """Dask's KilledWorker told shortly: which workers died, where to look."""
+    from distributed import KilledWorker as DaskKilledWorker
+
+    if isinstance(error, DaskKilledWorker):
+        return KilledWorker(
+            f"the Dask workers that graded this student died each time ({error.allowed_failures + 1} tries, "
+            f"the last on {error.last_worker.address}): see their logs"
+        )
+    return error
 
 
 def remote_task(

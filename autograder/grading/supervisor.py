@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from .. import cgroup, sandbox
@@ -35,29 +34,28 @@ from .submission import copy_submission
 
 
 def grade_student(
-    course: Course,
-    student: str,
-    assignments: list[str],
-    options: Options,
-    snapshot: Path,
-    *,
-    here: Callable[..., list[Outcome]] | None = None,
+    course: Course, student: str, assignments: list[str], options: Options, snapshot: Path
 ) -> list[Outcome]:
-    """Grade one student by a worker; whatever happens, to it or to the grader, an Outcome per assignment.
+    """Grade one student by a worker on this machine; whatever happens, to it or to the grader, an Outcome per
+    assignment (a LocalPool's task; a DaskPool runs ``grade_here`` on the cluster and checks the same way).
 
-    snapshot: the gradebook each scratch course starts from. here: where the student is graded (default:
-    ``grade_here`` in this process; a Dask worker's, for autograder.grading.pools), called with plain
-    arguments. Nothing is recorded here: the coordinator records each student's Outcomes as they come back
-    (``gradebook.record_outcomes``, in its own thread, the only one that writes the run's gradebook).
+    snapshot: the gradebook each scratch course starts from. Nothing is recorded here: the coordinator records
+    each student's Outcomes as they come back (``gradebook.record_outcomes``, in its own thread, the only one
+    that writes the run's gradebook).
     """
     try:
-        outcomes = (here or grade_here)(str(course.root), student, list(assignments), options, str(snapshot))
-        if sorted((o.student, o.assignment) for o in outcomes) != sorted((student, a) for a in assignments):
-            came = [o.assignment for o in outcomes]
-            raise RuntimeError(f"the grading of {student} {assignments} came back as {came}")
-        return outcomes
+        outcomes = grade_here(str(course.root), student, list(assignments), options, str(snapshot))
+        return checked(student, assignments, outcomes)
     except Exception as error:  # the grader's own fault on this student: no other student loses anything
         return grading_error(student, assignments, error)
+
+
+def checked(student: str, assignments: list[str], outcomes: list[Outcome]) -> list[Outcome]:
+    """outcomes, if they are one per assignment of this student's; else a RuntimeError that says what came."""
+    if sorted((o.student, o.assignment) for o in outcomes) != sorted((student, a) for a in assignments):
+        came = [o.assignment for o in outcomes]
+        raise RuntimeError(f"the grading of {student} {assignments} came back as {came}")
+    return outcomes
 
 
 def grading_error(student: str, assignments: list[str], error: BaseException) -> list[Outcome]:
