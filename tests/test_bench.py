@@ -110,7 +110,8 @@ def _fake_grading(assignments, students, jobs, feedback, step=None, keep=None):
     )
     profile = bench.Profile(next(iter(work)), assignments, {"isolated": 1.0, "autograde": 0.5}, {}, [], 2.0)
     hang = bench.GradingRun("grade", 1, jobs, 30.0, {"s000_hangs": 60.0}, scores={("s000_hangs", assignments[0]): 0.0})
-    return bench.GradingFigures(assignments, kinds, one, klass, plain, profile, 20, hang)
+    single = {a: 3.0 for a in assignments}
+    return bench.GradingFigures(assignments, kinds, one, klass, plain, profile, 20, hang, one_assignment=single)
 
 
 def test_the_command_prints_every_figure_line(monkeypatch, capsys, tmp_path):
@@ -131,6 +132,7 @@ def test_the_command_prints_every_figure_line(monkeypatch, capsys, tmp_path):
     assert "targets:" in out
     for _, text in bench.TARGETS.values():
         assert text in out, text
+    assert re.search(r"\ngrading, 1 assignment alone: +at most 3\.0 s wall, submit to feedback written", out)
 
 
 def test_training_run_counts_evaluations():
@@ -231,7 +233,9 @@ def test_grading_figures_on_a_tiny_class(capsys, tmp_path):
     assert (figures.one.students, figures.klass.students, figures.plain.students) == (1, 3, 3)
     # The student whose every function hangs: graded (not stopped at the budget), zero on every test cell.
     assert figures.hang.scores == {("s000_hangs", "01_activations"): 0.0} and not figures.hang.problems
-    assert set(targets) == {"machine_time", "one_alone", "hang_alone"}
+    assert set(targets) == {"machine_time", "one_alone", "hang_alone", "ratio", "assignment_alone"}
+    # The hand-in alone: graded, its feedback written, as the service's grade does (seconds: printed, not held)
+    assert set(figures.one_assignment) == {"01_activations"} and figures.one_assignment["01_activations"] > 0
     assert not figures.klass.problems and not figures.plain.problems
     assert len(figures.klass.scores) == len(figures.plain.scores) == 3
     assert not figures.disagreements(), figures.disagreements()  # plain nbgrader ran the hidden tests too

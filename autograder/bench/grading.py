@@ -38,6 +38,9 @@ TODAY_DATE = "2026-11-30"
 TARGET = {"machine": 10.0, "one": 10.0, "hang": 120.0}
 #: The student whose every function hangs (hanging_answers).
 HANGING = "s000_hangs"
+#: Issue 31's target, in seconds: one assignment of one student, submit to feedback written, alone (what the
+#: feedback service pays for each hand-in: autograder/service.py grades with these options).
+TARGET_ASSIGNMENT = 5.0
 
 
 def _samples(assignment: str) -> dict:
@@ -202,6 +205,22 @@ def time_grade(course: Course, assignments: list[str], jobs: int, feedback: bool
     return run
 
 
+def time_assignments(course: Course, assignments: list[str], student: str) -> dict[str, float]:
+    """{assignment: wall seconds of ``grade`` on that one assignment of student, alone}, with the feedback
+    service's options (no backup, no consistency check, no class report): a hand-in, submit to feedback written."""
+    from .. import grading
+
+    out = {}
+    for assignment in assignments:
+        options = grading.Options(
+            [assignment], students=[student], backup=False, check=False, class_report=False, unsafe=True
+        )
+        start = time.perf_counter()
+        grading.grade(course, options)
+        out[assignment] = time.perf_counter() - start
+    return out
+
+
 def _means(outcomes) -> dict[str, float]:
     """{assignment: mean seconds of one submission} of outcomes (anything with .assignment and .seconds)."""
     times: dict[str, list[float]] = {}
@@ -239,6 +258,7 @@ class GradingFigures:
     profile: Profile | None = None
     cell_timeout: float | None = None
     hang: GradingRun | None = None  # grade, one student alone whose every function hangs (hanging_answers)
+    one_assignment: dict[str, float] = field(default_factory=dict)  # {assignment: wall, one hand-in alone}
     class_report: Path | None = None  # the class's report (grade's, of the klass run), where it was kept
 
     def report_disagreements(self) -> list[str]:
@@ -294,6 +314,8 @@ def measure_grading(
         first = next(iter(kinds))
         step(f"grading: {first} alone, with grade")
         one = time_grade(copy_course(base, tmp / "one"), assignments, jobs, feedback, students=[first])
+        step(f"grading: {first}'s assignments one at a time, alone, as the feedback service grades a hand-in")
+        single = time_assignments(copy_course(base, tmp / "single"), assignments, first)
         step(f"grading: {HANGING} alone (every function hangs), with grade")
         hung = (source or Course()).scratch(
             tmp / "hang", assignments, config=class_config(),
@@ -313,4 +335,6 @@ def measure_grading(
         if profile:
             step(f"grading: profile of {first}'s course (in-process worker.grade)")
             prof = profile_student(copy_course(base, tmp / "profile"), first, assignments, feedback, tmp / "work")
-    return GradingFigures(assignments, kinds, one, klass, plain, prof, DEMO_TIMEOUT, hang, kept)
+    return GradingFigures(
+        assignments, kinds, one, klass, plain, prof, DEMO_TIMEOUT, hang, class_report=kept, one_assignment=single
+    )

@@ -5,7 +5,7 @@ scratch course made as the supervisor makes it, with every step timed by wrappin
 calls (nothing of the grading code is changed; the wrappers are removed afterwards):
 
 * the isolated pass (``verdict.grade_assignment``): the sandbox's start with the answer cells
-  (``Sandbox._start``, ``run_cells``), the calls into it (``Sandbox.call``), and the rest, in the
+  (``Sandbox._start``, ``run_cells``), the calls into it (``Sandbox.call_with``), and the rest, in the
   grader (the given cells, the test cells, the checks);
 * nbgrader's autograde (``NbGraderAPI.autograde``): its ``Execute`` split by the cells' timestamps
   (nbclient's ``record_timing``) into the kernel's start (from the start of the notebook to its first
@@ -141,7 +141,7 @@ def instrumented(clock: Clock, api):
         mock.patch.object(verdict, "grade_assignment", clock.wrap("isolated", verdict.grade_assignment)),
         mock.patch.object(sandbox.Sandbox, "_start", clock.wrap("sandbox start", sandbox.Sandbox._start)),
         mock.patch.object(sandbox.Sandbox, "run_cells", clock.wrap("sandbox cells", sandbox.Sandbox.run_cells)),
-        mock.patch.object(sandbox.Sandbox, "call", clock.wrap("sandbox calls", sandbox.Sandbox.call)),
+        mock.patch.object(sandbox.Sandbox, "call_with", clock.wrap("sandbox calls", sandbox.Sandbox.call_with)),
         mock.patch.object(api, "autograde", clock.wrap("autograde", api.autograde)),
         mock.patch.object(api, "generate_feedback", clock.wrap("feedback", api.generate_feedback)),
         mock.patch.object(Preprocessor, "__call__", preprocessor),

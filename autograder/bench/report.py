@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .cost import HIDDEN, VISIBLE, CostFigures
-from .grading import HANGING, KINDS, TARGET, TODAY, TODAY_DATE, GradingFigures
+from .grading import HANGING, KINDS, TARGET, TARGET_ASSIGNMENT, TODAY, TODAY_DATE, GradingFigures
 from .machine import Machine
 from .notebooks import CellTime, NotebookFigures
 from .surge import LINES as SURGE_LINES
@@ -33,6 +33,7 @@ FIGURES = {
     "grading": [
         "grading, the class",
         "grading, 1 student alone",
+        "grading, 1 assignment alone",
         "grading, machine time",
         "grading, every function hangs",
         "plain nbgrader autograde",
@@ -55,6 +56,11 @@ TARGETS = {
     "machine_time": ("grading", "at most 10 s of machine time per student for the whole course (>= 20 students)"),
     "one_alone": ("grading", "one student's whole course graded alone in at most 10 s wall"),
     "hang_alone": ("grading", "a student whose every function hangs graded alone in under 2 minutes (wall)"),
+    "ratio": ("grading", "machine time per student at most 0.5x plain nbgrader's, in the same run"),
+    "assignment_alone": (
+        "grading",
+        f"one assignment of one student, submit to feedback written, at most {TARGET_ASSIGNMENT:g} s alone",
+    ),
     "surge_p95": ("surge", f"Submit to feedback at most {TARGET_P95:g} s at p95 while a surge is graded"),
 }
 
@@ -265,6 +271,14 @@ def _kinds(seconds: dict[str, float]) -> str:
     return ", ".join(f"{k} {s:.1f} s" for k, s in seconds.items())
 
 
+def _ratio_target(ratio: float, target: float, partial: str = "") -> tuple[bool, str]:
+    """(met, in words): a ratio against its target (see _target)."""
+    words = f"{ratio:.2f}x"
+    if partial:
+        return False, f"{words}, measured on {partial} only: not comparable"
+    return (True, words) if ratio <= target else (False, f"{words}: {ratio / target:.1f}x the target")
+
+
 def _target(seconds: float, target: float, partial: str = "") -> tuple[bool, str]:
     """(met, in words): the figure against its target, and by how much it is missed. partial: what makes
     the measurement smaller than the target's (a part of the course, a small class): then not met."""
@@ -298,6 +312,16 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
             f"{g.one.seconds:.1f} s wall ({student}, grade): {g.one.seconds / plain:.2f}x plain "
             f"nbgrader's {plain:.1f} s per student; {g.one.seconds / TODAY['one']:.2f}x {today} {TODAY['one']:g} s; "
             "its worker: " + ", ".join(f"{a.split('_', 1)[0]} {s:.1f} s" for a, s in g.one.per_assignment.items()),
+        ),
+        _line(
+            "grading, 1 assignment alone",
+            (
+                f"at most {max(g.one_assignment.values()):.1f} s wall, submit to feedback written ({student}, "
+                "grade as the feedback service runs it): "
+                + ", ".join(f"{a.split('_', 1)[0]} {s:.1f} s" for a, s in g.one_assignment.items())
+            )
+            if g.one_assignment
+            else "not measured",
         ),
         _line(
             "grading, machine time",
@@ -337,7 +361,10 @@ def grading_lines(g: GradingFigures) -> tuple[list[str], dict[str, tuple[bool, s
     targets = {
         "machine_time": _target(machine, TARGET["machine"], ", ".join(small)),
         "one_alone": _target(g.one.seconds, TARGET["one"], "" if full else what),
+        "ratio": _ratio_target(machine / plain, 0.5, ", ".join(small)),
     }
+    if g.one_assignment:
+        targets["assignment_alone"] = _target(max(g.one_assignment.values()), TARGET_ASSIGNMENT)
     if g.hang is not None:
         targets["hang_alone"] = _target(g.hang.seconds, TARGET["hang"], "" if full else what)
     return lines, targets
