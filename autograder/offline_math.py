@@ -30,9 +30,10 @@ from __future__ import annotations
 import functools
 import html
 import re
+import threading
 from pathlib import Path
 
-from jinja2 import DictLoader
+from jinja2 import BytecodeCache, DictLoader
 from nbconvert.exporters import HTMLExporter
 from traitlets import default
 
@@ -220,8 +221,38 @@ MATH_CSS = '<style type="text/css">\n' + (TEMPLATES / "offline_math.css").read_t
 _MATHJAX_MACRO = "{%- macro mathjax(url='') -%}\n" + MATH_CSS + "\n{%- endmacro %}\n"
 
 
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates, kept for this process: nbgrader makes an exporter for each notebook's page
+    (GenerateFeedback, once per assignment), and each exporter's Jinja environment compiled the same nine
+    templates again (0.37 s of a page's 2.3 s, measured on 03's feedback). Jinja checks each template's source
+    against the one compiled (its checksum), so an edited template is compiled anew; one cache a class of exporter
+    (``compiled``), as Jinja's key is the template's name and file, not the environment's settings."""
+
+    def __init__(self):
+        self._code: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket) -> None:
+        with self._lock:
+            code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._code[bucket.key] = code
+
+
+@functools.cache
+def compiled(exporter: type) -> CompiledTemplates:
+    """The compiled templates of this process's pages made by one class of exporter (feedback, formgrader)."""
+    return CompiledTemplates()
+
+
 class OfflineMathExporter(HTMLExporter):
-    """nbconvert's HTMLExporter with the formulas of Markdown typeset as MathML and no MathJax loaded."""
+    """nbconvert's HTMLExporter with the formulas of Markdown typeset as MathML and no MathJax loaded; its
+    templates compiled once a process (``compiled``)."""
 
     @default("extra_loaders")
     def _extra_loaders_default(self):
@@ -231,6 +262,7 @@ class OfflineMathExporter(HTMLExporter):
 
     def from_notebook_node(self, nb, resources=None, **kw):
         self._budget = Budget()
+        self.environment.bytecode_cache = compiled(type(self))  # Jinja's public attribute, read as a template loads
         return super().from_notebook_node(nb, resources, **kw)
 
     @pass_context
